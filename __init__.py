@@ -1,0 +1,78 @@
+"""plait: probabilistic programming with Python generators and composable handlers.
+
+A model is a generator function that yields effect requests; handlers,
+stacked explicitly, interpret the same program as a sampler, a density, an
+exact measure or a gradient estimator.
+
+>>> import plait
+>>> def coin(flips):
+...     p = yield plait.sample("p", plait.Beta(1.0, 1.0))
+...     for i, f in enumerate(flips):
+...         yield plait.observe(("flip", i), plait.Bernoulli(p), f)
+...     return p
+>>> t = plait.simulate(coin, [1, 0, 1], seed=0)
+>>> sorted(t.observations.values())
+[0, 1, 1]
+"""
+
+from . import effects, errors, ext, gradients, handlers, inference
+from .effects import (
+    UNSET,
+    Deterministic,
+    Factor,
+    Loop,
+    Observe,
+    Param,
+    Sample,
+    deterministic,
+    factor,
+    fold,
+    iterate,
+    observe,
+    param,
+    sample,
+)
+from .effects.distributions import *  # noqa: F401,F403
+from .effects.distributions import __all__ as _distribution_names
+from .effects.distributions import supports
+from .errors import *  # noqa: F401,F403
+from .errors import __all__ as _error_names
+from .handlers import Handler, Trace
+from .inference import RunResult, Stack, log_density, run, simulate
+from .handlers.scope import scope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "effects",
+    "errors",
+    "ext",
+    "gradients",
+    "handlers",
+    "inference",
+    "supports",
+    "UNSET",
+    "Sample",
+    "Observe",
+    "Factor",
+    "Param",
+    "Deterministic",
+    "Loop",
+    "sample",
+    "observe",
+    "factor",
+    "param",
+    "deterministic",
+    "iterate",
+    "fold",
+    "scope",
+    "Handler",
+    "Trace",
+    "RunResult",
+    "Stack",
+    "run",
+    "simulate",
+    "log_density",
+    *_distribution_names,
+    *_error_names,
+]

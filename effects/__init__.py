@@ -1,0 +1,48 @@
+"""Effects: the requests models yield, their constructors, and the distributions they carry.
+
+>>> import plait
+>>> type(plait.sample("x", plait.Normal(0, 1))).__name__
+'Sample'
+"""
+
+from . import distributions
+from .distributions import *  # noqa: F401,F403
+from .records import (
+    UNSET,
+    Deterministic,
+    Factor,
+    Handled,
+    Loop,
+    Observe,
+    Param,
+    Sample,
+    deterministic,
+    factor,
+    fold,
+    iterate,
+    observe,
+    param,
+    renamed,
+    sample,
+)
+
+__all__ = [
+    "distributions",
+    "UNSET",
+    "Sample",
+    "Observe",
+    "Factor",
+    "Param",
+    "Deterministic",
+    "Loop",
+    "Handled",
+    "sample",
+    "observe",
+    "factor",
+    "param",
+    "deterministic",
+    "iterate",
+    "fold",
+    "renamed",
+    *distributions.__all__,
+]

@@ -1,0 +1,79 @@
+"""Probability distributions and their supports.
+
+Every distribution implements the :class:`Distribution` interface
+(``sample(rng, shape)``, ``log_prob(x)``, ``support``, ``mean``,
+``variance``, ``batch_shape``, ``event_shape``, ``is_discrete``,
+``has_enumerate_support``, ``enumerate_support()``).  Frozen ``scipy.stats``
+distributions are accepted through :func:`as_distribution`.
+
+>>> import numpy as np
+>>> from plait.effects.distributions import Normal, Bernoulli
+>>> rng = np.random.default_rng(0)
+>>> type(Normal(0, 1).sample(rng)), Bernoulli(1.0).support
+(<class 'float'>, IntRange(1, 1) [discrete])
+"""
+
+from .base import Distribution, MaskedDistribution, ScaledDistribution
+from .continuous import Beta, Exponential, Gamma, LogNormal, Normal, StudentT, Uniform
+from .discrete import Bernoulli, Binomial, Categorical, DiscreteUniform, Geometric, Poisson
+from .multivariate import Dirichlet, MultivariateNormal
+from .scipy_adapter import ScipyDistribution, as_distribution
+from .supports import (
+    FiniteSet,
+    Interval,
+    IntRange,
+    Real,
+    RealVector,
+    Simplex,
+    Support,
+    boolean,
+    nonnegative_integer,
+    positive,
+    real,
+    real_vector,
+    simplex,
+    unit_interval,
+)
+
+__all__ = [
+    # interface and wrappers
+    "Distribution",
+    "ScaledDistribution",
+    "MaskedDistribution",
+    # discrete
+    "Bernoulli",
+    "Categorical",
+    "Binomial",
+    "Poisson",
+    "Geometric",
+    "DiscreteUniform",
+    # continuous
+    "Normal",
+    "LogNormal",
+    "Uniform",
+    "Beta",
+    "Gamma",
+    "Exponential",
+    "StudentT",
+    # multivariate
+    "Dirichlet",
+    "MultivariateNormal",
+    # scipy
+    "ScipyDistribution",
+    "as_distribution",
+    # supports
+    "Support",
+    "Real",
+    "Interval",
+    "IntRange",
+    "FiniteSet",
+    "Simplex",
+    "RealVector",
+    "real",
+    "positive",
+    "unit_interval",
+    "boolean",
+    "nonnegative_integer",
+    "simplex",
+    "real_vector",
+]

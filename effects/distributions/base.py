@@ -1,0 +1,383 @@
+"""The :class:`Distribution` interface, the scale/mask wrappers, and shared helpers.
+
+Every plait distribution provides ``sample(rng, shape=())``, ``log_prob(x)``,
+``support``, ``mean``, ``variance``, ``batch_shape``, ``event_shape``,
+``is_discrete``, ``has_enumerate_support`` and ``enumerate_support()``.
+Scalar parameters are stored as Python numbers and scalar draws are Python
+``float``/``int``, because a scalar distribution is built and sampled once per
+effect on the interpreter's hot path.
+
+>>> import numpy as np
+>>> from plait.effects.distributions import Normal, ScaledDistribution
+>>> d = ScaledDistribution(Normal(0, 1), 2.0)
+>>> round(d.log_prob(0.0), 6)
+-1.837877
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from ...errors import EffectTypeError, InvalidParameterError
+from .supports import FiniteSet, IntRange, Support, float_array
+
+__all__ = ["Distribution", "ScaledDistribution", "MaskedDistribution"]
+
+_INF = math.inf
+# Types that take the scalar fast paths; bool and numpy scalars go the array way.
+SCALARS = (float, int)
+ArrayLike = Any
+
+
+# --------------------------------------------------------------------------
+# helpers shared by the families
+# --------------------------------------------------------------------------
+
+def show(value: Any) -> str:
+    """A compact representation of a parameter value for reprs and messages."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return show(value.item())
+        if value.size <= 12:
+            return repr(value.tolist())
+        return np.array2string(
+            value, separator=", ", threshold=8, edgeitems=2, precision=6
+        ).replace("\n", "") + f" (shape {value.shape})"
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return repr(value)
+
+
+def _is_int(a: np.ndarray) -> np.ndarray:
+    return np.isfinite(a) & (a == np.floor(a))
+
+
+# kind -> (ok-mask predicate on a NaN-free float array, requirement text)
+_KINDS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "real": (np.isfinite, "finite"),
+    "positive": (lambda a: a > 0, "> 0"),
+    "nonnegative": (lambda a: a >= 0, ">= 0"),
+    "probability": (lambda a: (a >= 0) & (a <= 1), "in [0, 1]"),
+    "success": (lambda a: (a > 0) & (a <= 1), "in (0, 1]"),
+    "count": (lambda a: _is_int(a) & (a >= 0), "a nonnegative integer"),
+    "integer": (_is_int, "a finite integer"),
+}
+
+
+def fail(family: str, name: str, requirement: str, value: Any, detail: str = "",
+         verb: str = "be") -> None:
+    """Raise the standard ``InvalidParameterError`` for one parameter.
+
+    The message reads ``"<family>: parameter '<name>' must <verb> <requirement>,
+    got <value><detail>"``.
+    """
+    raise InvalidParameterError(
+        f"{family}: parameter {name!r} must {verb} {requirement}, got {show(value)}{detail}"
+    )
+
+
+def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
+    """Convert ``value`` to a float array and check it is of ``kind``.
+
+    NaN and infinities are rejected for every kind; for "real", "count" and
+    "integer" the predicate itself already excludes infinities.
+    """
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        fail(family, name, "a real number or array of real numbers", value)
+    nan = np.isnan(a)
+    if nan.any():
+        fail(family, name, "a number, not NaN", value, _where(a, nan))
+    pred, req = _KINDS[kind]
+    ok = pred(a)
+    if not ok.all():
+        fail(family, name, req, value, _where(a, ~ok))
+    if kind not in ("real", "count", "integer"):
+        inf = np.isinf(a)
+        if inf.any():
+            fail(family, name, "finite", value, _where(a, inf))
+    return a
+
+
+def _where(a: np.ndarray, bad: np.ndarray) -> str:
+    """For arrays, point at the first offending element."""
+    if a.ndim == 0:
+        return ""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f" (element {idx} is {show(a[idx])})"
+
+
+def broadcast(family: str, **params: np.ndarray) -> tuple[list[np.ndarray], tuple]:
+    """Broadcast parameter arrays together; read-only copies plus the batch shape."""
+    try:
+        shape = np.broadcast_shapes(*(p.shape for p in params.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in params.items())
+        raise InvalidParameterError(
+            f"{family}: parameters have incompatible shapes: {shapes}"
+        ) from None
+    out = []
+    for p in params.values():
+        b = np.array(np.broadcast_to(p, shape))
+        b.flags.writeable = False
+        out.append(b)
+    return out, tuple(shape)
+
+
+def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple]:
+    """Validate each ``name=(value, kind)`` and broadcast them together."""
+    arrays = {name: validate(family, name, v, kind) for name, (v, kind) in spec.items()}
+    return broadcast(family, **arrays)
+
+
+def scalar_or_array(a: np.ndarray, integer: bool = False) -> Any:
+    """Python number for 0-d arrays (the fast paths rely on it), else the array."""
+    if a.ndim == 0:
+        return int(a) if integer else float(a)
+    if integer:
+        a = a.astype(np.int64)
+        a.flags.writeable = False
+    return a
+
+
+def as_values(x: Any) -> np.ndarray:
+    """Values to score as a float array (bools become 0/1, ints beyond float range +-inf)."""
+    return float_array(x)
+
+
+def out(lp: Any) -> Any:
+    """Python float for 0-d results, else a float64 array."""
+    lp = np.asarray(lp, dtype=np.float64)
+    return float(lp) if lp.ndim == 0 else lp
+
+
+def restrict(lp: Any, x: np.ndarray, inside: Any) -> np.ndarray:
+    """``lp`` inside the support, ``-inf`` outside, ``nan`` where ``x`` is NaN."""
+    return np.where(inside, lp, np.where(np.isnan(x), np.nan, -np.inf))
+
+
+def norm_shape(shape: Any) -> tuple:
+    """Accept an int or any sequence of ints as a sample shape."""
+    if type(shape) is tuple:
+        return shape
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def xlogy(x: float, y: float) -> float:
+    """Scalar ``x * log(y)`` with ``0 * log(0) = 0`` (no exceptions)."""
+    if x == 0:
+        return 0.0
+    if y == 0:
+        return -_INF if x > 0 else _INF
+    return x * math.log(y)
+
+
+def xlog1py(x: float, y: float) -> float:
+    """Scalar ``x * log1p(y)`` with ``0 * log1p(-1) = 0`` (no exceptions)."""
+    if x == 0:
+        return 0.0
+    if y == -1:
+        return -_INF if x > 0 else _INF
+    return x * math.log1p(y)
+
+
+# --------------------------------------------------------------------------
+# the interface
+# --------------------------------------------------------------------------
+
+class Distribution:
+    """Base class of plait distributions.
+
+    Subclasses set ``batch_shape`` in ``__init__`` and implement ``sample``,
+    ``log_prob``, ``support``, ``mean`` and ``variance``.  Equality and hashing
+    are by identity.  ``log_prob`` returns ``-inf`` outside the support and
+    ``nan`` only for a NaN value.
+
+    >>> from plait.effects.distributions import Distribution, Normal
+    >>> isinstance(Normal(0, 1), Distribution)
+    True
+    """
+
+    __slots__ = ("batch_shape",)
+    is_discrete: bool = False
+    has_enumerate_support: bool = False
+    event_shape: tuple = ()
+    _param_names: tuple = ()
+
+    def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:  # pragma: no cover
+        """A draw of shape ``shape + batch_shape + event_shape``."""
+        raise NotImplementedError
+
+    def log_prob(self, x: ArrayLike) -> Any:  # pragma: no cover
+        """Log density or mass at ``x``, broadcast against the batch."""
+        raise NotImplementedError
+
+    @property
+    def support(self) -> Support:  # pragma: no cover
+        """The support computed from the actual parameter values."""
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> Any:  # pragma: no cover
+        """The mean (``nan`` or ``inf`` where undefined)."""
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> Any:  # pragma: no cover
+        """The variance (``inf`` or ``nan`` where undefined)."""
+        raise NotImplementedError
+
+    def enumerate_support(self) -> list:
+        """The support's values as a list of Python ints (finite discrete families).
+
+        >>> from plait.effects.distributions import Binomial
+        >>> Binomial(3, 0.5).enumerate_support()
+        [0, 1, 2, 3]
+        """
+        name = type(self).__name__
+        if not self.has_enumerate_support:
+            raise NotImplementedError(
+                f"{name} has no finite support to enumerate (support {self.support!r})"
+            )
+        if self.batch_shape:
+            raise ValueError(
+                f"{name}.enumerate_support needs scalar parameters, got batch_shape {self.batch_shape}"
+            )
+        s = self.support
+        if isinstance(s, IntRange):
+            return list(range(s.low, s.high + 1))
+        if isinstance(s, FiniteSet):
+            return [int(v) for v in s.values]
+        raise NotImplementedError(f"{name}: cannot enumerate support {s!r}")  # pragma: no cover
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{n}={show(getattr(self, n))}" for n in self._param_names)
+        return f"{type(self).__name__}({args})"
+
+
+class ScaledDistribution(Distribution):
+    """``base`` with its log density multiplied by ``scale > 0``.
+
+    Sampling, support, shapes and moments are those of ``base``; ``scale``
+    broadcasts against the log-prob result.
+
+    >>> from plait.effects.distributions import Bernoulli, ScaledDistribution
+    >>> d = ScaledDistribution(Bernoulli(0.5), 3.0)
+    >>> round(d.log_prob(1), 6), d.log_prob(2), d.support
+    (-2.079442, -inf, Boolean {0, 1} [discrete])
+    """
+
+    __slots__ = ("base", "scale")
+    _param_names = ("scale",)
+
+    def __init__(self, base: Distribution, scale: ArrayLike) -> None:
+        _need_distribution("ScaledDistribution", base)
+        if type(scale) in SCALARS and 0 < scale < _INF:
+            scale = scale + 0.0
+        else:
+            scale = scalar_or_array(validate("ScaledDistribution", "scale", scale, "positive"))
+        self.base = base
+        self.scale = scale
+        self.batch_shape = base.batch_shape
+
+    def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
+        """Sample from ``base``."""
+        return self.base.sample(rng, shape)
+
+    def log_prob(self, x: ArrayLike) -> Any:
+        """``scale * base.log_prob(x)``; ``-inf`` stays ``-inf``."""
+        lp = self.base.log_prob(x)
+        if type(lp) is float and type(self.scale) is float:
+            return self.scale * lp
+        return out(self.scale * np.asarray(lp))
+
+    support = property(lambda self: self.base.support, doc="The support of ``base``.")
+    mean = property(lambda self: self.base.mean, doc="The mean of ``base``.")
+    variance = property(lambda self: self.base.variance, doc="The variance of ``base``.")
+    event_shape = property(lambda self: self.base.event_shape, doc="``base.event_shape``.")
+    is_discrete = property(lambda self: self.base.is_discrete, doc="``base.is_discrete``.")
+    has_enumerate_support = property(
+        lambda self: self.base.has_enumerate_support, doc="``base.has_enumerate_support``."
+    )
+
+    def enumerate_support(self) -> list:
+        """Enumerate ``base``'s support."""
+        return self.base.enumerate_support()
+
+    def __repr__(self) -> str:
+        return f"ScaledDistribution({self.base!r}, scale={show(self.scale)})"
+
+
+class MaskedDistribution(Distribution):
+    """``base`` whose log density is replaced by 0 where ``mask`` is False.
+
+    ``mask`` is a bool or a bool array broadcasting against the log-prob
+    result; masked entries are exactly 0.0, even where ``base`` gives ``-inf``.
+
+    >>> from plait.effects.distributions import MaskedDistribution, Poisson
+    >>> MaskedDistribution(Poisson(3.0), False).log_prob(-1)
+    0.0
+    >>> MaskedDistribution(Poisson(3.0), [True, False]).log_prob(-1)
+    array([-inf,   0.])
+    """
+
+    __slots__ = ("base", "mask")
+    _param_names = ("mask",)
+
+    def __init__(self, base: Distribution, mask: Any) -> None:
+        _need_distribution("MaskedDistribution", base)
+        if type(mask) is not bool:
+            m = np.asarray(mask)
+            if m.dtype != np.bool_:
+                fail("MaskedDistribution", "mask", "a bool or an array of bools", mask)
+            mask = bool(m) if m.ndim == 0 else m
+            if type(mask) is not bool:
+                mask = mask.copy()
+                mask.flags.writeable = False
+        self.base = base
+        self.mask = mask
+        self.batch_shape = base.batch_shape
+
+    def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
+        """Sample from ``base``."""
+        return self.base.sample(rng, shape)
+
+    def log_prob(self, x: ArrayLike) -> Any:
+        """``where(mask, base.log_prob(x), 0.0)``."""
+        lp = self.base.log_prob(x)
+        if type(self.mask) is bool and type(lp) is float:
+            return lp if self.mask else 0.0
+        return out(np.where(self.mask, lp, 0.0))
+
+    support = property(lambda self: self.base.support, doc="The support of ``base``.")
+    mean = property(lambda self: self.base.mean, doc="The mean of ``base``.")
+    variance = property(lambda self: self.base.variance, doc="The variance of ``base``.")
+    event_shape = property(lambda self: self.base.event_shape, doc="``base.event_shape``.")
+    is_discrete = property(lambda self: self.base.is_discrete, doc="``base.is_discrete``.")
+    has_enumerate_support = property(
+        lambda self: self.base.has_enumerate_support, doc="``base.has_enumerate_support``."
+    )
+
+    def enumerate_support(self) -> list:
+        """Enumerate ``base``'s support."""
+        return self.base.enumerate_support()
+
+    def __repr__(self) -> str:
+        return f"MaskedDistribution({self.base!r}, mask={show(self.mask)})"
+
+
+def _need_distribution(family: str, base: Any) -> None:
+    if not isinstance(base, Distribution):
+        raise EffectTypeError(
+            f"{family}: base must be a plait Distribution, got {type(base).__name__}: {base!r}"
+        )

@@ -1,0 +1,400 @@
+"""Effect records: the immutable requests a model yields, and their constructors.
+
+A model is a generator function.  Each ``yield`` hands the run loop one of
+these records and receives the answer::
+
+    x = yield plait.sample("x", plait.Normal(0.0, 1.0))     # answer: the value
+    yield plait.observe("y", plait.Normal(x, 1.0), 0.3)      # answer: 0.3
+    yield plait.factor("penalty", -0.5)                      # answer: None
+
+Records are frozen attrs classes with slots.  Handlers never mutate a record:
+one that changes a request (``condition`` turns a sample into an
+observation, ``seed`` fixes a sample's value) forwards a new record.  Equality
+is identity, because fields may hold numpy arrays.
+
+The public constructors (:func:`sample`, :func:`observe`, ...) validate their
+arguments, so a bad request fails at the user's own ``yield`` line, and they
+build the record without going through attrs' generated ``__init__``: a
+sample site is created once per effect, on the hot path of every sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Hashable, Iterable, Optional
+
+import attrs
+import numpy as np
+
+from ..errors import EffectTypeError, InvalidParameterError
+from .distributions import Distribution, as_distribution
+
+__all__ = [
+    "UNSET",
+    "Sample",
+    "Observe",
+    "Factor",
+    "Param",
+    "Deterministic",
+    "Loop",
+    "Handled",
+    "sample",
+    "observe",
+    "factor",
+    "param",
+    "deterministic",
+    "LEAF_EFFECTS",
+    "renamed",
+]
+
+Address = Hashable
+
+
+class _Unset:
+    """Marker for a sample whose value no handler has chosen yet."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@attrs.frozen(slots=True, eq=False)
+class Sample:
+    """Request a value drawn from ``dist`` at address ``name``.
+
+    ``value`` is :data:`UNSET` when the model yields the request; a handler
+    that chooses the value (``seed``, ``replay``, ``substitute``) forwards a
+    copy with the value filled in, so outer handlers see a latent site whose
+    value is already fixed.
+
+    >>> import plait
+    >>> s = plait.sample("x", plait.Normal(0.0, 1.0))
+    >>> s.name, s.value
+    ('x', UNSET)
+    """
+
+    name: Address
+    dist: Distribution
+    value: Any = UNSET
+
+    def with_value(self, value: Any) -> "Sample":
+        """Return this request with its value fixed.
+
+        >>> import plait
+        >>> plait.sample("x", plait.Bernoulli(0.5)).with_value(1).value
+        1
+        """
+        return _new_sample(self.name, self.dist, value)
+
+
+@attrs.frozen(slots=True, eq=False)
+class Observe:
+    """Condition on ``value`` having been drawn from ``dist`` at ``name``.
+
+    >>> import plait
+    >>> plait.observe("y", plait.Normal(0.0, 1.0), 0.5).value
+    0.5
+    """
+
+    name: Address
+    dist: Distribution
+    value: Any
+
+
+@attrs.frozen(slots=True, eq=False)
+class Factor:
+    """Add ``log_weight`` to the log density of the run.
+
+    >>> import plait
+    >>> plait.factor("f", -1.5).log_weight
+    -1.5
+    """
+
+    name: Address
+    log_weight: Any
+
+
+@attrs.frozen(slots=True, eq=False)
+class Param:
+    """Request the value of a parameter, initialised to ``init``.
+
+    ``constraint`` is an optional support object (for example
+    ``plait.supports.positive``) that optimisers respect.
+
+    >>> import plait
+    >>> plait.param("w", 0.1).init
+    0.1
+    """
+
+    name: Address
+    init: Any
+    constraint: Any = None
+
+
+@attrs.frozen(slots=True, eq=False)
+class Deterministic:
+    """Record a value computed from other sites, so traces show it.
+
+    >>> import plait
+    >>> plait.deterministic("z", 3.0).value
+    3.0
+    """
+
+    name: Address
+    value: Any
+
+
+@attrs.frozen(slots=True, eq=False)
+class Loop:
+    """A structured loop: ``iterate`` (``xs is None``) or ``fold`` over ``xs``.
+
+    The default interpretation, done by the run loop, runs
+    ``state = yield from kernel(state)`` (``kernel(state, x)`` for a fold)
+    once per step, with every site inside step ``t`` addressed
+    ``(name, t, inner_address)``, and answers with the final state.  Handlers
+    that set ``interprets_loops`` (variable elimination, explicit-state SMC)
+    receive the record itself instead.  Build loops with
+    :func:`plait.iterate` and :func:`plait.fold`.
+
+    >>> import plait
+    >>> def kernel(n):
+    ...     return n + 1
+    ...     yield
+    >>> loop = plait.iterate(kernel, 0, 3, name="count")
+    >>> type(loop).__name__, loop.steps
+    ('Loop', 3)
+    """
+
+    name: Address
+    kernel: Callable[..., Any]
+    init: Any
+    steps: int
+    xs: Optional[Any] = None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        """Make ``state = yield from plait.iterate(...)`` work like ``yield``."""
+        return (yield self)
+
+
+@attrs.frozen(slots=True, eq=False)
+class Handled:
+    """Drive ``program`` (a generator) with ``handlers`` wrapped around it.
+
+    ``handlers`` are listed innermost first.  The run loop binds fresh
+    per-run copies of them around the current handler stack for as long as
+    ``program`` runs, so a handler can be applied to one sub-model:
+    ``yield from plait.handlers.condition(sub, {"x": 1.0})(args)``.
+
+    >>> import plait
+    >>> def sub():
+    ...     return (yield plait.sample("z", plait.Normal(0, 1)))
+    >>> effect = plait.scope("left", sub())
+    >>> type(effect).__name__, effect.handlers
+    ('Handled', (Scope(prefix='left'),))
+    """
+
+    handlers: tuple
+    program: Any
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        """Make ``value = yield from Handled(...)`` evaluate to the program's value."""
+        return (yield self)
+
+
+LEAF_EFFECTS = (Sample, Observe, Factor, Param, Deterministic)
+
+# Fast constructors.  attrs' frozen __init__ goes through object.__setattr__
+# once per field; writing the slot descriptors directly is about twice as
+# fast, and a sample record is built for every site of every run.
+_new = object.__new__
+_sample_name = Sample.__dict__["name"].__set__
+_sample_dist = Sample.__dict__["dist"].__set__
+_sample_value = Sample.__dict__["value"].__set__
+
+
+def _new_sample(name: Address, dist: Distribution, value: Any) -> Sample:
+    record = _new(Sample)
+    _sample_name(record, name)
+    _sample_dist(record, dist)
+    _sample_value(record, value)
+    return record
+
+
+def _check_dist(name: Address, dist: Any) -> Distribution:
+    if isinstance(dist, Distribution):
+        return dist
+    try:
+        return as_distribution(dist)
+    except TypeError:
+        raise EffectTypeError(
+            f"site {name!r}: {dist!r} is not a distribution; pass a plait "
+            "distribution (plait.Normal(0, 1)) or a frozen scipy.stats "
+            "distribution (scipy.stats.norm(0, 1))"
+        ) from None
+
+
+def sample(name: Address, dist: Any) -> Sample:
+    """Request a random value from ``dist`` at address ``name``.
+
+    ``yield plait.sample(...)`` evaluates to the value.  ``dist`` is a plait
+    distribution or a frozen ``scipy.stats`` distribution.  Addresses are any
+    hashable value; tuples such as ``("x", i)`` are cheap.
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+    ...     return x
+    >>> isinstance(plait.simulate(model, seed=0).value, float)
+    True
+    """
+    if not isinstance(dist, Distribution):
+        dist = _check_dist(name, dist)
+    record = _new(Sample)
+    _sample_name(record, name)
+    _sample_dist(record, dist)
+    _sample_value(record, UNSET)
+    return record
+
+
+def observe(name: Address, dist: Any, value: Any) -> Observe:
+    """Condition the run on ``value`` having been drawn from ``dist``.
+
+    The run's log likelihood gains ``dist.log_prob(value)``; a value outside
+    the support gives ``-inf``.  ``yield`` evaluates to ``value``.
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.observe("y", plait.Normal(0.0, 1.0), 0.0)
+    >>> round(plait.simulate(model, seed=0).log_likelihood, 6)
+    -0.918939
+    """
+    if value is None:
+        raise EffectTypeError(f"observe {name!r}: the observed value is None")
+    return Observe(name, _check_dist(name, dist), value)
+
+
+def factor(name: Address, log_weight: Any) -> Factor:
+    """Multiply the run's weight by ``exp(log_weight)``.
+
+    ``log_weight`` may be ``-inf`` (the run is impossible) but not NaN or
+    ``+inf``.
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.factor("soft", -2.0)
+    >>> plait.simulate(model, seed=0).log_joint
+    -2.0
+    """
+    if isinstance(log_weight, (int, float)):
+        if log_weight != log_weight or log_weight == math.inf:
+            raise InvalidParameterError(
+                f"factor {name!r}: log_weight must be a number below +inf, got {log_weight!r}"
+            )
+        return Factor(name, float(log_weight))
+    array = np.asarray(log_weight, dtype=float)
+    if np.isnan(array).any() or np.isposinf(array).any():
+        raise InvalidParameterError(
+            f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}"
+        )
+    return Factor(name, log_weight)
+
+
+def param(name: Address, init: Any, constraint: Any = None) -> Param:
+    """Request a parameter's value; ``init`` is used unless a handler supplies one.
+
+    >>> import plait
+    >>> def model():
+    ...     w = yield plait.param("w", 0.5)
+    ...     return w
+    >>> plait.simulate(model, seed=0).value
+    0.5
+    """
+    return Param(name, init, constraint)
+
+
+def deterministic(name: Address, value: Any) -> Deterministic:
+    """Record a derived value at ``name``; ``yield`` evaluates to ``value``.
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+    ...     yield plait.deterministic("x2", x * x)
+    >>> t = plait.simulate(model, seed=0)
+    >>> t.deterministics["x2"] == t["x"] ** 2
+    True
+    """
+    return Deterministic(name, value)
+
+
+def renamed(effect: Any, name: Address) -> Any:
+    """Return a copy of ``effect`` at address ``name`` (used by scope and loops).
+
+    >>> import plait
+    >>> renamed(plait.sample("x", plait.Normal(0, 1)), ("m", "x")).name
+    ('m', 'x')
+    """
+    if type(effect) is Sample:
+        return _new_sample(name, effect.dist, effect.value)
+    try:
+        return attrs.evolve(effect, name=name)
+    except (TypeError, attrs.exceptions.NotAnAttrsClassError):
+        raise EffectTypeError(
+            f"{effect!r} is not a plait effect; models yield plait.sample(...), "
+            "plait.observe(...) and friends, and run sub-models with `yield from`"
+        ) from None
+
+
+def _check_loop_args(name: Address, kernel: Any) -> None:
+    if not callable(kernel):
+        raise EffectTypeError(f"loop {name!r}: kernel {kernel!r} is not callable")
+
+
+def iterate(kernel: Callable[[Any], Any], init: Any, steps: int, *, name: Address) -> Loop:
+    """Run ``state = yield from kernel(state)`` ``steps`` times; answer the final state.
+
+    Sites inside step ``t`` are addressed ``(name, t, inner_address)``.
+    Handlers that understand loops (variable elimination, for instance) see
+    the whole loop and may merge paths whose states are equal.
+
+    >>> import plait
+    >>> def walk(x):
+    ...     step = yield plait.sample("step", plait.Bernoulli(0.5))
+    ...     return x + 2 * step - 1
+    >>> def model():
+    ...     return (yield plait.iterate(walk, 0, 3, name="walk"))
+    >>> t = plait.simulate(model, seed=1)
+    >>> ("walk", 2, "step") in t
+    True
+    """
+    _check_loop_args(name, kernel)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise InvalidParameterError(
+            f"iterate {name!r}: steps must be a non-negative int, got {steps!r}"
+        )
+    return Loop(name, kernel, init, int(steps), None)
+
+
+def fold(kernel: Callable[[Any, Any], Any], init: Any, xs: Iterable[Any], *, name: Address) -> Loop:
+    """Run ``state = yield from kernel(state, x)`` for each ``x``; answer the final state.
+
+    Sites inside step ``t`` are addressed ``(name, t, inner_address)``.
+
+    >>> import plait
+    >>> def count(total, y):
+    ...     yield plait.observe("y", plait.Bernoulli(0.5), y)
+    ...     return total + y
+    >>> def model():
+    ...     return (yield plait.fold(count, 0, [1, 0, 1], name="data"))
+    >>> plait.simulate(model, seed=0).value
+    2
+    """
+    _check_loop_args(name, kernel)
+    items = xs if isinstance(xs, (tuple, list, np.ndarray)) else tuple(xs)
+    return Loop(name, kernel, init, len(items), items)

@@ -1,0 +1,66 @@
+"""Exceptions raised by plait.
+
+Every error names what went wrong where: the address of the site, the
+distribution, and the offending value.  All inherit from :class:`PlaitError`;
+those that signal bad arguments also inherit from the matching builtin
+(``ValueError``, ``TypeError``) so generic ``except`` clauses keep working.
+
+>>> import plait
+>>> issubclass(plait.errors.InvalidParameterError, ValueError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PlaitError",
+    "InvalidParameterError",
+    "ModelTypeError",
+    "EffectTypeError",
+    "UnhandledEffectError",
+    "DuplicateAddressError",
+    "ReplayDivergenceError",
+    "MissingAddressError",
+    "ExtraAddressError",
+    "HandlerError",
+]
+
+
+class PlaitError(Exception):
+    """Base class of every error plait raises on purpose."""
+
+
+class InvalidParameterError(PlaitError, ValueError):
+    """A distribution or effect was given a parameter outside its domain."""
+
+
+class ModelTypeError(PlaitError, TypeError):
+    """Something that is not a model (a callable returning a generator) was run."""
+
+
+class EffectTypeError(PlaitError, TypeError):
+    """A model yielded something that is not a plait effect, or built one badly."""
+
+
+class UnhandledEffectError(PlaitError):
+    """An effect reached the bottom of the handler stack and nothing answered it."""
+
+
+class DuplicateAddressError(PlaitError):
+    """The same address was used twice in one run."""
+
+
+class ReplayDivergenceError(PlaitError):
+    """A re-executed program asked for something other than what was recorded."""
+
+
+class MissingAddressError(PlaitError):
+    """A latent site had no value where one was required (for example in log_density)."""
+
+
+class ExtraAddressError(PlaitError):
+    """Values were supplied for addresses the program never visited."""
+
+
+class HandlerError(PlaitError):
+    """A handler was misconfigured or misused."""

@@ -1,0 +1,53 @@
+"""Compiled kernels on float64 log-weight arrays.
+
+Sequential Monte Carlo and importance sampling keep particle weights as
+log-weights.  This package holds the Cython kernels that turn them into
+something usable:
+
+* :func:`logsumexp` -- ``log(sum(exp(lw)))`` without overflow (the log of the
+  evidence increment);
+* :func:`normalize` -- weights summing to 1;
+* :func:`log_normalize` -- ``lw - logsumexp(lw)``;
+* :func:`ess` -- the effective sample size ``1 / sum(w**2)``.
+
+They accept any array-like of numbers (converted to contiguous float64) and
+follow the conventions of :mod:`plait.ext.reference`, the pure-numpy
+specification they are tested against.
+
+The compiled module is imported directly: if it was not built, importing
+``plait.ext`` fails rather than falling back to the slower reference.
+:func:`compiled_module` returns the module in use, for checks.
+
+>>> from plait.ext import normalize, ess
+>>> normalize([0.0, float("-inf")]).tolist()
+[1.0, 0.0]
+>>> ess([0.0, 0.0])
+2.0
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import _logweights, reference
+from ._logweights import ess, log_normalize, logsumexp, normalize
+
+__all__ = [
+    "logsumexp",
+    "normalize",
+    "log_normalize",
+    "ess",
+    "reference",
+    "compiled_module",
+]
+
+
+def compiled_module() -> ModuleType:
+    """Return the compiled extension module that provides the kernels.
+
+    >>> import importlib.machinery
+    >>> from plait.ext import compiled_module
+    >>> compiled_module().__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    True
+    """
+    return _logweights

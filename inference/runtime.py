@@ -1,0 +1,369 @@
+"""The run loop: drive one program through an explicit handler stack.
+
+:func:`run` primes the model's generator and then repeats: take the yielded
+effect, pass it to the innermost handler, send the answer back.  There is no
+global handler stack; everything one run needs lives in an
+:class:`Execution`, so runs nest (SMC inside MH) and run in threads.
+
+* An exception raised while handling an effect is thrown into the generator
+  with ``gen.throw``: the traceback ends at the user's ``yield`` line, and the
+  model may catch it.  Every generator is closed, however the run ends.
+* :class:`~plait.effects.Loop` effects are expanded inline (each step runs
+  the kernel under a scope that prefixes ``(name, step)``) unless a handler in
+  the stack interprets loops.  :class:`~plait.effects.Handled` effects bind
+  extra handlers around one sub-program.
+* Multi-shot by replay: a run can record every answer (``record=True``) and a
+  later run can be fed a recorded prefix (``prefix=``), which answers the
+  first effects positionally without consulting the run's handlers.  The re-run must
+  ask the same things in the same order, or :class:`ReplayDivergenceError`
+  names the position and both addresses.  Generators cannot be copied, so
+  this is how enumeration, SMC and MH resume a program at a given point.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import attrs
+import numpy as np
+
+from ..effects.records import (
+    UNSET,
+    Deterministic,
+    Factor,
+    Handled,
+    Loop,
+    Observe,
+    Param,
+    Sample,
+)
+from ..errors import (
+    DuplicateAddressError,
+    EffectTypeError,
+    ModelTypeError,
+    ReplayDivergenceError,
+    UnhandledEffectError,
+)
+
+__all__ = ["run", "start", "Execution", "RunResult", "Stack", "make_rng"]
+
+SeedLike = Any  # None | int | Sequence[int] | np.random.SeedSequence | np.random.Generator
+
+
+def make_rng(seed: SeedLike) -> np.random.Generator:
+    """Return a numpy Generator for ``seed`` (a Generator is used as it is).
+
+    >>> int(make_rng(0).integers(10)) == int(make_rng(0).integers(10))
+    True
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+@attrs.define(eq=False)
+class RunResult:
+    """What one run produced.
+
+    ``value`` is the model's return value; ``outputs`` holds
+    ``(handler, output)`` pairs in the order handlers finished (innermost
+    first); ``answers`` is the answer log when the run was recorded.
+
+    >>> import plait
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Bernoulli(1.0)))
+    >>> r = plait.run(model, seed=0, record=True)
+    >>> r.value, [(e.name, a) for e, a in r.answers]
+    (1, [('x', 1)])
+    """
+
+    value: Any = None
+    outputs: list = attrs.Factory(list)
+    answers: Optional[list] = None
+
+    @property
+    def trace(self) -> Any:
+        """The trace recorded by the outermost trace handler, or None."""
+        from ..handlers.trace import Trace
+
+        for _, output in reversed(self.outputs):
+            if isinstance(output, Trace):
+                return output
+        return None
+
+
+def start(model: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """Call ``model(*args)`` and check that it returned a generator.
+
+    >>> def not_a_model(x):
+    ...     return x
+    >>> start(not_a_model, (1,))
+    Traceback (most recent call last):
+    ...
+    plait.errors.ModelTypeError: not_a_model is a plain function, not a model: a model is a generator function (a function containing `yield`, e.g. `x = yield plait.sample("x", plait.Normal(0, 1))`), or any callable returning a generator
+    """
+    if inspect.isfunction(model) and not inspect.isgeneratorfunction(model):
+        raise ModelTypeError(
+            f"{model.__name__} is a plain function, not a model: " + _WHAT_A_MODEL_IS
+        )
+    if not callable(model):
+        raise ModelTypeError(f"{model!r} is not callable: " + _WHAT_A_MODEL_IS)
+    gen = model(*args)
+    if not inspect.isgenerator(gen):
+        name = getattr(model, "__name__", repr(model))
+        raise ModelTypeError(f"{name}(...) returned {gen!r}, not a generator: " + _WHAT_A_MODEL_IS)
+    return gen
+
+
+_WHAT_A_MODEL_IS = (
+    "a model is a generator function (a function containing `yield`, e.g. "
+    '`x = yield plait.sample("x", plait.Normal(0, 1))`), or any callable returning a generator'
+)
+
+
+class Execution:
+    """The state of one run: its random source, the record of its sites, the answer log.
+
+    Handlers reach it as ``self.run``.  :meth:`base` is the interpreter below
+    the outermost handler; :meth:`drive` runs a generator to completion.
+
+    >>> import plait, numpy as np
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Bernoulli(1.0)))
+    >>> ex = Execution(np.random.default_rng(0), record_answers=False)
+    >>> ex.drive(model(), ex.base, True), list(ex.record)
+    (1, ['x'])
+    """
+
+    __slots__ = ("rng", "record", "hidden", "answers", "result")
+
+    def __init__(self, rng: Optional[np.random.Generator], record_answers: bool) -> None:
+        self.rng = rng
+        #: address -> (answer, effect) for every effect that reached the base,
+        #: in visit order; it doubles as the duplicate-address check.
+        self.record: dict = {}
+        #: addresses that reached the base through :meth:`bypass` (blocked).
+        self.hidden: set = set()
+        self.answers: Optional[list] = [] if record_answers else None
+        self.result = RunResult(answers=self.answers)
+
+    # -- the base interpreter ---------------------------------------------------------
+    def base(self, effect: Any) -> Any:
+        """Answer an effect that left the outermost handler, and record it."""
+        kind = type(effect)
+        if kind is Sample:
+            answer = effect.value
+            if answer is UNSET:
+                rng = self.rng
+                if rng is None:
+                    raise UnhandledEffectError(
+                        f"sample {effect.name!r} ~ {effect.dist!r} reached the bottom of the "
+                        "handler stack with no random source: pass seed=... or add a seed handler"
+                    )
+                answer = effect.dist.sample(rng)
+        elif kind is Observe or kind is Deterministic:
+            answer = effect.value
+        elif kind is Factor:
+            answer = None
+        elif kind is Param:
+            answer = effect.init
+        elif hasattr(effect, "name"):
+            raise UnhandledEffectError(
+                f"no handler handles the effect {effect!r} at address {effect.name!r}"
+            )
+        else:
+            raise EffectTypeError(_not_an_effect(effect))
+        entry = (answer, effect)
+        try:
+            # setdefault hashes the address once and never overwrites a site.
+            if self.record.setdefault(effect.name, entry) is not entry:
+                raise DuplicateAddressError(
+                    f"address {effect.name!r} is used twice in one run; addresses must be "
+                    "unique (build them from loop indices, e.g. ('x', i), or use plait.scope)"
+                )
+        except TypeError:
+            raise EffectTypeError(
+                f"address {effect.name!r} is not hashable; use a str, an int or a tuple"
+            ) from None
+        return answer
+
+    def bypass(self, effect: Any) -> Any:
+        """Answer ``effect`` at the base, hidden from every handler (used by block)."""
+        answer = self.base(effect)
+        self.hidden.add(effect.name)
+        return answer
+
+    # -- binding handlers --------------------------------------------------------------
+    def bind(
+        self, handlers: Iterable[Any], fwd: Callable[[Any], Any], expand_loops: bool
+    ) -> tuple:
+        """Bind per-run copies of ``handlers`` (innermost first) around ``fwd``.
+
+        Returns ``(dispatch, expand_loops, bound_handlers)``.
+        """
+        bound = []
+        for handler in reversed(tuple(handlers)):
+            copy = handler.bind(fwd, self)
+            fwd = copy.handle
+            expand_loops = expand_loops and not copy.interprets_loops
+            bound.append(copy)
+        bound.reverse()
+        return fwd, expand_loops, bound
+
+    # -- driving -----------------------------------------------------------------------
+    def drive(self, gen: Any, dispatch: Callable[[Any], Any], expand_loops: bool) -> Any:
+        """Run ``gen`` to completion, answering its effects with ``dispatch``."""
+        send = gen.send
+        try:
+            effect = send(None)
+            while True:
+                try:
+                    kind = type(effect)
+                    if kind is Loop and expand_loops:
+                        answer = self._expand(effect, dispatch)
+                    elif kind is Handled:
+                        answer = self._handled(effect, dispatch, expand_loops)
+                    else:
+                        answer = dispatch(effect)
+                except Exception as error:  # handled effects fail at the yield line
+                    effect = gen.throw(error)
+                    continue
+                effect = send(answer)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            gen.close()
+
+    def _expand(self, loop: Loop, dispatch: Callable[[Any], Any]) -> Any:
+        from ..handlers.scope import LoopStep
+
+        state = loop.init
+        xs = loop.xs
+        for step in range(loop.steps):
+            if xs is None:
+                gen = start(loop.kernel, (state,))
+            else:
+                gen = start(loop.kernel, (state, xs[step]))
+            step_dispatch = LoopStep(loop.name, step).bind(dispatch, self).handle
+            state = self.drive(gen, step_dispatch, True)
+        return state
+
+    def _handled(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> Any:
+        inner, inner_expand, bound = self.bind(effect.handlers, dispatch, expand)
+        value = self.drive(effect.program, inner, inner_expand)
+        # Handlers applied to a sub-program report that program's value.
+        self.result.value = value
+        for handler in bound:
+            handler.end(self.result)
+        return value
+
+
+def _not_an_effect(obj: Any) -> str:
+    hint = ""
+    if inspect.isgenerator(obj):
+        hint = " (it is a generator: run sub-models with `yield from`, not `yield`)"
+    return (
+        f"the model yielded {obj!r}, which is not a plait effect{hint}; "
+        "yield plait.sample(...), plait.observe(...), plait.factor(...), ..."
+    )
+
+
+class _AnswerLog:
+    """Record answers, and answer the first effects of a run from a recorded prefix.
+
+    It sits just inside the run's handler stack, so it sees effects as the
+    stack receives them (after loop-step and sub-model scopes) and replayed
+    effects bypass every run-level handler.
+    """
+
+    __slots__ = ("prefix", "position", "then", "answers")
+
+    def __init__(self, prefix: Sequence[tuple], then: Callable[[Any], Any], answers: Any) -> None:
+        self.prefix = prefix
+        self.position = 0
+        self.then = then
+        self.answers = answers
+
+    def __call__(self, effect: Any) -> Any:
+        position = self.position
+        if position < len(self.prefix):
+            recorded, answer = self.prefix[position]
+            if type(recorded) is not type(effect) or recorded.name != effect.name:
+                raise ReplayDivergenceError(
+                    f"re-execution diverged at position {position}: the recorded run had "
+                    f"{_describe(recorded)} there, the re-run asks for {_describe(effect)}; "
+                    "a replayed program must be deterministic given its answers"
+                )
+        else:
+            answer = self.then(effect)
+        self.position = position + 1
+        if self.answers is not None:
+            self.answers.append((effect, answer))
+        return answer
+
+
+def _describe(effect: Any) -> str:
+    return f"{type(effect).__name__.lower()} {getattr(effect, 'name', effect)!r}"
+
+
+def run(
+    model: Callable[..., Any],
+    *args: Any,
+    handlers: Sequence[Any] = (),
+    seed: SeedLike = None,
+    record: bool = False,
+    prefix: Optional[Sequence[tuple]] = None,
+) -> RunResult:
+    """Run ``model(*args)`` once under ``handlers`` (innermost first).
+
+    ``seed`` gives the base interpreter its random source; without one, a
+    sample that no handler fixes raises :class:`UnhandledEffectError`.
+    ``record=True`` keeps the answer log in ``result.answers``; ``prefix``
+    replays such a log positionally, bypassing the handlers, before the run
+    continues live.
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0, 1))
+    ...     return x > 0
+    >>> r = plait.run(model, handlers=[plait.handlers.TraceHandler()], seed=3)
+    >>> r.value == (r.trace["x"] > 0)
+    True
+    """
+    gen = start(model, args)
+    rng = None if seed is None else make_rng(seed)
+    execution = Execution(rng, record)
+    dispatch, expand, bound = execution.bind(handlers, execution.base, True)
+    if record or (prefix is not None and len(prefix)):
+        dispatch = _AnswerLog(prefix or (), dispatch, execution.answers)
+    result = execution.result
+    result.value = execution.drive(gen, dispatch, expand)
+    for handler in bound:
+        handler.end(result)
+    return result
+
+
+class Stack:
+    """An explicit, immutable handler stack (innermost first) that runs models.
+
+    >>> import plait
+    >>> h = plait.handlers
+    >>> stack = plait.Stack(h.Condition({"x": 0.5}), h.TraceHandler())
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Normal(0, 1)))
+    >>> stack.run(model).trace.choices["x"].observed
+    True
+    """
+
+    __slots__ = ("handlers",)
+
+    def __init__(self, *handlers: Any) -> None:
+        self.handlers = tuple(handlers)
+
+    def run(self, model: Callable[..., Any], *args: Any, **options: Any) -> RunResult:
+        """Run ``model(*args)`` under this stack; ``options`` as for :func:`run`."""
+        return run(model, *args, handlers=self.handlers, **options)
+
+    def __repr__(self) -> str:
+        return f"Stack{self.handlers!r}"

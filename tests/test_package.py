@@ -1,0 +1,48 @@
+"""Packaging: the public API, the compiled extension, and what gets installed."""
+
+import importlib.machinery
+import importlib.resources
+import os
+from pathlib import Path
+
+import plait
+
+ISSUE_2_API = [
+    "sample", "observe", "factor", "param", "deterministic", "iterate", "fold", "scope",
+    "simulate", "log_density", "run", "Stack", "Trace",
+    "Bernoulli", "Categorical", "Binomial", "Poisson", "Geometric", "DiscreteUniform",
+    "Normal", "LogNormal", "Uniform", "Beta", "Gamma", "Exponential", "StudentT",
+    "Dirichlet", "MultivariateNormal",
+]
+HANDLERS = ["seed", "trace", "replay", "condition", "substitute", "block", "scope", "scale", "mask"]
+
+
+def test_public_api_is_exposed():
+    for name in ISSUE_2_API:
+        assert hasattr(plait, name), name
+        assert name in plait.__all__, name
+    for name in HANDLERS:
+        assert callable(getattr(plait.handlers, name)), name
+    for sub in ("effects", "handlers", "inference", "gradients", "ext"):
+        assert getattr(plait, sub).__name__ == f"plait.{sub}"
+
+
+def test_compiled_extension_is_in_use():
+    from plait.ext import _logweights
+
+    assert any(_logweights.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES)
+    assert plait.ext.logsumexp is _logweights.logsumexp
+    assert plait.ext.normalize is _logweights.normalize
+
+
+def test_package_ships_py_typed():
+    assert importlib.resources.files("plait").joinpath("py.typed").is_file()
+
+
+def test_only_intended_modules_are_installed():
+    root = Path(plait.__file__).parent
+    if os.environ.get("PLAIT_EXPECT_INSTALLED"):
+        assert "site-packages" in str(root), root
+        top_level = sorted(p.name for p in root.glob("*.py"))
+        assert top_level == ["__init__.py", "errors.py"], top_level
+        assert not (root / "tests").exists() and not (root / "bench").exists()
