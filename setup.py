@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+from pathlib import Path
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
@@ -29,14 +32,16 @@ subpackages = [
     for name in find_packages(include=[f"{root}*" for root in SUBPACKAGE_ROOTS])
 ]
 
+# Every ext/*.pyx becomes plait.ext.<name>.
 extensions = [
     Extension(
-        "plait.ext._logweights",
-        ["ext/_logweights.pyx"],
+        f"plait.ext.{Path(source).stem}",
+        [source],
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"],
-    ),
+    )
+    for source in sorted(glob.glob("ext/*.pyx"))
 ]
 
 setup(

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 
 from ..errors import EffectTypeError, InvalidParameterError
+from ..ext._interpreter import SampleConstructor
 from .distributions import Distribution, as_distribution
 
 __all__ = [
@@ -91,7 +92,7 @@ class Sample:
         >>> plait.sample("x", plait.Bernoulli(0.5)).with_value(1).value
         1
         """
-        return _new_sample(self.name, self.dist, value)
+        return new_sample(self.name, self.dist, value)
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -210,21 +211,10 @@ class Handled:
 
 LEAF_EFFECTS = (Sample, Observe, Factor, Param, Deterministic)
 
-# Fast constructors.  attrs' frozen __init__ goes through object.__setattr__
-# once per field; writing the slot descriptors directly is about twice as
-# fast, and a sample record is built for every site of every run.
-_new = object.__new__
-_sample_name = Sample.__dict__["name"].__set__
-_sample_dist = Sample.__dict__["dist"].__set__
-_sample_value = Sample.__dict__["value"].__set__
-
-
-def _new_sample(name: Address, dist: Distribution, value: Any) -> Sample:
-    record = _new(Sample)
-    _sample_name(record, name)
-    _sample_dist(record, dist)
-    _sample_value(record, value)
-    return record
+# A sample record is built for every site of every run; the compiled
+# constructor in plait.ext._interpreter stores its slots through the C API,
+# several times faster than attrs' frozen __init__.
+new_sample = SampleConstructor(Sample)
 
 
 def _check_dist(name: Address, dist: Any) -> Distribution:
@@ -256,11 +246,7 @@ def sample(name: Address, dist: Any) -> Sample:
     """
     if not isinstance(dist, Distribution):
         dist = _check_dist(name, dist)
-    record = _new(Sample)
-    _sample_name(record, name)
-    _sample_dist(record, dist)
-    _sample_value(record, UNSET)
-    return record
+    return new_sample(name, dist, UNSET)
 
 
 def observe(name: Address, dist: Any, value: Any) -> Observe:
@@ -341,7 +327,7 @@ def renamed(effect: Any, name: Address) -> Any:
     ('m', 'x')
     """
     if type(effect) is Sample:
-        return _new_sample(name, effect.dist, effect.value)
+        return new_sample(name, effect.dist, effect.value)
     try:
         return attrs.evolve(effect, name=name)
     except (TypeError, attrs.exceptions.NotAnAttrsClassError):

@@ -183,9 +183,9 @@ class TraceHandler(Handler):
 
     def begin(self) -> None:
         run = self.run
-        if self.fwd == run.base:
+        if self.fwd is run.base:
             self.start = len(run.record)
-            self.handle = self.fwd  # type: ignore[method-assign]
+            self.handle = self.fwd  # type: ignore[method-assign,assignment]
         else:
             self.record: Dict[Hashable, tuple] = {}
 

@@ -38,6 +38,7 @@ from ..effects.records import (
     Param,
     Sample,
 )
+from ..ext._interpreter import BaseInterpreter, Driver
 from ..errors import (
     DuplicateAddressError,
     EffectTypeError,
@@ -122,10 +123,39 @@ _WHAT_A_MODEL_IS = (
 )
 
 
+_KINDS = (Sample, Observe, Factor, Param, Deterministic, UNSET)
+
+
+def _fail(reason: str, effect: Any) -> None:
+    """Raise the base interpreter's error for ``reason`` (see ext/_interpreter.pyx)."""
+    if reason == "no-rng":
+        raise UnhandledEffectError(
+            f"sample {effect.name!r} ~ {effect.dist!r} reached the bottom of the handler "
+            "stack with no random source: pass seed=... or add a seed handler"
+        )
+    if reason == "duplicate":
+        raise DuplicateAddressError(
+            f"address {effect.name!r} is used twice in one run; addresses must be unique "
+            "(build them from loop indices, e.g. ('x', i), or use plait.scope)"
+        )
+    if reason == "unhashable":
+        raise EffectTypeError(
+            f"address {effect.name!r} is not hashable; use a str, an int or a tuple"
+        )
+    if hasattr(effect, "name"):
+        raise UnhandledEffectError(
+            f"no handler handles the effect {effect!r} at address {effect.name!r}"
+        )
+    raise EffectTypeError(_not_an_effect(effect))
+
+
+_DRIVER = Driver(Loop, Handled)
+
+
 class Execution:
     """The state of one run: its random source, the record of its sites, the answer log.
 
-    Handlers reach it as ``self.run``.  :meth:`base` is the interpreter below
+    Handlers reach it as ``self.run``.  ``base`` is the interpreter below
     the outermost handler; :meth:`drive` runs a generator to completion.
 
     >>> import plait, numpy as np
@@ -136,7 +166,7 @@ class Execution:
     (1, ['x'])
     """
 
-    __slots__ = ("rng", "record", "hidden", "answers", "result")
+    __slots__ = ("rng", "record", "hidden", "answers", "result", "base")
 
     def __init__(self, rng: Optional[np.random.Generator], record_answers: bool) -> None:
         self.rng = rng
@@ -147,46 +177,11 @@ class Execution:
         self.hidden: set = set()
         self.answers: Optional[list] = [] if record_answers else None
         self.result = RunResult(answers=self.answers)
-
-    # -- the base interpreter ---------------------------------------------------------
-    def base(self, effect: Any) -> Any:
-        """Answer an effect that left the outermost handler, and record it."""
-        kind = type(effect)
-        if kind is Sample:
-            answer = effect.value
-            if answer is UNSET:
-                rng = self.rng
-                if rng is None:
-                    raise UnhandledEffectError(
-                        f"sample {effect.name!r} ~ {effect.dist!r} reached the bottom of the "
-                        "handler stack with no random source: pass seed=... or add a seed handler"
-                    )
-                answer = effect.dist.sample(rng)
-        elif kind is Observe or kind is Deterministic:
-            answer = effect.value
-        elif kind is Factor:
-            answer = None
-        elif kind is Param:
-            answer = effect.init
-        elif hasattr(effect, "name"):
-            raise UnhandledEffectError(
-                f"no handler handles the effect {effect!r} at address {effect.name!r}"
-            )
-        else:
-            raise EffectTypeError(_not_an_effect(effect))
-        entry = (answer, effect)
-        try:
-            # setdefault hashes the address once and never overwrites a site.
-            if self.record.setdefault(effect.name, entry) is not entry:
-                raise DuplicateAddressError(
-                    f"address {effect.name!r} is used twice in one run; addresses must be "
-                    "unique (build them from loop indices, e.g. ('x', i), or use plait.scope)"
-                )
-        except TypeError:
-            raise EffectTypeError(
-                f"address {effect.name!r} is not hashable; use a str, an int or a tuple"
-            ) from None
-        return answer
+        #: The base interpreter: answers an effect that left the outermost
+        #: handler (a fixed sample's value, a fresh draw from ``rng``, an
+        #: observation's value...) and records it, raising on a reused address.
+        #: Compiled, because it runs once per effect.
+        self.base: Callable[[Any], Any] = BaseInterpreter(rng, self.record, _KINDS, _fail)
 
     def bypass(self, effect: Any) -> Any:
         """Answer ``effect`` at the base, hidden from every handler (used by block)."""
@@ -213,27 +208,12 @@ class Execution:
 
     # -- driving -----------------------------------------------------------------------
     def drive(self, gen: Any, dispatch: Callable[[Any], Any], expand_loops: bool) -> Any:
-        """Run ``gen`` to completion, answering its effects with ``dispatch``."""
-        send = gen.send
-        try:
-            effect = send(None)
-            while True:
-                try:
-                    kind = type(effect)
-                    if kind is Loop and expand_loops:
-                        answer = self._expand(effect, dispatch)
-                    elif kind is Handled:
-                        answer = self._handled(effect, dispatch, expand_loops)
-                    else:
-                        answer = dispatch(effect)
-                except Exception as error:  # handled effects fail at the yield line
-                    effect = gen.throw(error)
-                    continue
-                effect = send(answer)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            gen.close()
+        """Run ``gen`` to completion, answering its effects with ``dispatch``.
+
+        Errors raised while answering are thrown into ``gen``; loops are
+        expanded when ``expand_loops``; ``gen`` is always closed.
+        """
+        return _DRIVER.drive(gen, dispatch, expand_loops, self._expand, self._handled)
 
     def _expand(self, loop: Loop, dispatch: Callable[[Any], Any]) -> Any:
         from ..handlers.scope import LoopStep

@@ -33,6 +33,9 @@ def test_compiled_extension_is_in_use():
     assert any(_logweights.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES)
     assert plait.ext.logsumexp is _logweights.logsumexp
     assert plait.ext.normalize is _logweights.normalize
+    from plait.ext import _interpreter
+
+    assert any(_interpreter.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES)
 
 
 def test_package_ships_py_typed():

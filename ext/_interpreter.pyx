@@ -1,0 +1,167 @@
+# cython: language_level=3, embedsignature=True
+"""The per-effect hot path of the run loop, compiled.
+
+Every site of every run goes through three steps: the model builds a sample
+record, the run loop sends it through the handler stack, and the base
+interpreter answers and records it.  In pure Python each step pays for
+attribute lookups, bound-method calls and ``StopIteration`` exceptions; here
+they are C calls.  The logic is the one documented in
+:mod:`plait.inference.runtime`, which owns the Python-facing API, the error
+messages and the rare paths (loops, sub-programs); this module only makes the
+common path cheap.
+"""
+
+from cpython.object cimport PyObject, PyObject_GenericSetAttr
+from cpython.dict cimport PyDict_SetDefault
+from cpython.ref cimport Py_XDECREF
+
+cdef extern from "Python.h":
+    # PYGEN_ERROR (-1): an exception is set; PYGEN_RETURN (0): *result is the
+    # return value; PYGEN_NEXT (1): *result is the yielded value.
+    int PyIter_Send(object iterator, object argument, PyObject** result) except -1
+
+cdef object _allocate = object.__new__
+cdef str _NAME = "name"
+cdef str _DIST = "dist"
+cdef str _VALUE = "value"
+
+
+cdef class SampleConstructor:
+    """Build records of one frozen sample class without running ``__init__``.
+
+    attrs' frozen ``__init__`` assigns each field through
+    ``object.__setattr__``; storing the slots through the C API does the
+    same work without the Python call layers.  No validation happens here.
+
+    >>> import plait
+    >>> from plait.ext._interpreter import SampleConstructor
+    >>> new_sample = SampleConstructor(plait.Sample)
+    >>> new_sample("x", plait.Normal(0, 1), 1.5).value
+    1.5
+    """
+
+    cdef object record_class
+
+    def __init__(self, record_class):
+        self.record_class = record_class
+
+    def __call__(self, name, dist, value):
+        cdef object record = _allocate(self.record_class)
+        PyObject_GenericSetAttr(record, _NAME, name)
+        PyObject_GenericSetAttr(record, _DIST, dist)
+        PyObject_GenericSetAttr(record, _VALUE, value)
+        return record
+
+
+cdef class BaseInterpreter:
+    """Answer effects that left the outermost handler, and record them.
+
+    ``kinds`` is ``(Sample, Observe, Factor, Param, Deterministic, UNSET)``;
+    ``fail(reason, effect)`` raises the error for ``reason`` ("no-rng",
+    "unknown", "unhashable", "duplicate").  ``record`` receives
+    ``address -> (answer, effect)`` in visit order.
+
+    >>> import plait, numpy as np
+    >>> from plait.inference.runtime import Execution
+    >>> ex = Execution(np.random.default_rng(0), record_answers=False)
+    >>> ex.base(plait.observe("y", plait.Normal(0, 1), 0.5)), list(ex.record)
+    (0.5, ['y'])
+    """
+
+    cdef object rng
+    cdef dict record
+    cdef object fail
+    cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
+
+    def __init__(self, rng, dict record, tuple kinds, fail):
+        self.rng = rng
+        self.record = record
+        self.fail = fail
+        (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
+         self.deterministic_kind, self.unset) = kinds
+
+    def __call__(self, effect):
+        cdef object kind = type(effect)
+        cdef object answer
+        cdef tuple entry
+        cdef PyObject* existing
+        if kind is self.sample_kind:
+            answer = effect.value
+            if answer is self.unset:
+                if self.rng is None:
+                    self.fail("no-rng", effect)
+                answer = effect.dist.sample(self.rng)
+        elif kind is self.observe_kind or kind is self.deterministic_kind:
+            answer = effect.value
+        elif kind is self.factor_kind:
+            answer = None
+        elif kind is self.param_kind:
+            answer = effect.init
+        else:
+            self.fail("unknown", effect)
+            return None
+        entry = (answer, effect)
+        try:
+            # One hash of the address; an existing site is never overwritten.
+            existing = PyDict_SetDefault(self.record, effect.name, entry)
+        except TypeError:
+            self.fail("unhashable", effect)
+            return None
+        if existing != <PyObject*>entry:  # a borrowed reference: compare pointers
+            self.fail("duplicate", effect)
+        return answer
+
+
+cdef class Driver:
+    """Run generators to completion, answering their effects with a dispatch function.
+
+    ``expand(effect, dispatch)`` and ``run_handled(effect, dispatch,
+    expand_loops)`` are called for loop records (when ``expand_loops``) and
+    sub-program records.  An exception raised while answering is thrown into
+    the generator, so the traceback ends at the user's ``yield``; the
+    generator is always closed.
+
+    >>> import plait, numpy as np
+    >>> from plait.inference.runtime import Execution
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Bernoulli(1.0)))
+    >>> ex = Execution(np.random.default_rng(0), record_answers=False)
+    >>> ex.drive(model(), ex.base, True)
+    1
+    """
+
+    cdef object loop_kind, handled_kind
+
+    def __init__(self, loop_kind, handled_kind):
+        self.loop_kind = loop_kind
+        self.handled_kind = handled_kind
+
+    def drive(self, gen, dispatch, bint expand_loops, expand, run_handled):
+        cdef PyObject* out = NULL
+        cdef int status
+        cdef object effect, answer, kind
+        try:
+            status = PyIter_Send(gen, None, &out)
+            effect = <object>out
+            Py_XDECREF(out)
+            while status == 1:
+                try:
+                    kind = type(effect)
+                    if kind is self.loop_kind and expand_loops:
+                        answer = expand(effect, dispatch)
+                    elif kind is self.handled_kind:
+                        answer = run_handled(effect, dispatch, expand_loops)
+                    else:
+                        answer = dispatch(effect)
+                except Exception as error:
+                    try:
+                        effect = gen.throw(error)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+                status = PyIter_Send(gen, answer, &out)
+                effect = <object>out
+                Py_XDECREF(out)
+            return effect
+        finally:
+            gen.close()
