@@ -23,6 +23,9 @@ __all__ = [
     "MissingAddressError",
     "ExtraAddressError",
     "HandlerError",
+    "ExactEnumerationError",
+    "BudgetExceededError",
+    "ZeroMassError",
 ]
 
 
@@ -64,3 +67,15 @@ class ExtraAddressError(PlaitError):
 
 class HandlerError(PlaitError):
     """A handler was misconfigured or misused."""
+
+
+class ExactEnumerationError(PlaitError):
+    """A program cannot be enumerated exactly (continuous or untruncated infinite choices)."""
+
+
+class BudgetExceededError(PlaitError):
+    """An inference budget (``max_paths``, ``max_depth``...) ran out."""
+
+
+class ZeroMassError(PlaitError, ValueError):
+    """A measure with zero total mass was normalised: the observations are impossible."""

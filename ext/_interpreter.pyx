@@ -165,3 +165,50 @@ cdef class Driver:
             return effect
         finally:
             gen.close()
+
+
+cdef class AnswerLog:
+    """Record answers, and answer a run's first effects from a recorded prefix.
+
+    Sits just inside the run's handler stack.  While ``prefix`` lasts, each
+    effect is checked against the recorded one (same type, same address;
+    ``diverged(position, recorded, effect)`` raises otherwise) and answered
+    from the log without calling ``then``; afterwards every effect goes to
+    ``then``.  When ``answers`` is a list, every ``(effect, answer)`` is
+    appended to it.
+
+    >>> import plait
+    >>> log = []
+    >>> replay = AnswerLog([(plait.sample("x", plait.Normal(0, 1)), 2.5)], None, log, None)
+    >>> replay(plait.sample("x", plait.Normal(0, 1))), len(log)
+    (2.5, 1)
+    """
+
+    cdef list prefix
+    cdef Py_ssize_t position, length
+    cdef object then, answers, diverged
+
+    def __init__(self, prefix, then, answers, diverged):
+        self.prefix = list(prefix)
+        self.length = len(self.prefix)
+        self.position = 0
+        self.then = then
+        self.answers = answers
+        self.diverged = diverged
+
+    def __call__(self, effect):
+        cdef Py_ssize_t position = self.position
+        cdef tuple entry
+        cdef object answer
+        if position < self.length:
+            entry = <tuple>self.prefix[position]
+            recorded = entry[0]
+            if type(recorded) is not type(effect) or recorded.name != effect.name:
+                self.diverged(position, recorded, effect)
+            answer = entry[1]
+        else:
+            answer = self.then(effect)
+        self.position = position + 1
+        if self.answers is not None:
+            (<list>self.answers).append((effect, answer))
+        return answer

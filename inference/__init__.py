@@ -5,7 +5,20 @@
 True
 """
 
+from .exact import exact
+from .measure import Measure
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
 
-__all__ = ["Execution", "RunResult", "Stack", "make_rng", "run", "start", "simulate", "log_density"]
+__all__ = [
+    "Execution",
+    "RunResult",
+    "Stack",
+    "make_rng",
+    "run",
+    "start",
+    "simulate",
+    "log_density",
+    "exact",
+    "Measure",
+]

@@ -38,7 +38,7 @@ from ..effects.records import (
     Param,
     Sample,
 )
-from ..ext._interpreter import BaseInterpreter, Driver
+from ..ext._interpreter import AnswerLog, BaseInterpreter, Driver
 from ..errors import (
     DuplicateAddressError,
     EffectTypeError,
@@ -249,38 +249,13 @@ def _not_an_effect(obj: Any) -> str:
     )
 
 
-class _AnswerLog:
-    """Record answers, and answer the first effects of a run from a recorded prefix.
-
-    It sits just inside the run's handler stack, so it sees effects as the
-    stack receives them (after loop-step and sub-model scopes) and replayed
-    effects bypass every run-level handler.
-    """
-
-    __slots__ = ("prefix", "position", "then", "answers")
-
-    def __init__(self, prefix: Sequence[tuple], then: Callable[[Any], Any], answers: Any) -> None:
-        self.prefix = prefix
-        self.position = 0
-        self.then = then
-        self.answers = answers
-
-    def __call__(self, effect: Any) -> Any:
-        position = self.position
-        if position < len(self.prefix):
-            recorded, answer = self.prefix[position]
-            if type(recorded) is not type(effect) or recorded.name != effect.name:
-                raise ReplayDivergenceError(
-                    f"re-execution diverged at position {position}: the recorded run had "
-                    f"{_describe(recorded)} there, the re-run asks for {_describe(effect)}; "
-                    "a replayed program must be deterministic given its answers"
-                )
-        else:
-            answer = self.then(effect)
-        self.position = position + 1
-        if self.answers is not None:
-            self.answers.append((effect, answer))
-        return answer
+def _diverged(position: int, recorded: Any, effect: Any) -> None:
+    """Raise the error for a re-run that left its recorded prefix (see ``AnswerLog``)."""
+    raise ReplayDivergenceError(
+        f"re-execution diverged at position {position}: the recorded run had "
+        f"{_describe(recorded)} there, the re-run asks for {_describe(effect)}; "
+        "a replayed program must be deterministic given its answers"
+    )
 
 
 def _describe(effect: Any) -> str:
@@ -316,7 +291,9 @@ def run(
     execution = Execution(rng, record)
     dispatch, expand, bound = execution.bind(handlers, execution.base, True)
     if record or (prefix is not None and len(prefix)):
-        dispatch = _AnswerLog(prefix or (), dispatch, execution.answers)
+        # Just inside the run's handlers: it sees effects as the stack receives
+        # them, and replayed effects bypass every run-level handler.
+        dispatch = AnswerLog(prefix or (), dispatch, execution.answers, _diverged)
     result = execution.result
     result.value = execution.drive(gen, dispatch, expand)
     for handler in bound:

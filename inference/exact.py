@@ -1,0 +1,322 @@
+"""Exact inference: enumerate every discrete choice; merge loop states by variable elimination.
+
+Statistical contract: :func:`exact` returns the exact (unnormalised) measure
+over the program's return values, up to the mass that an explicit
+``support_limit`` leaves out, which the result reports as ``truncated_mass``.
+
+How it runs.  The program is executed depth first.  At a finite discrete
+``sample`` the run continues live with the first support value, and every
+other value becomes a pending branch: the answer log up to that site plus
+the alternative answer, with the path's log weight at that point.  A pending
+branch re-runs the program with that log as a positional prefix (see
+:mod:`plait.inference.runtime`): the prefix is answered without any handler
+work, so a sibling pays only for re-executing Python code up to the branch,
+not for weighting it again.  ``observe`` and ``factor`` multiply the path
+weight; a path whose weight reaches zero is abandoned at once.
+
+Loops (:func:`plait.iterate`, :func:`plait.fold`) are not unrolled into
+paths.  The enumerator interprets them: it keeps a table state → log weight,
+and for each step enumerates the kernel once per distinct state (memoised by
+state, and by item for folds), summing the weights of paths that reach the
+same next state.  That is the forward algorithm / variable elimination: an
+HMM costs O(steps × states) kernel runs instead of O(states^steps) paths.
+The loop then answers with each final state as a branch.  Kernels must be
+pure functions of their arguments (replay requires it anyway).
+
+Weights are unnormalised log weights combined with ``+`` and
+``numpy.logaddexp``, never cast to float, so parameters that are dual numbers
+give exact derivatives.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Hashable, List, Mapping, Optional, Tuple, Union
+
+from ..effects.records import UNSET, Factor, Loop, Observe, Sample
+from ..errors import BudgetExceededError, ExactEnumerationError
+from ..handlers.base import Handler
+from ..handlers.scope import LoopStep
+from .measure import Measure, log_add, log_sum
+from .runtime import run
+
+__all__ = ["exact"]
+
+SupportLimit = Union[None, int, Mapping[Hashable, int]]
+
+
+class _Abandon(BaseException):
+    """Stop a path whose weight is zero.  A BaseException, so models cannot catch it."""
+
+
+class _Budget:
+    """Limits shared by one :func:`exact` call and every loop kernel it enumerates."""
+
+    __slots__ = ("max_paths", "max_depth", "paths", "support_limit")
+
+    def __init__(self, max_paths: int, max_depth: int, support_limit: SupportLimit) -> None:
+        self.max_paths = max_paths
+        self.max_depth = max_depth
+        self.paths = 0
+        self.support_limit = support_limit
+
+    def count_path(self) -> None:
+        self.paths += 1
+        if self.paths > self.max_paths:
+            raise BudgetExceededError(
+                f"exact enumeration exceeded max_paths={self.max_paths}; the program has more "
+                "paths than that (raise max_paths, or merge states with plait.iterate/fold)"
+            )
+
+    def limit_for(self, address: Hashable) -> Optional[int]:
+        limit = self.support_limit
+        if isinstance(limit, Mapping):
+            return limit.get(address)
+        return limit
+
+
+class _Path:
+    """One path being enumerated: its log weight, depth, and where its branches go."""
+
+    __slots__ = ("log_weight", "depth", "pending", "truncated")
+
+    def __init__(self, log_weight: Any, depth: int, pending: list) -> None:
+        self.log_weight = log_weight
+        self.depth = depth
+        self.pending = pending
+        self.truncated: Any = -math.inf
+
+
+class _Enumerate(Handler):
+    """Weight one path, and turn every discrete choice into branches (see the module docstring)."""
+
+    interprets_loops = True
+
+    def __init__(self, budget: _Budget, path: _Path) -> None:
+        self.budget = budget
+        self.path = path
+
+    def handle(self, effect: Any) -> Any:
+        kind = type(effect)
+        path = self.path
+        if kind is Sample:
+            if effect.value is not UNSET:
+                self._weigh(effect.dist.log_prob(effect.value))
+                return self.fwd(effect)
+            options = self._sample_options(effect)
+            value = self._branch(effect, options)
+            return self.fwd(effect.with_value(value))
+        if kind is Observe:
+            self._weigh(effect.dist.log_prob(effect.value))
+        elif kind is Factor:
+            self._weigh(effect.log_weight)
+        elif kind is Loop:
+            finals, truncated = _eliminate(effect, self.budget)
+            path.truncated = log_add(path.truncated, path.log_weight + truncated)
+            return self._branch(effect, finals)
+        return self.fwd(effect)
+
+    def _weigh(self, log_weight: Any) -> None:
+        if hasattr(log_weight, "shape") and getattr(log_weight, "shape", ()):
+            log_weight = log_weight.sum()
+        weight = self.path.log_weight + log_weight
+        if weight == -math.inf:
+            raise _Abandon()
+        self.path.log_weight = weight
+
+    def _branch(self, effect: Any, options: List[Tuple[Any, Any]]) -> Any:
+        """Continue with the first option; queue the others as replayable prefixes."""
+        path = self.path
+        if path.depth >= self.budget.max_depth:
+            raise BudgetExceededError(
+                f"exact enumeration exceeded max_depth={self.budget.max_depth} choices on one "
+                f"path, at {effect.name!r}; the program may recurse without bound "
+                "(raise max_depth if it is just deep)"
+            )
+        if not options:
+            raise _Abandon()
+        log = self.run.answers
+        assert log is not None  # exact() always records
+        for value, log_weight in reversed(options[1:]):
+            path.pending.append((log + [(effect, value)], path.log_weight + log_weight, path.depth + 1))
+        value, log_weight = options[0]
+        path.depth += 1
+        path.log_weight = path.log_weight + log_weight
+        return value
+
+    def _sample_options(self, effect: Sample) -> List[Tuple[Any, Any]]:
+        dist = effect.dist
+        name = effect.name
+        if getattr(dist, "batch_shape", ()):
+            raise ExactEnumerationError(
+                f"site {name!r} ~ {dist!r} has batch shape {dist.batch_shape}; exact enumeration "
+                "needs one scalar discrete choice per site (use a loop over addresses)"
+            )
+        if getattr(dist, "has_enumerate_support", False):
+            values = dist.enumerate_support()
+        elif getattr(dist, "is_discrete", False):
+            values = self._truncated_support(effect)
+        else:
+            raise ExactEnumerationError(
+                f"site {name!r} ~ {dist!r} is continuous (support {dist.support!r}); exact "
+                "enumeration needs finite discrete choices (Bernoulli, Categorical, Binomial, "
+                "DiscreteUniform, a Measure), or a support_limit for infinite discrete ones"
+            )
+        options = []
+        for value in values:
+            log_weight = dist.log_prob(value)
+            if log_weight != -math.inf:
+                options.append((value, log_weight))
+        return options
+
+    def _truncated_support(self, effect: Sample) -> list:
+        dist = effect.dist
+        limit = self.budget.limit_for(effect.name)
+        if limit is None:
+            raise ExactEnumerationError(
+                f"site {effect.name!r} ~ {dist!r} has infinite support {dist.support!r}; pass "
+                "support_limit= (an int, or a dict by address) to enumerate values up to a bound"
+            )
+        low = getattr(dist.support, "low", 0)
+        values = list(range(int(low), int(limit) + 1))
+        kept = log_sum(dist.log_prob(v) for v in values)
+        path = self.path
+        path.truncated = log_add(path.truncated, path.log_weight + _tail_log_mass(dist, limit, kept))
+        return values
+
+
+def _tail_log_mass(dist: Any, limit: int, kept: Any) -> float:
+    """Log of the probability beyond ``limit``, accurate even when it is far below 1e-16."""
+    kept = float(getattr(kept, "primal", kept))
+    if kept < math.log(0.5):  # most mass is cut off: 1 - kept is accurate
+        return math.log1p(-math.exp(kept)) if kept < 0.0 else -math.inf
+    # The tail is small: 1 - kept would be rounding noise, so sum it term by term
+    # until the terms decrease and fall below e^-40 of the running total.
+    total, previous, value = -math.inf, math.inf, int(limit) + 1
+    for _ in range(100_000):
+        term = float(getattr(dist.log_prob(value), "primal", dist.log_prob(value)))
+        total = log_add(total, term)
+        if term < previous and term < total - 40.0:
+            return total
+        previous, value = term, value + 1
+    return math.log1p(-math.exp(kept)) if kept < 0.0 else total
+
+
+def _enumerate(
+    model: Callable[..., Any], args: tuple, budget: _Budget, outer: tuple = ()
+) -> Tuple[List[Tuple[Any, Any]], Any]:
+    """All ``(return value, log weight)`` pairs of ``model(*args)``, and the truncated log mass.
+
+    ``outer`` handlers (a loop step's scope) sit outside the enumerator, so
+    the enumerator sees addresses exactly as the answer log records them.
+    """
+    results: List[Tuple[Any, Any]] = []
+    truncated: Any = -math.inf
+    pending: list = [([], 0.0, 0)]
+    while pending:
+        prefix, log_weight, depth = pending.pop()
+        budget.count_path()
+        path = _Path(log_weight, depth, pending)
+        try:
+            value = run(
+                model, *args, handlers=(_Enumerate(budget, path), *outer), record=True, prefix=prefix
+            ).value
+        except _Abandon:
+            value = _Abandon
+        except RecursionError:
+            raise BudgetExceededError(
+                f"exact enumeration hit Python's recursion limit {path.depth} choices deep "
+                "(before max_depth): the program seems to recurse without bound; lower "
+                "max_depth to stop it earlier with this error"
+            ) from None
+        truncated = log_add(truncated, path.truncated)
+        if value is not _Abandon:
+            results.append((value, path.log_weight))
+    return results, truncated
+
+
+def _eliminate(loop: Loop, budget: _Budget) -> Tuple[List[Tuple[Any, Any]], Any]:
+    """Forward algorithm over a loop: the final states with their log weights."""
+    _require_hashable(loop, loop.init, "its initial state")
+    table: dict = {loop.init: 0.0}
+    truncated: Any = -math.inf
+    memo: dict = {}
+    for step in range(loop.steps):
+        item = None if loop.xs is None else loop.xs[step]
+        following: dict = {}
+        for state, log_weight in table.items():
+            outcomes = _kernel_outcomes(loop, step, state, item, memo, budget)
+            kernel_pairs, kernel_truncated = outcomes
+            truncated = log_add(truncated, log_weight + kernel_truncated)
+            for next_state, kernel_weight in kernel_pairs:
+                _require_hashable(loop, next_state, f"the state after step {step}")
+                total = log_weight + kernel_weight
+                previous = following.get(next_state)
+                following[next_state] = total if previous is None else log_add(previous, total)
+        table = following
+    return list(table.items()), truncated
+
+
+def _kernel_outcomes(
+    loop: Loop, step: int, state: Any, item: Any, memo: dict, budget: _Budget
+) -> Tuple[List[Tuple[Any, Any]], Any]:
+    key: Any = state if loop.xs is None else (state, item)
+    try:
+        return memo[key]
+    except TypeError:  # an unhashable fold item: no memo
+        key = None
+    except KeyError:
+        pass
+    args = (state,) if loop.xs is None else (state, item)
+    outcomes = _enumerate(loop.kernel, args, budget, outer=(LoopStep(loop.name, step),))
+    if key is not None:
+        memo[key] = outcomes
+    return outcomes
+
+
+def _require_hashable(loop: Loop, state: Any, what: str) -> None:
+    try:
+        hash(state)
+    except TypeError:
+        raise ExactEnumerationError(
+            f"loop {loop.name!r}: {what}, {state!r}, is not hashable; exact inference merges "
+            "paths with equal loop states, so the state must be hashable: use a tuple or an int"
+        ) from None
+
+
+def exact(
+    model: Callable[..., Any],
+    *args: Any,
+    support_limit: SupportLimit = None,
+    max_paths: int = 10_000_000,
+    max_depth: int = 100_000,
+) -> Measure:
+    """The exact measure over the return values of ``model(*args)``.
+
+    Every random choice must be finite discrete (Bernoulli, Categorical,
+    Binomial, DiscreteUniform, a Measure); infinite discrete ones (Poisson,
+    Geometric) are enumerated up to ``support_limit`` (an int, or a dict by
+    address), and the prior mass left out is reported as
+    ``truncated_mass``.  ``observe`` and ``factor`` weight paths (observing a
+    continuous distribution is fine).  ``iterate``/``fold`` loops merge equal
+    states after every step.  ``max_paths`` bounds the number of executions
+    and ``max_depth`` the choices on one path, so unbounded recursion fails
+    with :class:`~plait.errors.BudgetExceededError` instead of hanging.
+
+    >>> import plait
+    >>> def model():
+    ...     rain = yield plait.sample("rain", plait.Bernoulli(0.2))
+    ...     sprinkler = yield plait.sample("sprinkler", plait.Bernoulli(0.1 if rain else 0.4))
+    ...     wet = 0.99 if rain and sprinkler else 0.9 if rain or sprinkler else 0.01
+    ...     yield plait.observe("wet", plait.Bernoulli(wet), 1)
+    ...     return rain
+    >>> m = plait.exact(model)
+    >>> round(m.prob(lambda rain: rain == 1), 4)
+    0.3831
+    """
+    if max_paths < 1 or max_depth < 1:
+        raise ValueError(f"max_paths and max_depth must be >= 1, got {max_paths}, {max_depth}")
+    budget = _Budget(max_paths, max_depth, support_limit)
+    pairs, truncated = _enumerate(model, args, budget)
+    truncated_mass = math.exp(truncated) if type(truncated) is float else truncated
+    return Measure.from_pairs(pairs, truncated_mass=truncated_mass)
