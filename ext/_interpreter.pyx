@@ -175,7 +175,8 @@ cdef class AnswerLog:
     ``diverged(position, recorded, effect)`` raises otherwise) and answered
     from the log without calling ``then``; afterwards every effect goes to
     ``then``.  When ``answers`` is a list, every ``(effect, answer)`` is
-    appended to it.
+    appended to it; while ``then`` runs, the last entry is ``(effect, None)``,
+    so handlers can see the effect as the log records it.
 
     >>> import plait
     >>> log = []
@@ -200,15 +201,27 @@ cdef class AnswerLog:
         cdef Py_ssize_t position = self.position
         cdef tuple entry
         cdef object answer
+        cdef list answers
         if position < self.length:
             entry = <tuple>self.prefix[position]
             recorded = entry[0]
             if type(recorded) is not type(effect) or recorded.name != effect.name:
                 self.diverged(position, recorded, effect)
             answer = entry[1]
-        else:
+            if self.answers is not None:
+                (<list>self.answers).append(entry)
+        elif self.answers is None:
             answer = self.then(effect)
+        else:
+            # The entry goes in before the effect is answered, so that a handler
+            # can read the effect being answered as the log records it (log[-1]).
+            answers = <list>self.answers
+            answers.append((effect, None))
+            try:
+                answer = self.then(effect)
+            except BaseException:
+                answers.pop()  # unanswered: a model that catches the error goes on without it
+                raise
+            answers[len(answers) - 1] = (effect, answer)
         self.position = position + 1
-        if self.answers is not None:
-            (<list>self.answers).append((effect, answer))
         return answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Hashable
 
-from ..effects.records import Handled, renamed
+from ..effects.records import Handled, Loop, renamed
 from ..errors import EffectTypeError
 from .base import Handler, HandledModel
 
@@ -14,6 +14,10 @@ __all__ = ["Scope", "LoopStep", "scope", "scope_model"]
 
 class Scope(Handler):
     """Prefix every address: ``name`` becomes ``(prefix, name)``.
+
+    A loop record keeps its own name: the sites inside the loop get the
+    prefix one by one, so a handler that interprets loops can run the kernel
+    under this scope without prefixing twice.
 
     >>> import plait
     >>> def model():
@@ -26,6 +30,8 @@ class Scope(Handler):
         self.prefix = prefix
 
     def handle(self, effect: Any) -> Any:
+        if type(effect) is Loop:  # its sites are renamed one by one (see LoopStep)
+            return self.fwd(effect)
         return self.fwd(renamed(effect, (self.prefix, effect.name)))
 
 
@@ -50,6 +56,8 @@ class LoopStep(Handler):
         self.step = step
 
     def handle(self, effect: Any) -> Any:
+        if type(effect) is Loop:
+            return self.fwd(effect)
         return self.fwd(renamed(effect, (self.name, self.step, effect.name)))
 
 

@@ -16,12 +16,13 @@ weight; a path whose weight reaches zero is abandoned at once.
 
 Loops (:func:`plait.iterate`, :func:`plait.fold`) are not unrolled into
 paths.  The enumerator interprets them: it keeps a table state → log weight,
-and for each step enumerates the kernel once per distinct state (memoised by
-state, and by item for folds), summing the weights of paths that reach the
-same next state.  That is the forward algorithm / variable elimination: an
-HMM costs O(steps × states) kernel runs instead of O(states^steps) paths.
-The loop then answers with each final state as a branch.  Kernels must be
-pure functions of their arguments (replay requires it anyway).
+and for each step enumerates the kernel once per distinct state, under the
+same handlers the loop record passed through (a condition or scope around
+the model applies inside the loop too), summing the weights of paths that
+reach the same next state.  That is the forward algorithm / variable
+elimination: an HMM costs O(steps × states) kernel runs instead of
+O(states^steps) paths.  The loop then answers with each final state as a
+branch.
 
 Weights are unnormalised log weights combined with ``+`` and
 ``numpy.logaddexp``, never cast to float, so parameters that are dual numbers
@@ -92,9 +93,12 @@ class _Enumerate(Handler):
 
     interprets_loops = True
 
-    def __init__(self, budget: _Budget, path: _Path) -> None:
+    def __init__(self, budget: _Budget, path: _Path, inner: tuple) -> None:
         self.budget = budget
         self.path = path
+        #: The run's handlers inside this one (a loop step's scope and the
+        #: handlers around the loop it belongs to), as configurations.
+        self.inner = inner
 
     def handle(self, effect: Any) -> Any:
         kind = type(effect)
@@ -111,7 +115,10 @@ class _Enumerate(Handler):
         elif kind is Factor:
             self._weigh(effect.log_weight)
         elif kind is Loop:
-            finals, truncated = _eliminate(effect, self.budget)
+            # The kernel's sites must meet every handler the loop record met on
+            # its way here (a condition or scale around the model, a scope).
+            around = self.run.inner_handlers() + self.inner
+            finals, truncated = _eliminate(effect, self.budget, around)
             path.truncated = log_add(path.truncated, path.log_weight + truncated)
             return self._branch(effect, finals)
         return self.fwd(effect)
@@ -137,8 +144,13 @@ class _Enumerate(Handler):
             raise _Abandon()
         log = self.run.answers
         assert log is not None  # exact() always records
+        # The last entry is the effect being answered, as the answer log sees it
+        # (before any scope renamed it): the form a replayed prefix must match.
+        before, recorded = log[:-1], log[-1][0]
         for value, log_weight in reversed(options[1:]):
-            path.pending.append((log + [(effect, value)], path.log_weight + log_weight, path.depth + 1))
+            path.pending.append(
+                (before + [(recorded, value)], path.log_weight + log_weight, path.depth + 1)
+            )
         value, log_weight = options[0]
         path.depth += 1
         path.log_weight = path.log_weight + log_weight
@@ -155,7 +167,12 @@ class _Enumerate(Handler):
         if getattr(dist, "has_enumerate_support", False):
             values = dist.enumerate_support()
         elif getattr(dist, "is_discrete", False):
-            values = self._truncated_support(effect)
+            support = dist.support
+            high = getattr(support, "high", math.inf)
+            if high != math.inf:  # degenerate parameters (Poisson(0)) give a finite support
+                values = list(range(int(support.low), int(high) + 1))
+            else:
+                values = self._truncated_support(effect)
         else:
             raise ExactEnumerationError(
                 f"site {name!r} ~ {dist!r} is continuous (support {dist.support!r}); exact "
@@ -203,12 +220,12 @@ def _tail_log_mass(dist: Any, limit: int, kept: Any) -> float:
 
 
 def _enumerate(
-    model: Callable[..., Any], args: tuple, budget: _Budget, outer: tuple = ()
+    model: Callable[..., Any], args: tuple, budget: _Budget, inner: tuple = ()
 ) -> Tuple[List[Tuple[Any, Any]], Any]:
     """All ``(return value, log weight)`` pairs of ``model(*args)``, and the truncated log mass.
 
-    ``outer`` handlers (a loop step's scope) sit outside the enumerator, so
-    the enumerator sees addresses exactly as the answer log records them.
+    ``inner`` handlers (innermost first) sit between the program and the
+    enumerator, which therefore sees the final addresses.
     """
     results: List[Tuple[Any, Any]] = []
     truncated: Any = -math.inf
@@ -219,7 +236,11 @@ def _enumerate(
         path = _Path(log_weight, depth, pending)
         try:
             value = run(
-                model, *args, handlers=(_Enumerate(budget, path), *outer), record=True, prefix=prefix
+                model,
+                *args,
+                handlers=(*inner, _Enumerate(budget, path, inner)),
+                record=True,
+                prefix=prefix,
             ).value
         except _Abandon:
             value = _Abandon
@@ -235,43 +256,30 @@ def _enumerate(
     return results, truncated
 
 
-def _eliminate(loop: Loop, budget: _Budget) -> Tuple[List[Tuple[Any, Any]], Any]:
-    """Forward algorithm over a loop: the final states with their log weights."""
+def _eliminate(loop: Loop, budget: _Budget, around: tuple) -> Tuple[List[Tuple[Any, Any]], Any]:
+    """Forward algorithm over a loop: the final states with their log weights.
+
+    Each step enumerates the kernel once per distinct state, under a
+    ``LoopStep`` scope and the ``around`` handlers; there is no memo across
+    steps, because handlers may treat the sites of each step differently.
+    """
     _require_hashable(loop, loop.init, "its initial state")
     table: dict = {loop.init: 0.0}
     truncated: Any = -math.inf
-    memo: dict = {}
     for step in range(loop.steps):
-        item = None if loop.xs is None else loop.xs[step]
+        inner = (LoopStep(loop.name, step), *around)
+        args_tail = () if loop.xs is None else (loop.xs[step],)
         following: dict = {}
         for state, log_weight in table.items():
-            outcomes = _kernel_outcomes(loop, step, state, item, memo, budget)
-            kernel_pairs, kernel_truncated = outcomes
+            pairs, kernel_truncated = _enumerate(loop.kernel, (state, *args_tail), budget, inner)
             truncated = log_add(truncated, log_weight + kernel_truncated)
-            for next_state, kernel_weight in kernel_pairs:
+            for next_state, kernel_weight in pairs:
                 _require_hashable(loop, next_state, f"the state after step {step}")
                 total = log_weight + kernel_weight
                 previous = following.get(next_state)
                 following[next_state] = total if previous is None else log_add(previous, total)
         table = following
     return list(table.items()), truncated
-
-
-def _kernel_outcomes(
-    loop: Loop, step: int, state: Any, item: Any, memo: dict, budget: _Budget
-) -> Tuple[List[Tuple[Any, Any]], Any]:
-    key: Any = state if loop.xs is None else (state, item)
-    try:
-        return memo[key]
-    except TypeError:  # an unhashable fold item: no memo
-        key = None
-    except KeyError:
-        pass
-    args = (state,) if loop.xs is None else (state, item)
-    outcomes = _enumerate(loop.kernel, args, budget, outer=(LoopStep(loop.name, step),))
-    if key is not None:
-        memo[key] = outcomes
-    return outcomes
 
 
 def _require_hashable(loop: Loop, state: Any, what: str) -> None:

@@ -123,18 +123,23 @@ class Measure(Distribution):
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[Tuple[Any, Any]], truncated_mass: float = 0.0) -> "Measure":
-        """Build a measure from ``(value, log_weight)`` pairs, merging equal hashable values.
+        """Build a measure from ``(value, log_weight)`` pairs, merging equal values.
 
         >>> [round(p, 6) for p in Measure.from_pairs([(1, 0.0), (1, 0.0), (2, 0.0)]).probs]
         [0.666667, 0.333333]
         """
         merged: dict = {}
-        atoms: list = []
+        atoms: list = []  # unhashable values, merged by equality (rare, so a linear scan)
         for value, log_weight in pairs:
             try:
                 previous = merged.get(value)
             except TypeError:
-                atoms.append((value, log_weight))
+                for position, (atom, atom_weight) in enumerate(atoms):
+                    if _equal(atom, value):
+                        atoms[position] = (atom, log_add(atom_weight, log_weight))
+                        break
+                else:
+                    atoms.append((value, log_weight))
                 continue
             merged[value] = log_weight if previous is None else log_add(previous, log_weight)
         items = list(merged.items()) + atoms
@@ -196,13 +201,12 @@ class Measure(Distribution):
         if shape == ():
             return self.values[int(rng.choice(len(self.values), p=probs))]
         picks = rng.choice(len(self.values), size=shape, p=probs)
+        if all(isinstance(v, (bool, int, float)) for v in self.values):
+            return np.asarray(self.values)[picks]  # int64, float64 or bool, like other families
         out = np.empty(picks.shape, dtype=object)
         for position, pick in np.ndenumerate(picks):
             out[position] = self.values[pick]
-        try:
-            return out.astype(float) if all(isinstance(v, (int, float)) for v in self.values) else out
-        except (TypeError, ValueError):  # pragma: no cover
-            return out
+        return out
 
     def log_prob(self, x: Any) -> Any:
         """Normalised log probability of ``x`` (``-inf`` off the support).
@@ -223,12 +227,8 @@ class Measure(Distribution):
         if position is not None:
             return position
         for position, value in enumerate(self.values):
-            if position not in self._index.values():
-                try:
-                    if bool(np.all(value == x)):
-                        return position
-                except (TypeError, ValueError):
-                    continue
+            if position not in self._index.values() and _equal(value, x):
+                return position
         return None
 
     def enumerate_support(self) -> list:
@@ -293,6 +293,14 @@ class Measure(Distribution):
             f"truncated mass {float(_primal(self.truncated_mass)):.6g}"
         )
         return "\n".join(lines)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Equality for atoms that may be lists or arrays."""
+    try:
+        return type(a) is type(b) and bool(np.all(np.asarray(a == b)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _exp(w: Any) -> Any:

@@ -166,7 +166,7 @@ class Execution:
     (1, ['x'])
     """
 
-    __slots__ = ("rng", "record", "hidden", "answers", "result", "base")
+    __slots__ = ("rng", "record", "hidden", "answers", "result", "base", "handled")
 
     def __init__(self, rng: Optional[np.random.Generator], record_answers: bool) -> None:
         self.rng = rng
@@ -177,6 +177,9 @@ class Execution:
         self.hidden: set = set()
         self.answers: Optional[list] = [] if record_answers else None
         self.result = RunResult(answers=self.answers)
+        #: Handler configurations of the sub-programs being driven now
+        #: (outermost first); handlers that interpret loops run kernels under them.
+        self.handled: list = []
         #: The base interpreter: answers an effect that left the outermost
         #: handler (a fixed sample's value, a fresh draw from ``rng``, an
         #: observation's value...) and records it, raising on a reused address.
@@ -229,9 +232,20 @@ class Execution:
             state = self.drive(gen, step_dispatch, True)
         return state
 
+    def inner_handlers(self) -> tuple:
+        """The sub-program handlers between the running generator and the run's own handlers.
+
+        Innermost first, as configurations (not the bound per-run copies).
+        """
+        return tuple(h for handlers in reversed(self.handled) for h in handlers)
+
     def _handled(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> Any:
         inner, inner_expand, bound = self.bind(effect.handlers, dispatch, expand)
-        value = self.drive(effect.program, inner, inner_expand)
+        self.handled.append(effect.handlers)
+        try:
+            value = self.drive(effect.program, inner, inner_expand)
+        finally:
+            self.handled.pop()
         # Handlers applied to a sub-program report that program's value.
         self.result.value = value
         for handler in bound:
