@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 
 from ..errors import EffectTypeError, InvalidParameterError
-from ..ext._interpreter import SampleConstructor
+from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Distribution, as_distribution
 
 __all__ = [
@@ -230,12 +230,13 @@ def _check_dist(name: Address, dist: Any) -> Distribution:
         ) from None
 
 
-def sample(name: Address, dist: Any) -> Sample:
-    """Request a random value from ``dist`` at address ``name``.
+class _SampleFunction(SampleRequest):
+    """``plait.sample(name, dist)``: request a random value from ``dist`` at address ``name``.
 
     ``yield plait.sample(...)`` evaluates to the value.  ``dist`` is a plait
     distribution or a frozen ``scipy.stats`` distribution.  Addresses are any
-    hashable value; tuples such as ``("x", i)`` are cheap.
+    hashable value; tuples such as ``("x", i)`` are cheap.  (A compiled
+    callable rather than a function: it runs once per site of every run.)
 
     >>> import plait
     >>> def model():
@@ -244,9 +245,13 @@ def sample(name: Address, dist: Any) -> Sample:
     >>> isinstance(plait.simulate(model, seed=0).value, float)
     True
     """
-    if not isinstance(dist, Distribution):
-        dist = _check_dist(name, dist)
-    return new_sample(name, dist, UNSET)
+
+    def __repr__(self) -> str:
+        return "<plait.sample>"
+
+
+#: ``plait.sample(name, dist) -> Sample`` (see :class:`_SampleFunction`).
+sample: Callable[[Address, Any], Sample] = _SampleFunction(Sample, Distribution, _check_dist, UNSET)
 
 
 def observe(name: Address, dist: Any, value: Any) -> Observe:

@@ -53,6 +53,38 @@ cdef class SampleConstructor:
         return record
 
 
+cdef class SampleRequest:
+    """A callable ``(name, dist) -> sample record``: ``plait.sample``'s compiled body.
+
+    A distribution that is not an instance of ``distribution_class`` goes
+    through ``adapt(name, dist)`` (which wraps scipy distributions or raises).
+    A Python subclass supplies the documentation; calls stay in C.
+
+    >>> import plait
+    >>> from plait.ext._interpreter import SampleRequest
+    >>> request = SampleRequest(plait.Sample, plait.Distribution, None, plait.UNSET)
+    >>> request("x", plait.Normal(0, 1)).value
+    UNSET
+    """
+
+    cdef object record_class, distribution_class, adapt, unset
+
+    def __init__(self, record_class, distribution_class, adapt, unset):
+        self.record_class = record_class
+        self.distribution_class = distribution_class
+        self.adapt = adapt
+        self.unset = unset
+
+    def __call__(self, name, dist):
+        if not isinstance(dist, self.distribution_class):
+            dist = self.adapt(name, dist)
+        cdef object record = _allocate(self.record_class)
+        PyObject_GenericSetAttr(record, _NAME, name)
+        PyObject_GenericSetAttr(record, _DIST, dist)
+        PyObject_GenericSetAttr(record, _VALUE, self.unset)
+        return record
+
+
 cdef class BaseInterpreter:
     """Answer effects that left the outermost handler, and record them.
 
