@@ -38,7 +38,17 @@ from .effects.distributions import supports
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .handlers import Handler, Trace
-from .inference import Measure, RunResult, Stack, exact, log_density, run, simulate
+from .inference import (
+    Measure,
+    Population,
+    RunResult,
+    Stack,
+    exact,
+    importance,
+    log_density,
+    run,
+    simulate,
+)
 from .handlers.scope import scope
 
 __version__ = "0.1.0"
@@ -75,6 +85,8 @@ __all__ = [
     "log_density",
     "exact",
     "Measure",
+    "importance",
+    "Population",
     *_distribution_names,
     *_error_names,
 ]

@@ -6,7 +6,9 @@ True
 """
 
 from .exact import exact
+from .importance import importance
 from .measure import Measure
+from .population import Population
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
 
@@ -21,4 +23,6 @@ __all__ = [
     "log_density",
     "exact",
     "Measure",
+    "importance",
+    "Population",
 ]
