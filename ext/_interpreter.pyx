@@ -100,7 +100,7 @@ cdef class BaseInterpreter:
     (0.5, ['y'])
     """
 
-    cdef object rng
+    cdef public object rng  # swappable: a resampled particle continues with a fresh stream
     cdef dict record
     cdef object fail
     cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset

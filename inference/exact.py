@@ -124,7 +124,7 @@ class _Enumerate(Handler):
         return self.fwd(effect)
 
     def _weigh(self, log_weight: Any) -> None:
-        if hasattr(log_weight, "shape") and getattr(log_weight, "shape", ()):
+        if getattr(log_weight, "ndim", 0):  # a batched observation: one weight for the site
             log_weight = log_weight.sum()
         weight = self.path.log_weight + log_weight
         if weight == -math.inf:

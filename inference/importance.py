@@ -52,7 +52,7 @@ def importance(
     rng = make_rng(seed)
     values = []
     log_weights = np.empty(num_particles)
-    traces = [] if keep_traces else None
+    traces: Optional[list] = [] if keep_traces else None
     for i in range(num_particles):
         if guide is None:
             trace = run(model, *args, handlers=(TraceHandler(),), seed=rng).trace

@@ -60,6 +60,7 @@ class Atoms(Support):
 
     __slots__ = ("values",)
     is_discrete = True
+    values: frozenset
 
     def __init__(self, values: Iterable[Hashable]) -> None:
         object.__setattr__(self, "values", frozenset(values))

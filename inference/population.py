@@ -39,6 +39,8 @@ class Population:
     traces: Optional[List[Any]] = None
     ess_history: List[float] = attrs.Factory(list)
     resample_count: int = 0
+    #: How many particles SMC had to rebuild by replaying an answer log.
+    replayed: int = 0
 
     def __attrs_post_init__(self) -> None:
         if len(self.values) != len(self.log_weights):

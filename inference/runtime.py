@@ -47,7 +47,7 @@ from ..errors import (
     UnhandledEffectError,
 )
 
-__all__ = ["run", "start", "Execution", "RunResult", "Stack", "make_rng"]
+__all__ = ["run", "start", "Execution", "RunResult", "Stack", "make_rng", "answer_log"]
 
 SeedLike = Any  # None | int | Sequence[int] | np.random.SeedSequence | np.random.Generator
 
@@ -184,7 +184,7 @@ class Execution:
         #: handler (a fixed sample's value, a fresh draw from ``rng``, an
         #: observation's value...) and records it, raising on a reused address.
         #: Compiled, because it runs once per effect.
-        self.base: Callable[[Any], Any] = BaseInterpreter(rng, self.record, _KINDS, _fail)
+        self.base: Any = BaseInterpreter(rng, self.record, _KINDS, _fail)
 
     def bypass(self, effect: Any) -> Any:
         """Answer ``effect`` at the base, hidden from every handler (used by block)."""
@@ -272,6 +272,20 @@ def _diverged(position: int, recorded: Any, effect: Any) -> None:
     )
 
 
+def answer_log(prefix: Sequence[tuple], dispatch: Callable[[Any], Any], answers: Optional[list]) -> Any:
+    """Wrap ``dispatch``: answer ``prefix`` positionally, then record into ``answers``.
+
+    The compiled :class:`~plait.ext._interpreter.AnswerLog`; a re-run that
+    leaves the prefix raises :class:`ReplayDivergenceError`.
+
+    >>> import plait
+    >>> log = answer_log([(plait.sample("x", plait.Normal(0, 1)), 0.5)], None, [])
+    >>> log(plait.sample("x", plait.Normal(0, 1)))
+    0.5
+    """
+    return AnswerLog(prefix, dispatch, answers, _diverged)
+
+
 def _describe(effect: Any) -> str:
     return f"{type(effect).__name__.lower()} {getattr(effect, 'name', effect)!r}"
 
@@ -307,7 +321,7 @@ def run(
     if record or (prefix is not None and len(prefix)):
         # Just inside the run's handlers: it sees effects as the stack receives
         # them, and replayed effects bypass every run-level handler.
-        dispatch = AnswerLog(prefix or (), dispatch, execution.answers, _diverged)
+        dispatch = answer_log(prefix or (), dispatch, execution.answers)
     result = execution.result
     result.value = execution.drive(gen, dispatch, expand)
     for handler in bound:
