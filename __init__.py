@@ -48,6 +48,7 @@ from .inference import (
     log_density,
     run,
     simulate,
+    smc,
 )
 from .handlers.scope import scope
 
@@ -87,6 +88,7 @@ __all__ = [
     "Measure",
     "importance",
     "Population",
+    "smc",
     *_distribution_names,
     *_error_names,
 ]

@@ -29,15 +29,32 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import _logweights, reference
+from . import _logweights, reference, resample_reference
 from ._logweights import ess, log_normalize, logsumexp, normalize
+from ._resample import (
+    log_evidence_increment,
+    multinomial,
+    resample_generic,
+    residual,
+    residual_uniform_count,
+    stratified,
+    systematic,
+)
 
 __all__ = [
     "logsumexp",
     "normalize",
     "log_normalize",
     "ess",
+    "log_evidence_increment",
+    "multinomial",
+    "systematic",
+    "stratified",
+    "residual",
+    "residual_uniform_count",
+    "resample_generic",
     "reference",
+    "resample_reference",
     "compiled_module",
 ]
 

@@ -9,6 +9,7 @@ from .exact import exact
 from .importance import importance
 from .measure import Measure
 from .population import Population
+from .smc import smc
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
 
@@ -25,4 +26,5 @@ __all__ = [
     "Measure",
     "importance",
     "Population",
+    "smc",
 ]
