@@ -47,10 +47,11 @@ extensions = [
 setup(
     packages=["plait", *subpackages],
     package_dir={"plait": "."},
-    package_data={"plait": ["py.typed"], "plait.ext": ["*.pyx"]},
+    package_data={"plait": ["py.typed"], "plait.ext": ["*.pyx", "*.pxd"]},
     exclude_package_data={"plait": ["*.c"]},
     ext_modules=cythonize(
         extensions,
+        include_path=["ext"],  # ext/*.pxd: inline helpers shared by the kernels
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

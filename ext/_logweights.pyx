@@ -23,6 +23,9 @@ Because ``exp`` is numpy's, numpy's floating-point error state applies: under
 import numpy as np
 from numpy.typing import ArrayLike
 
+from _log_weight_checks cimport first_nan as _first_nan
+from _log_weight_checks cimport first_posinf as _first_posinf
+from _log_weight_checks cimport max_log_weight as _max
 from libc.math cimport INFINITY, log
 
 # Large enough that the cost of one numpy call (about 1 us) is spread thin,
@@ -36,42 +39,6 @@ _np_exp = np.exp
 
 _EMPTY = "cannot normalise an empty array of log-weights"
 _ALL_ZERO = "all weights are zero (every log-weight is -inf): nothing to normalise"
-
-
-cdef double _max(const double[::1] x) noexcept nogil:
-    # Eight running maxima break the compare-select dependency chain, and gcc
-    # packs them into SSE2 registers: several times faster than one.  NaN
-    # never wins a comparison, so it is skipped here and detected later
-    # through the sum of exp, which it turns into NaN.
-    cdef Py_ssize_t i, j, n = x.shape[0], n8 = n - n % 8
-    cdef double m[8]
-    cdef double r = -INFINITY
-    for j in range(8):
-        m[j] = -INFINITY
-    for i in range(0, n8, 8):
-        for j in range(8):
-            m[j] = x[i + j] if x[i + j] > m[j] else m[j]
-    for i in range(n8, n):
-        r = x[i] if x[i] > r else r
-    for j in range(8):
-        r = m[j] if m[j] > r else r
-    return r
-
-
-cdef Py_ssize_t _first_nan(const double[::1] x) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(x.shape[0]):
-        if x[i] != x[i]:
-            return i
-    return -1
-
-
-cdef Py_ssize_t _first_posinf(const double[::1] x) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(x.shape[0]):
-        if x[i] == INFINITY:
-            return i
-    return -1
 
 
 cdef void _sum_and_squares(const double* e, Py_ssize_t n, double* s, double* q) noexcept nogil:

@@ -40,6 +40,9 @@ import operator
 import numpy as np
 from numpy.typing import ArrayLike
 
+from _log_weight_checks cimport first_nan as _first_nan
+from _log_weight_checks cimport first_posinf as _first_posinf
+from _log_weight_checks cimport max_log_weight as _max
 from libc.math cimport INFINITY, floor, log
 from libc.stdint cimport int64_t
 
@@ -57,39 +60,6 @@ _Generator = np.random.Generator
 
 
 # --- checks on log-weights (as in _logweights.pyx) ----------------------------
-
-
-cdef double _max(const double[::1] x) noexcept nogil:
-    # Eight running maxima, as in _logweights: NaN never wins a comparison.
-    cdef Py_ssize_t i, j, n = x.shape[0], n8 = n - n % 8
-    cdef double m[8]
-    cdef double r = -INFINITY
-    for j in range(8):
-        m[j] = -INFINITY
-    for i in range(0, n8, 8):
-        for j in range(8):
-            m[j] = x[i + j] if x[i + j] > m[j] else m[j]
-    for i in range(n8, n):
-        r = x[i] if x[i] > r else r
-    for j in range(8):
-        r = m[j] if m[j] > r else r
-    return r
-
-
-cdef Py_ssize_t _first_nan(const double[::1] x) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(x.shape[0]):
-        if x[i] != x[i]:
-            return i
-    return -1
-
-
-cdef Py_ssize_t _first_posinf(const double[::1] x) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(x.shape[0]):
-        if x[i] == INFINITY:
-            return i
-    return -1
 
 
 cdef object _as_log_weights(object log_weights):
