@@ -40,6 +40,21 @@ def main() -> None:
     replayed = plait.run(h.trace(h.replay(coin, trace)), FLIPS).trace
     print("replay reproduces p:", replayed["p"] == trace["p"])
 
+    pop = plait.importance(coin, FLIPS, num_particles=2000, seed=2)
+    print(f"importance sampling: posterior mean {pop.expectation():.3f}, ESS {pop.ess:.0f}")
+    pop = plait.smc(coin, FLIPS, num_particles=500, seed=3)
+    print(f"SMC: posterior mean {pop.expectation():.3f}, log evidence {pop.log_evidence:.3f}")
+
+    # A discrete coin: p is one of 11 grid values, so the posterior is exact.
+    def grid_coin(flips):
+        k = yield plait.sample("k", plait.DiscreteUniform(0, 10))
+        for i, f in enumerate(flips):
+            yield plait.observe(("flip", i), plait.Bernoulli(k / 10), f)
+        return k / 10
+
+    measure = plait.exact(grid_coin, FLIPS)
+    print(f"exact (grid prior): posterior mean {measure.mean:.3f}, log evidence {measure.log_evidence:.3f}")
+
 
 if __name__ == "__main__":
     main()
