@@ -21,6 +21,7 @@ serve nested runs and threads at once.
 
 from __future__ import annotations
 
+import copy as _copy
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..effects.records import Handled
@@ -74,8 +75,11 @@ class Handler:
 
     def bind(self, fwd: Callable[[Any], Any], run: "Execution") -> "Handler":
         """Return a private copy of this handler for one run, forwarding to ``fwd``."""
-        copy = object.__new__(type(self))
-        copy.__dict__.update(self.__dict__)
+        if hasattr(self, "__dict__"):
+            copy = object.__new__(type(self))
+            copy.__dict__.update(self.__dict__)
+        else:  # a subclass with __slots__
+            copy = _copy.copy(self)
         copy.fwd = fwd
         copy.run = run
         copy.begin()

@@ -244,3 +244,22 @@ def test_same_seed_same_trace_different_seed_different_trace():
     assert plait.simulate(three, OBS, seed=gen_seed).latents == plait.simulate(
         three, OBS, seed=np.random.SeedSequence(5)
     ).latents
+
+
+def test_handlers_with_slots_bind_per_run():
+    class Counting(h.Handler):
+        __slots__ = ("fwd", "run", "count")
+
+        def begin(self):
+            self.count = 0
+
+        def handle(self, effect):
+            self.count += 1
+            return self.fwd(effect)
+
+        def end(self, result):
+            result.outputs.append((self, self.count))
+
+    counting = Counting()
+    assert plait.run(three, OBS, handlers=[counting], seed=0).outputs[-1][1] == 3
+    assert plait.run(three, OBS, handlers=[counting], seed=1).outputs[-1][1] == 3
