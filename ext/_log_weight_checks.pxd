@@ -1,4 +1,5 @@
-# Scans over float64 log-weights shared by the compiled kernels.  Inline, so
+# Scans and checks over float64 log-weights shared by the compiled kernels
+# (the messages are the ones plait.ext.reference raises).  Inline, so
 # each extension module gets its own copy and no runtime module is needed.
 
 from libc.math cimport INFINITY
@@ -37,3 +38,25 @@ cdef inline Py_ssize_t first_posinf(const double[::1] x) noexcept nogil:
         if x[i] == INFINITY:
             return i
     return -1
+
+
+cdef inline object nan_error(const double[::1] x):
+    return ValueError(f"log-weights contain NaN at index {first_nan(x)}")
+
+
+cdef inline double normalisable_max(const double[::1] x) except? -1.0:
+    # The maximum of x, after checking that x can be normalised at all.  The
+    # rare paths look for NaN here, since no sum of exp will reveal it.
+    if x.shape[0] == 0:
+        raise ValueError("cannot normalise an empty array of log-weights")
+    cdef double m = max_log_weight(x)
+    if m == INFINITY or m == -INFINITY:
+        if first_nan(x) >= 0:
+            raise nan_error(x)
+        if m == INFINITY:
+            raise ValueError(
+                f"log-weight at index {first_posinf(x)} is +inf: "
+                "an infinite weight cannot be normalised"
+            )
+        raise ValueError("all weights are zero (every log-weight is -inf): nothing to normalise")
+    return m

@@ -43,6 +43,8 @@ from numpy.typing import ArrayLike
 from _log_weight_checks cimport first_nan as _first_nan
 from _log_weight_checks cimport first_posinf as _first_posinf
 from _log_weight_checks cimport max_log_weight as _max
+from _log_weight_checks cimport nan_error as _nan_error
+from _log_weight_checks cimport normalisable_max as _normalisable_max
 from libc.math cimport INFINITY, floor, log
 from libc.stdint cimport int64_t
 
@@ -53,7 +55,6 @@ _np_exp = np.exp
 _np_log = np.log
 
 _EMPTY = "cannot normalise an empty array of log-weights"
-_ALL_ZERO = "all weights are zero (every log-weight is -inf): nothing to normalise"
 _ONE_SOURCE = "give exactly one of rng= and uniforms="
 
 _Generator = np.random.Generator
@@ -67,26 +68,6 @@ cdef object _as_log_weights(object log_weights):
     if lw.ndim != 1:
         raise ValueError(f"log-weights must be a 1-D array, got shape {lw.shape}")
     return lw
-
-
-cdef object _nan_error(const double[::1] x):
-    return ValueError(f"log-weights contain NaN at index {_first_nan(x)}")
-
-
-cdef double _normalisable_max(const double[::1] x) except? -1.0:
-    if x.shape[0] == 0:
-        raise ValueError(_EMPTY)
-    cdef double m = _max(x)
-    if m == INFINITY or m == -INFINITY:
-        if _first_nan(x) >= 0:
-            raise _nan_error(x)
-        if m == INFINITY:
-            raise ValueError(
-                f"log-weight at index {_first_posinf(x)} is +inf: "
-                "an infinite weight cannot be normalised"
-            )
-        raise ValueError(_ALL_ZERO)
-    return m
 
 
 # --- checks on the other arguments (as in resample_reference) ---------------
