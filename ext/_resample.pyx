@@ -126,25 +126,33 @@ cdef object _uniforms(str scheme, object rng, object uniforms, Py_ssize_t k,
 # --- cumulative weights ---------------------------------------------------------
 
 
-cdef object _exp_sum(object log_weights):
-    """Return (e, s): e = exp(lw - max(lw)) by numpy, s its sum left to right
-    (the last element of cumsum(e))."""
+cdef tuple _shifted_exp(object log_weights):
+    """Return (lw, e): the checked float64 log-weights and e = exp(lw - max(lw)) by numpy."""
     lw = _as_log_weights(log_weights)
     cdef const double[::1] x = lw
     cdef double m = _normalisable_max(x)
     cdef Py_ssize_t i, n = x.shape[0]
     e = np.empty(n)
     cdef double[::1] ev = e
-    cdef double s = 0.0
     with nogil:
         for i in range(n):
             ev[i] = x[i] - m
     _np_exp(e, e)
+    return lw, e
+
+
+cdef object _exp_sum(object log_weights):
+    """Return (e, s): e = exp(lw - max(lw)) by numpy, s its sum left to right
+    (the last element of cumsum(e))."""
+    lw, e = _shifted_exp(log_weights)
+    cdef const double[::1] ev = e
+    cdef Py_ssize_t i
+    cdef double s = 0.0
     with nogil:
-        for i in range(n):
+        for i in range(ev.shape[0]):
             s = s + ev[i]
     if s != s:
-        raise _nan_error(x)
+        raise _nan_error(lw)
     return e, s
 
 
@@ -159,23 +167,16 @@ cdef Py_ssize_t _last_positive(const double[::1] c) noexcept nogil:
 
 cdef object _exp_cumsum(object log_weights):
     """Return c = cumsum(exp(lw - max(lw))), summed left to right like np.cumsum."""
-    lw = _as_log_weights(log_weights)
-    cdef const double[::1] x = lw
-    cdef double m = _normalisable_max(x)
-    cdef Py_ssize_t i, n = x.shape[0]
-    c = np.empty(n)
+    lw, c = _shifted_exp(log_weights)
     cdef double[::1] cv = c
+    cdef Py_ssize_t i
     cdef double s = 0.0
     with nogil:
-        for i in range(n):
-            cv[i] = x[i] - m
-    _np_exp(c, c)
-    with nogil:
-        for i in range(n):
+        for i in range(cv.shape[0]):
             s = s + cv[i]
             cv[i] = s
     if s != s:
-        raise _nan_error(x)
+        raise _nan_error(lw)
     return c
 
 
