@@ -26,6 +26,7 @@ __all__ = [
     "ExactEnumerationError",
     "BudgetExceededError",
     "ZeroMassError",
+    "VectorizationError",
 ]
 
 
@@ -79,3 +80,7 @@ class BudgetExceededError(PlaitError):
 
 class ZeroMassError(PlaitError, ValueError):
     """A measure with zero total mass was normalised: the observations are impossible."""
+
+
+class VectorizationError(PlaitError, TypeError):
+    """A vectorised run (``smc(..., vectorized=True)``) met control flow on a particle value."""

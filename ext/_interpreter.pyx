@@ -257,3 +257,30 @@ cdef class AnswerLog:
             answers[len(answers) - 1] = (effect, answer)
         self.position = position + 1
         return answer
+
+    def peek(self):
+        """The recorded ``(effect, answer)`` the next effect will be answered from, or None live."""
+        if self.position < self.length:
+            return self.prefix[self.position]
+        return None
+
+    def record(self, effect, answer):
+        """Log ``effect`` as answered by ``answer`` without asking ``then`` (a loop run elsewhere).
+
+        While the prefix lasts, the recorded answer wins and is returned.
+        """
+        cdef Py_ssize_t position = self.position
+        cdef tuple entry
+        if position < self.length:
+            entry = <tuple>self.prefix[position]
+            recorded = entry[0]
+            if type(recorded) is not type(effect) or recorded.name != effect.name:
+                self.diverged(position, recorded, effect)
+            answer = entry[1]
+        else:
+            entry = (effect, answer)
+        if self.answers is not None:
+            (<list>self.answers).append(entry)
+        self.position = position + 1
+        return answer
+

@@ -41,6 +41,8 @@ class Population:
     resample_count: int = 0
     #: How many particles SMC had to rebuild by replaying an answer log.
     replayed: int = 0
+    #: Which SMC tiers produced it: "a", "b", "a+b" or "c" ("" for importance sampling).
+    tier: str = ""
 
     def __attrs_post_init__(self) -> None:
         if len(self.values) != len(self.log_weights):
