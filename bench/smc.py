@@ -5,20 +5,24 @@ Run:  python bench/smc.py [--particles 1000] [--steps 100]
 Model: x0 ~ N(0, 1/(1 - 0.9^2)), x_t = 0.9 x_{t-1} + N(0, 1),
 y_t = x_t + N(0, 0.5^2), data simulated from a fixed seed.  For each N the
 script times, in the same process: plait.smc on the model written as a plain
-Python loop (tier (a): live generators + replay of resampled copies), a
-hand-written vectorised numpy bootstrap filter, and the ``particles``
-package's bootstrap filter when it is installed (a benchmark-only
-dependency: ``pip install --no-deps particles numba``).  It prints seconds
-per run, microseconds per particle-step, the fraction of resampled
-particles that tier (a) had to rebuild by replay, and each log-evidence next
-to the Kalman filter's.  Tiers (b) and (c) (explicit-state and vectorised
-loops) are not implemented yet.
+Python loop (tier (a): live generators + replay of resampled copies), the
+model written with ``plait.fold`` (tier (b), explicit loop state) and the same
+model with ``vectorized=True`` (tier (c)), a hand-written vectorised numpy
+bootstrap filter, and the ``particles`` package's bootstrap filter when it is
+installed (a benchmark-only dependency: ``pip install --no-deps particles
+numba``).  Runs are interleaved in shuffled order and the minimum is kept.
+It prints seconds per run, microseconds per particle-step, the fraction of
+resampled particles that tier (a) had to rebuild by replay, each
+log-evidence next to the Kalman filter's, and the ratios the targets are
+stated in: tier (c) / numpy (target <= 1.5), tier (c) / particles (target
+< 1), tier (b) us per particle-step (target <= 5).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import random
 import time
 
 import numpy as np
@@ -54,6 +58,17 @@ def lgssm(ys):
         x = yield plait.sample(("x", t), plait.Normal(PHI * x, SX))
         yield plait.observe(("y", t), plait.Normal(x, SY), y)
     return x
+
+
+def kernel(x, y):
+    x = yield plait.sample("x", plait.Normal(PHI * x, SX))
+    yield plait.observe("y", plait.Normal(x, SY), y)
+    return x
+
+
+def lgssm_fold(ys):
+    x = yield plait.sample("x0", plait.Normal(0.0, math.sqrt(1.0 / (1.0 - PHI**2))))
+    return (yield plait.fold(kernel, x, ys, name="t"))
 
 
 def numpy_bootstrap(ys: list, n: int, seed: int) -> float:
@@ -100,39 +115,67 @@ def particles_filter(ys: list, n: int, seed: int) -> float:
     return float(alg.logLt)
 
 
-def best(fn, repeats: int) -> tuple:
-    times, result = [], None
-    for r in range(repeats):
+def interleaved(runners: dict, repeats: int) -> dict:
+    """Minimum seconds and last result of each runner, over shuffled interleaved repeats."""
+    times = {name: [] for name in runners}
+    results = {}
+    order = [name for name in runners for _ in range(repeats)]
+    random.Random(0).shuffle(order)
+    for count, name in enumerate(order):
         start = time.perf_counter()
-        result = fn(r)
-        times.append(time.perf_counter() - start)
-    return min(times), result
+        results[name] = runners[name](count)
+        times[name].append(time.perf_counter() - start)
+    return {name: (min(times[name]), results[name]) for name in runners}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--particles", type=int, nargs="*", default=[1000])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--particles", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tier-a-max", type=int, default=1000, help="skip tier (a) above this N")
     options = parser.parse_args()
     ys = simulate_data(options.steps)
     print(f"LG-SSM, T = {options.steps}; Kalman log-likelihood {kalman(ys):.4f}")
     print(f"{'N':>6} {'implementation':34s} {'s/run':>8s} {'us/particle-step':>17s} {'log Z':>10s}  notes")
+    try:
+        import particles  # noqa: F401
+        have_particles = True
+    except ImportError:
+        have_particles = False
     for n in options.particles:
         steps = n * options.steps
-        rows = []
-        seconds, pop = best(lambda r: plait.smc(lgssm, ys, num_particles=n, seed=r), options.repeats)
-        rebuilt = pop.replayed / max(1, pop.resample_count * n)
-        rows.append(("plait.smc tier (a)", seconds, pop.log_evidence, f"{rebuilt:.0%} of particles rebuilt per resampling, {pop.resample_count} resamplings"))
-        seconds, log_z = best(lambda r: numpy_bootstrap(ys, n, r), options.repeats * 3)
-        rows.append(("hand-written numpy bootstrap", seconds, log_z, ""))
-        try:
-            seconds, log_z = best(lambda r: particles_filter(ys, n, r), options.repeats)
-            rows.append(("particles bootstrap", seconds, log_z, "observes y_0 at x_0 (model differs by one step)"))
-        except ImportError:
-            rows.append(("particles bootstrap", float("nan"), float("nan"), "particles: not installed"))
-        for name, seconds, log_z, note in rows:
-            print(f"{n:>6} {name:34s} {seconds:8.3f} {seconds / steps * 1e6:17.2f} {log_z:10.3f}  {note}")
+        runners = {
+            "plait.smc tier (b), fold": lambda r: plait.smc(lgssm_fold, ys, num_particles=n, seed=r),
+            "plait.smc tier (c), vectorized": lambda r: plait.smc(
+                lgssm_fold, ys, num_particles=n, seed=r, vectorized=True),
+            "hand-written numpy bootstrap": lambda r: numpy_bootstrap(ys, n, r),
+        }
+        if have_particles:
+            runners["particles bootstrap"] = lambda r: particles_filter(ys, n, r)
+        timed = interleaved(runners, options.repeats)
+        if n <= options.tier_a_max:
+            timed["plait.smc tier (a), Python loop"] = interleaved(
+                {"a": lambda r: plait.smc(lgssm, ys, num_particles=n, seed=r)}, 1)["a"]
+        for name, (seconds, result) in timed.items():
+            note = ""
+            log_z = result if isinstance(result, float) else result.log_evidence
+            if name.startswith("plait"):
+                note = f"tier {result.tier}, {result.resample_count} resamplings"
+                if "(a)" in name:
+                    rebuilt = result.replayed / max(1, result.resample_count * n)
+                    note += f", {rebuilt:.0%} of particles rebuilt per resampling"
+            if name.startswith("particles"):
+                note = "observes y_0 at x_0 (model differs by one step)"
+            print(f"{n:>6} {name:34s} {seconds:8.4f} {seconds / steps * 1e6:17.3f} {log_z:10.3f}  {note}")
+        vec = timed["plait.smc tier (c), vectorized"][0]
+        ratios = f"  N={n}: tier (c) / numpy = {vec / timed['hand-written numpy bootstrap'][0]:.2f}"
+        if have_particles:
+            ratios += f", tier (c) / particles = {vec / timed['particles bootstrap'][0]:.3f}"
+        ratios += f", tier (b) = {timed['plait.smc tier (b), fold'][0] / steps * 1e6:.2f} us/particle-step"
+        print(ratios)
+    if not have_particles:
+        print("particles: not installed (pip install --no-deps particles numba)")
     return 0
 
 

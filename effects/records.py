@@ -215,6 +215,7 @@ LEAF_EFFECTS = (Sample, Observe, Factor, Param, Deterministic)
 # constructor in plait.ext._interpreter stores its slots through the C API,
 # several times faster than attrs' frozen __init__.
 new_sample = SampleConstructor(Sample)
+new_observe = SampleConstructor(Observe)  # same three fields: name, dist, value
 
 
 def _check_dist(name: Address, dist: Any) -> Distribution:
@@ -268,7 +269,9 @@ def observe(name: Address, dist: Any, value: Any) -> Observe:
     """
     if value is None:
         raise EffectTypeError(f"observe {name!r}: the observed value is None")
-    return Observe(name, _check_dist(name, dist), value)
+    if not isinstance(dist, Distribution):
+        dist = _check_dist(name, dist)
+    return new_observe(name, dist, value)
 
 
 def factor(name: Address, log_weight: Any) -> Factor:

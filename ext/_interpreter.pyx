@@ -284,3 +284,142 @@ cdef class AnswerLog:
         self.position = position + 1
         return answer
 
+
+
+cdef extern from "Python.h":
+    bint PyGen_Check(object o)
+
+
+cdef class KernelSites:
+    """Answer the sites of loop kernels run on explicit state (SMC tier (b)).
+
+    Samples are drawn from ``rng``, observations and factors add to
+    ``log_weight``; nothing is recorded, and an address reused within one
+    kernel step raises.  ``kinds`` and ``fail`` are as for
+    :class:`BaseInterpreter`; ``total(log_weight)`` sums a batched log
+    density.  :meth:`run_steps` runs one step of every particle's kernel.
+
+    >>> import plait, numpy as np
+    >>> from plait.inference.smc_general import new_kernel_sites
+    >>> sites = new_kernel_sites(np.random.default_rng(0))
+    >>> sites(plait.observe("y", plait.Normal(0, 1), 0.0)), round(sites.log_weight, 6)
+    (0.0, -0.918939)
+    """
+
+    cdef public object rng
+    cdef public double log_weight
+    cdef set names
+    cdef object fail, total, check
+    cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
+    cdef object loop_kind, handled_kind
+
+    def __init__(self, rng, tuple kinds, fail, total, check, loop_kind, handled_kind):
+        self.rng = rng
+        self.log_weight = 0.0
+        self.names = set()
+        self.fail = fail
+        self.total = total
+        self.check = check
+        (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
+         self.deterministic_kind, self.unset) = kinds
+        self.loop_kind = loop_kind
+        self.handled_kind = handled_kind
+
+    cpdef reset(self):
+        """Start a new kernel step: weight zero, no addresses used."""
+        self.log_weight = 0.0
+        self.names.clear()
+
+    def __call__(self, effect):
+        return self.answer(effect)
+
+    cdef object answer(self, object effect):
+        cdef object kind = type(effect)
+        cdef Py_ssize_t used = len(self.names)
+        cdef object log_weight
+        try:
+            name = effect.name
+        except AttributeError:
+            self.fail("unknown", effect)
+            return None
+        try:
+            self.names.add(name)
+        except TypeError:
+            self.fail("unhashable", effect)
+            return None
+        if len(self.names) == used:
+            self.fail("duplicate", effect)
+        if kind is self.sample_kind:
+            value = effect.value
+            if value is self.unset:
+                value = effect.dist.sample(self.rng)
+            return value
+        if kind is self.observe_kind:
+            log_weight = effect.dist.log_prob(effect.value)
+            if type(log_weight) is float:
+                self.log_weight += <double>log_weight
+            else:
+                self.log_weight += <double>self.total(log_weight)
+            return effect.value
+        if kind is self.factor_kind:
+            self.log_weight += <double>self.total(effect.log_weight)
+            return None
+        if kind is self.deterministic_kind:
+            return effect.value
+        if kind is self.param_kind:
+            return effect.init
+        self.fail("unknown", effect)
+        return None
+
+    def run_steps(self, list kernels, list states, list xs, double[::1] log_weights,
+                  list members, expand, run_handled):
+        """For each index ``i`` in ``members``: ``states[i] = kernels[i](states[i][, xs[i]])``.
+
+        ``xs`` is None for ``iterate`` loops.  Each kernel's log weight is
+        added to ``log_weights[i]``; loops and sub-programs inside a kernel go
+        to ``expand(loop, dispatch)`` and ``run_handled(effect, dispatch,
+        True)`` with this object as the dispatch.
+        """
+        cdef Py_ssize_t i
+        cdef object gen
+        for i in members:
+            self.log_weight = 0.0
+            self.names.clear()
+            if xs is None:
+                gen = kernels[i](states[i])
+            else:
+                gen = kernels[i](states[i], xs[i])
+            if not PyGen_Check(gen):
+                gen = self.check(kernels[i], gen)
+            states[i] = self.drive(gen, expand, run_handled)
+            log_weights[i] += self.log_weight
+
+    cdef object drive(self, object gen, object expand, object run_handled):
+        cdef PyObject* out = NULL
+        cdef int status
+        cdef object effect, answer, kind
+        try:
+            status = PyIter_Send(gen, None, &out)
+            effect = <object>out
+            Py_XDECREF(out)
+            while status == 1:
+                try:
+                    kind = type(effect)
+                    if kind is self.loop_kind:
+                        answer = expand(effect, self)
+                    elif kind is self.handled_kind:
+                        answer = run_handled(effect, self, True)
+                    else:
+                        answer = self.answer(effect)
+                except Exception as error:
+                    try:
+                        effect = gen.throw(error)
+                    except StopIteration as stop:
+                        return stop.value
+                    continue
+                status = PyIter_Send(gen, answer, &out)
+                effect = <object>out
+                Py_XDECREF(out)
+            return effect
+        finally:
+            gen.close()

@@ -31,8 +31,8 @@ from .smc_vectorised import run_vectorised
 
 __all__ = ["smc", "RESAMPLERS"]
 
-_RESAMPLING_STREAM = 2**31  # spawn keys of the seed's auxiliary streams, past any particle index
-_LOOP_STREAM = 2**31 + 1
+_RESAMPLING_STREAM = 0  # spawn keys of the seed's two streams
+_LOOP_STREAM = 1
 
 
 def smc(
@@ -96,6 +96,4 @@ def smc(
     )
     if vectorized:
         return run_vectorised(model, tuple(args), num_particles, books, stream(_LOOP_STREAM))
-    return run_general(
-        model, tuple(args), num_particles, books, stream, stream(_LOOP_STREAM), loops
-    )
+    return run_general(model, tuple(args), num_particles, books, stream(_LOOP_STREAM), loops)

@@ -23,10 +23,10 @@ state; the answer log records the whole loop as one entry.  A loop whose
 particles disagree (different loops, or handlers around it that keep per-run
 state) is expanded inline and runs in tier (a).
 
-Randomness.  Tier (a) steps draw from one stream per (resampling generation,
-particle index), so the result does not depend on which children moved and
-which were rebuilt; tier (b) loop steps draw from one loop stream, visiting
-particles in index order.  The same seed gives the same population.
+Randomness.  Every live draw comes from one stream of the run, and particles
+always advance in index order; a rebuilt particle draws nothing while it
+replays.  So the same seed gives the same population, however many
+particles were rebuilt.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from ..handlers.scope import LoopStep, Scope
 from ..handlers.weighting import Mask, Scale
 from .population import Population
 from .resampling import AdaptiveResampling
-from .runtime import Execution, _fail, answer_log, start
+from ..ext._interpreter import KernelSites
+from .runtime import _KINDS, Execution, _fail, answer_log, start
 
-__all__ = ["run_general"]
+__all__ = ["run_general", "new_kernel_sites"]
 
 _STEP_KINDS = (Observe, Factor)
 #: Handlers that keep no per-run state: a loop under them can run in tier (b),
@@ -74,61 +75,36 @@ class _Weigh(Handler):
         return self.fwd(effect)
 
 
-class _KernelSites:
-    """The base of one tier-(b) kernel step: draw samples, weigh observations.
+def new_kernel_sites(rng: np.random.Generator) -> KernelSites:
+    """The compiled base of tier-(b) kernel steps (see :class:`~plait.ext._interpreter.KernelSites`).
 
-    Nothing is recorded; addresses are only checked for reuse within the step.
+    >>> import plait, numpy as np
+    >>> sites = new_kernel_sites(np.random.default_rng(0))
+    >>> type(sites(plait.sample("x", plait.Normal(0, 1)))).__name__
+    'float'
     """
+    return KernelSites(rng, _KINDS, _fail, _total, _not_a_generator, Loop, Handled)
 
-    __slots__ = ("rng", "log_weight", "names")
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self.log_weight = 0.0
-        self.names: set = set()
-
-    def __call__(self, effect: Any) -> Any:
-        kind = type(effect)
-        names = self.names
-        count = len(names)
-        try:
-            names.add(effect.name)
-        except TypeError:
-            _fail("unhashable", effect)
-        except AttributeError:
-            _fail("unknown", effect)
-        if len(names) == count:
-            _fail("duplicate", effect)
-        if kind is Sample:
-            value = effect.value
-            if value is UNSET:
-                value = effect.dist.sample(self.rng)
-            return value
-        if kind is Observe:
-            log_weight = effect.dist.log_prob(effect.value)
-            self.log_weight += log_weight if type(log_weight) is float else _total(log_weight)
-            return effect.value
-        if kind is Factor:
-            self.log_weight += _total(effect.log_weight)
-            return None
-        if kind is Deterministic:
-            return effect.value
-        if kind is Param:
-            return effect.init
-        _fail("unknown", effect)
+def _not_a_generator(kernel: Any, result: Any) -> Any:
+    def again(*_: Any) -> Any:
+        return result
+    again.__name__ = getattr(kernel, "__name__", repr(kernel))
+    return start(again, ())  # raises the run loop's "not a model" error
 
 
 class _Particle:
     """One particle: a suspended execution, or the log to rebuild one from."""
 
     __slots__ = (
-        "model", "args", "log_weight", "execution", "stepper", "done", "value",
-        "source_log", "source_length", "rng", "stream", "at_loop", "loop_answer", "around",
+        "model", "args", "rng", "log_weight", "execution", "stepper", "done", "value",
+        "source_log", "source_length", "at_loop", "loop_answer", "around",
     )
 
-    def __init__(self, model: Callable[..., Any], args: tuple, stream: Callable[[], np.random.Generator]) -> None:
+    def __init__(self, model: Callable[..., Any], args: tuple, rng: np.random.Generator) -> None:
         self.model = model
         self.args = args
+        self.rng = rng
         self.log_weight = 0.0
         self.execution: Optional[Execution] = None
         self.stepper: Any = None
@@ -136,36 +112,23 @@ class _Particle:
         self.value: Any = None
         self.source_log: Optional[list] = None
         self.source_length = 0
-        #: The random stream, made on first use from ``stream``.
-        self.rng: Optional[np.random.Generator] = None
-        self.stream = stream
         #: The loop record this particle is suspended at, if any; ``loop_answer``
         #: is its final state once known, ``_EXPAND`` to run it inline, else ``_WAIT``.
         self.at_loop: Optional[Loop] = None
         self.loop_answer: Any = _WAIT
         self.around: tuple = ()
 
-    def child(self, stream: Callable[[], np.random.Generator], moved: bool) -> "_Particle":
-        """The particle's child after resampling: the particle itself, or a lazy clone.
-
-        The first child (``moved``) continues the live generator; any other
-        child is rebuilt by replay when it next runs, so making it costs O(1).
-        """
-        if moved:
-            child = self
-        else:
-            child = _Particle(self.model, self.args, stream)
-            child.done, child.value = self.done, self.value
-            child.at_loop, child.loop_answer, child.around = self.at_loop, self.loop_answer, self.around
-            if not self.done:
-                if self.execution is None:  # itself a clone that has not run again yet
-                    child.source_log, child.source_length = self.source_log, self.source_length
-                else:
-                    child.source_log = self.execution.answers
-                    child.source_length = len(child.source_log)  # type: ignore[arg-type]
-        child.log_weight = 0.0
-        if moved:
-            child.stream, child.rng = stream, None
+    def clone(self) -> "_Particle":
+        """A child that is rebuilt by replay when it next runs, so making it costs O(1)."""
+        child = _Particle(self.model, self.args, self.rng)
+        child.done, child.value = self.done, self.value
+        child.at_loop, child.loop_answer, child.around = self.at_loop, self.loop_answer, self.around
+        if not self.done:
+            if self.execution is None:  # itself a clone that has not run again yet
+                child.source_log, child.source_length = self.source_log, self.source_length
+            else:
+                child.source_log = self.execution.answers
+                child.source_length = len(child.source_log)  # type: ignore[arg-type]
         return child
 
     @property
@@ -181,9 +144,6 @@ class _Particle:
         replayed = False
         if self.stepper is None:
             replayed = self._start()
-        if self.rng is None:
-            self.rng = self.execution.rng = self.stream()  # type: ignore[union-attr]
-            self.execution.base.rng = self.rng  # type: ignore[union-attr]
         try:
             if self.at_loop is not None:
                 answer, self.at_loop, self.loop_answer = self.loop_answer, None, _WAIT
@@ -200,7 +160,7 @@ class _Particle:
 
     def _start(self) -> bool:
         prefix = [] if self.source_log is None else self.source_log[: self.source_length]
-        execution = Execution(None, record_answers=True)
+        execution = Execution(self.rng, record_answers=True)
         dispatch, expand, _ = execution.bind((_Weigh(self),), execution.base, True)
         log = answer_log(prefix, dispatch, execution.answers)
         self.execution = execution
@@ -215,6 +175,22 @@ class _Particle:
             if suspension is None or suspension[0].name != self.at_loop.name:
                 raise AssertionError("a rebuilt particle did not stop at its ancestor's loop")
         return bool(prefix)
+
+
+def _children(particles: List[_Particle], ancestors: Iterable[int]) -> List[_Particle]:
+    """The population after resampling: the first child of each ancestor moves, the rest clone."""
+    moved: set = set()
+    children = []
+    for ancestor in ancestors:
+        parent = particles[ancestor]
+        if id(parent) in moved:
+            child = parent.clone()
+        else:
+            moved.add(id(parent))
+            child = parent
+        child.log_weight = 0.0
+        children.append(child)
+    return children
 
 
 def _step(
@@ -281,47 +257,82 @@ def _compatible(waiting: List[_Particle]) -> bool:
     return all(p.at_loop.name == first.name and p.at_loop.steps == first.steps for p in waiting)  # type: ignore[union-attr]
 
 
-def _run_loop(
-    particles: List[_Particle], books: AdaptiveResampling, loop_rng: np.random.Generator,
-    resample: Callable[[List[_Particle], np.ndarray], List[_Particle]],
-) -> List[_Particle]:
-    """Run the loop every waiting particle is at, on explicit state (tier (b))."""
-    members = [i for i, p in enumerate(particles) if p.at_loop is not None]
-    states: List[Any] = [None] * len(particles)
-    for i in members:
-        states[i] = particles[i].at_loop.init  # type: ignore[union-attr]
-    sites = _KernelSites(loop_rng)
-    scratch = Execution(loop_rng, record_answers=False)
+def _run_loop(particles: List[_Particle], books: AdaptiveResampling, rng: np.random.Generator) -> List[_Particle]:
+    """Run the loop every waiting particle is at, on explicit state (tier (b)).
+
+    Inside the loop a particle is its state, its weight and a reference to
+    the suspended program it resumes afterwards; resampling gathers the three
+    lists.  Children that share a program are separated (moved or cloned)
+    once, after the last step.
+    """
+    n = len(particles)
+    sites = new_kernel_sites(rng)
+    scratch = Execution(rng, record_answers=False)
     scratch.base = sites
-    first = particles[members[0]].at_loop
-    for step in range(first.steps):  # type: ignore[union-attr]
-        for i in members:
-            particle = particles[i]
-            loop = particle.at_loop
-            args = (states[i],) if loop.xs is None else (states[i], loop.xs[step])  # type: ignore[union-attr]
-            sites.log_weight = 0.0
-            sites.names.clear()
-            if particle.around:
-                dispatch, _, _ = scratch.bind((LoopStep(loop.name, step), *particle.around), sites, True)  # type: ignore[union-attr]
-            else:
-                dispatch = sites
+    log_weights = np.array([p.log_weight for p in particles])
+    states: List[Any] = [p.at_loop.init if p.at_loop is not None else None for p in particles]
+    steps = next(p.at_loop.steps for p in particles if p.at_loop is not None)  # type: ignore[union-attr]
+    layout = _Layout(particles)
+    for step in range(steps):
+        xs = layout.xs(step)
+        sites.run_steps(layout.kernels, states, xs, log_weights, layout.plain, scratch._expand, scratch._handled)
+        for i in layout.wrapped:  # loops under scopes or conditions: the kernel meets copies of them
+            particle, loop = particles[i], particles[i].at_loop
+            sites.reset()
+            dispatch, _, _ = scratch.bind((LoopStep(loop.name, step), *particle.around), sites, True)  # type: ignore[union-attr]
+            args = (states[i],) if xs is None else (states[i], xs[i])
             states[i] = scratch.drive(start(loop.kernel, args), dispatch, True)  # type: ignore[union-attr]
-            particle.log_weight += sites.log_weight
-        log_weights = np.array([p.log_weight for p in particles])
-        ancestors = books.after_weighting(log_weights, True, lambda: snapshot(particles, books))
+            log_weights[i] += sites.log_weight
+        ancestors = books.after_weighting(
+            log_weights, True, lambda: _described(particles, log_weights, books)
+        )
         if ancestors is not None:
-            particles = resample(particles, ancestors)
-            states = [states[a] for a in ancestors.tolist()]
-            members = [i for i, p in enumerate(particles) if p.at_loop is not None]
-    for i in members:
-        particles[i].loop_answer = states[i]
+            order = ancestors.tolist()
+            particles = [particles[a] for a in order]
+            states = [states[a] for a in order]
+            log_weights = np.zeros(n)
+            layout = _Layout(particles)
+    particles = _children(particles, range(n))
+    for particle, state, log_weight in zip(particles, states, log_weights.tolist()):
+        particle.log_weight = log_weight
+        if particle.at_loop is not None:
+            particle.loop_answer = state
     return particles
+
+
+class _Layout:
+    """Per-particle kernel lists for one arrangement of the population inside a loop."""
+
+    __slots__ = ("loops", "kernels", "plain", "wrapped", "shared_xs", "n")
+
+    def __init__(self, particles: List[_Particle]) -> None:
+        self.n = len(particles)
+        self.loops = [p.at_loop for p in particles]
+        self.kernels = [None if loop is None else loop.kernel for loop in self.loops]
+        self.plain = [i for i, p in enumerate(particles) if p.at_loop is not None and not p.around]
+        self.wrapped = [i for i, p in enumerate(particles) if p.at_loop is not None and p.around]
+        first = next(loop for loop in self.loops if loop is not None)
+        shared = all(loop is None or loop.xs is first.xs for loop in self.loops)
+        self.shared_xs = first.xs if shared else _WAIT
+
+    def xs(self, step: int) -> Optional[list]:
+        """This step's input for every particle (None for ``iterate`` loops)."""
+        if self.shared_xs is None:
+            return None
+        if self.shared_xs is not _WAIT:
+            return [self.shared_xs[step]] * self.n
+        return [None if loop is None else loop.xs[step] for loop in self.loops]
+
+
+def _described(particles: List[_Particle], log_weights: np.ndarray, books: AdaptiveResampling) -> Population:
+    population = snapshot(particles, books)
+    population.log_weights = np.array(log_weights, dtype=float)
+    return population
 
 
 def run_general(
     model: Callable[..., Any], args: tuple, num_particles: int, books: AdaptiveResampling,
-    stream: Callable[[int, int], np.random.Generator], loop_rng: np.random.Generator,
-    loops: bool = True,
+    rng: np.random.Generator, loops: bool = True,
 ) -> Population:
     """Tiers (a) and (b): see the module docstring.  ``loops=False`` forces tier (a).
 
@@ -337,23 +348,7 @@ def run_general(
     >>> plait.smc(model, [1, 2, 2], num_particles=100, seed=0).tier
     'b'
     """
-    generation = [0]
-
-    def lazy_stream(index: int) -> Callable[[], np.random.Generator]:
-        key = generation[0]
-        return lambda: stream(key, index)
-
-    def resample(particles: List[_Particle], ancestors: np.ndarray) -> List[_Particle]:
-        generation[0] += 1
-        moved: set = set()
-        children = []
-        for index, ancestor in enumerate(ancestors.tolist()):
-            first = ancestor not in moved
-            moved.add(ancestor)
-            children.append(particles[ancestor].child(lazy_stream(index), first))
-        return children
-
-    particles = [_Particle(model, args, lazy_stream(i)) for i in range(num_particles)]
+    particles = [_Particle(model, args, rng) for _ in range(num_particles)]
     replayed = 0
     tiers = set()
     while True:
@@ -371,14 +366,14 @@ def run_general(
                 log_weights, not all(p.done for p in particles), lambda: snapshot(particles, books)
             )
             if ancestors is not None:
-                particles = resample(particles, ancestors)
+                particles = _children(particles, ancestors.tolist())
             continue
         waiting = [p for p in particles if p.waiting]
         if not waiting:
             break
         if loops and _compatible(waiting):
             tiers.add("b")
-            particles = _run_loop(particles, books, loop_rng, resample)
+            particles = _run_loop(particles, books, rng)
         else:
             for particle in waiting:
                 particle.loop_answer = _EXPAND
