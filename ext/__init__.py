@@ -31,6 +31,7 @@ from types import ModuleType
 
 from . import _logweights, reference, resample_reference
 from ._logweights import ess, log_normalize, logsumexp, normalize
+from ._ranges import all_in_range
 from ._resample import (
     log_evidence_increment,
     multinomial,
@@ -53,6 +54,7 @@ __all__ = [
     "residual",
     "residual_uniform_count",
     "resample_generic",
+    "all_in_range",
     "reference",
     "resample_reference",
     "compiled_module",

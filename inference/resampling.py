@@ -77,13 +77,17 @@ class AdaptiveResampling:
         (or allowed: ``may_resample=False``), and when every weight is zero.
         """
         self.steps += 1
-        if not np.any(log_weights > -math.inf):
-            self.ess_history.append(0.0)
+        try:
+            ess = float(_ext.ess(log_weights))
+        except ValueError:
+            if np.any(log_weights > -math.inf):
+                raise  # NaN or +inf: the message says which particle
+            ess = 0.0  # every particle is impossible: the evidence estimate is 0
+        self.ess_history.append(ess)
+        if ess == 0.0:
             if self.report is not None and describe is not None:
                 self.report(self.steps, describe())
-            return None  # every particle is impossible: the evidence estimate is 0
-        ess = float(_ext.ess(log_weights))
-        self.ess_history.append(ess)
+            return None
         if self.report is not None and describe is not None:
             self.report(self.steps, describe())
         if not may_resample or ess >= self.threshold * len(log_weights):

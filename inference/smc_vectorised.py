@@ -29,15 +29,17 @@ from typing import Any, Callable, List
 
 import numpy as np
 
-from ..effects.records import UNSET, Factor, Loop, Observe, Sample
+from ..effects.records import UNSET, Deterministic, Factor, Loop, Observe, Param, Sample
 from ..errors import VectorizationError
 from ..handlers.base import Handler
 from ..handlers.scope import LoopStep
 from .population import Population
 from .resampling import AdaptiveResampling
-from .runtime import Execution, start
+from .runtime import Execution, _fail, start
 
 __all__ = ["ParticleArray", "run_vectorised"]
+
+_GENERATOR = type((lambda: (yield))())
 
 
 class ParticleArray(np.ndarray):
@@ -138,22 +140,10 @@ class _Vectorise(Handler):
         return self.fwd(effect)
 
     def _draw(self, dist: Any) -> ParticleArray:
-        batch = dist.batch_shape
-        values = dist.sample(self.run.rng) if batch[:1] == (self.n,) else dist.sample(self.run.rng, (self.n,))
-        values = np.asarray(values).view(ParticleArray)
-        values._registry = self.registry
-        if self.registry.active:
-            self.registry.add(values)
-        return values
+        return _draw(dist, self.run.rng, self.n, self.registry)
 
     def _weigh(self, log_weight: Any) -> None:
-        lw = np.asarray(log_weight, dtype=float)
-        if lw.ndim and lw.shape[0] == self.n:
-            if lw.ndim > 1:
-                lw = lw.reshape(self.n, -1).sum(axis=1)
-        elif lw.ndim:
-            lw = lw.sum()  # a batched observation shared by every particle
-        self.log_weights += lw
+        self.log_weights += _per_particle(log_weight, self.n)
 
     def _loop(self, loop: Loop) -> Any:
         # The kernel's sites meet every handler the loop met on its way here.
@@ -164,10 +154,16 @@ class _Vectorise(Handler):
         self.registry.active = False
         try:
             state = loop.init
+            sites = _VectorSites(self) if not around else None
             for step in range(loop.steps):
-                dispatch, expand, _ = self.run.bind((LoopStep(loop.name, step), *around), self.handle, False)
                 args = (state,) if loop.xs is None else (state, loop.xs[step])
-                state = self.run.drive(start(loop.kernel, args), dispatch, expand)
+                if sites is not None:  # nothing to meet on the way: answer the sites directly
+                    sites.names.clear()
+                    gen = loop.kernel(*args)
+                    state = self.run.drive(gen if type(gen) is _GENERATOR else start(loop.kernel, args), sites, True)
+                else:
+                    dispatch, expand, _ = self.run.bind((LoopStep(loop.name, step), *around), self.handle, False)
+                    state = self.run.drive(start(loop.kernel, args), dispatch, expand)
                 if top:
                     state = self._maybe_resample(state)
         finally:
@@ -185,6 +181,69 @@ class _Vectorise(Handler):
         gathered = self.registry.gather(ancestors, self.n)
         self.log_weights = np.zeros(self.n)
         return _gather_state(state, ancestors, self.n, gathered)
+
+
+class _VectorSites:
+    """The sites of a kernel step that meets no handler: answered without a record.
+
+    Addresses are only checked for reuse within the step.
+    """
+
+    __slots__ = ("owner", "names")
+
+    def __init__(self, owner: _Vectorise) -> None:
+        self.owner = owner
+        self.names: set = set()
+
+    def __call__(self, effect: Any) -> Any:
+        kind = type(effect)
+        names = self.names
+        count = len(names)
+        try:
+            names.add(effect.name)
+        except TypeError:
+            _fail("unhashable", effect)
+        except AttributeError:
+            _fail("unknown", effect)
+        if len(names) == count:
+            _fail("duplicate", effect)
+        owner = self.owner
+        if kind is Sample:
+            if effect.value is UNSET:
+                return _draw(effect.dist, owner.run.rng, owner.n, owner.registry)
+            return effect.value
+        if kind is Observe:
+            owner.log_weights += _per_particle(effect.dist.log_prob(effect.value), owner.n)
+            return effect.value
+        if kind is Factor:
+            owner.log_weights += _per_particle(effect.log_weight, owner.n)
+            return None
+        if kind is Deterministic:
+            return effect.value
+        if kind is Param:
+            return effect.init
+        _fail("unknown", effect)
+
+
+def _draw(dist: Any, rng: np.random.Generator, n: int, registry: _Registry) -> ParticleArray:
+    """N draws, or one draw of a distribution that already holds one per particle."""
+    values = dist.sample(rng) if dist.batch_shape[:1] == (n,) else dist.sample(rng, (n,))
+    values = np.asarray(values).view(ParticleArray)
+    values._registry = registry
+    if registry.active:
+        registry.add(values)
+    return values
+
+
+def _per_particle(log_weight: Any, n: int) -> Any:
+    """One log weight per particle (summing a site's own batch axes), or one for all."""
+    lw = np.asarray(log_weight, dtype=float)
+    if lw.ndim and lw.shape[0] == n:
+        if lw.ndim > 1:
+            lw = lw.reshape(n, -1).sum(axis=1)
+    elif lw.ndim:
+        lw = lw.sum()  # a batched observation shared by every particle
+    return lw
 
 
 def _gather_state(state: Any, ancestors: np.ndarray, n: int, gathered: set) -> Any:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import EffectTypeError, InvalidParameterError
+from ...ext._ranges import all_in_range
 from .supports import FiniteSet, IntRange, Support, float_array
 
 __all__ = ["Distribution", "ScaledDistribution", "MaskedDistribution"]
@@ -83,17 +84,21 @@ def fail(family: str, name: str, requirement: str, value: Any, detail: str = "",
     )
 
 
-# kind -> test on (min, max) of a float array that passes exactly when every
-# element is of the kind (NaN makes every comparison False); None: no such test.
-_RANGE_OK: dict[str, Any] = {
-    "real": lambda lo, hi: -_INF < lo and hi < _INF,
-    "positive": lambda lo, hi: 0.0 < lo and hi < _INF,
-    "nonnegative": lambda lo, hi: 0.0 <= lo and hi < _INF,
-    "probability": lambda lo, hi: 0.0 <= lo and hi <= 1.0,
-    "success": lambda lo, hi: 0.0 < lo and hi <= 1.0,
+# kind -> (low, high, low allowed, high allowed): an interval that holds
+# exactly the valid values (NaN is in none); None: not an interval.
+_RANGES: dict[str, Any] = {
+    "real": (-_INF, _INF, False, False),
+    "positive": (0.0, _INF, False, False),
+    "nonnegative": (0.0, _INF, True, False),
+    "probability": (0.0, 1.0, True, True),
+    "success": (0.0, 1.0, False, True),
     "count": None,
     "integer": None,
 }
+
+
+def _in_interval(v: float, low: float, high: float, low_closed: bool, high_closed: bool) -> bool:
+    return (v >= low if low_closed else v > low) and (v <= high if high_closed else v < high)
 
 
 def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
@@ -101,21 +106,21 @@ def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
 
     NaN and infinities are rejected for every kind; for "real", "count" and
     "integer" the predicate itself already excludes infinities.  Arrays whose
-    range is fine pass after two reductions (particle-sized parameters of
-    vectorised SMC take this path at every step); the others get the
-    element-wise diagnosis that names the first offending element.
+    elements all lie in the kind's interval pass after one compiled scan
+    (particle-sized parameters of vectorised SMC take this path at every
+    step); the others get the element-wise diagnosis that names the first
+    offending element.
     """
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
         fail(family, name, "a real number or array of real numbers", value)
-    in_range = _RANGE_OK[kind]
-    if in_range is not None:
+    interval = _RANGES[kind]
+    if interval is not None:
         if a.ndim == 0:
-            v = a.item()
-            if in_range(v, v):
+            if _in_interval(a.item(), *interval):
                 return a
-        elif a.size and in_range(a.min(), a.max()):
+        elif all_in_range(a, *interval):
             return a
     nan = np.isnan(a)
     if nan.any():
@@ -141,17 +146,13 @@ def _where(a: np.ndarray, bad: np.ndarray) -> str:
 
 def broadcast(family: str, **params: np.ndarray) -> tuple[list[np.ndarray], tuple]:
     """Broadcast parameter arrays together; read-only copies plus the batch shape."""
-    shapes = [p.shape for p in params.values()]
-    shaped = [s for s in shapes if s]  # scalars broadcast against anything
-    shape = shaped[0] if shaped else ()
-    if any(s != shape for s in shaped):
-        try:
-            shape = np.broadcast_shapes(*shapes)
-        except ValueError:
-            described = ", ".join(f"{k} {v.shape}" for k, v in params.items())
-            raise InvalidParameterError(
-                f"{family}: parameters have incompatible shapes: {described}"
-            ) from None
+    shape: tuple = ()
+    for p in params.values():
+        if p.shape and p.shape != shape:
+            if shape:
+                shape = _broadcast_shape(family, params)
+                break
+            shape = p.shape
     out = []
     for p in params.values():
         if p.shape == shape:
@@ -159,9 +160,19 @@ def broadcast(family: str, **params: np.ndarray) -> tuple[list[np.ndarray], tupl
         else:
             b = np.empty(shape)
             b[...] = p
-        b.flags.writeable = False
+        b.setflags(write=False)
         out.append(b)
     return out, tuple(shape)
+
+
+def _broadcast_shape(family: str, params: dict) -> tuple:
+    try:
+        return np.broadcast_shapes(*(p.shape for p in params.values()))
+    except ValueError:
+        described = ", ".join(f"{k} {v.shape}" for k, v in params.items())
+        raise InvalidParameterError(
+            f"{family}: parameters have incompatible shapes: {described}"
+        ) from None
 
 
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple]:
