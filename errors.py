@@ -26,6 +26,8 @@ __all__ = [
     "ExactEnumerationError",
     "BudgetExceededError",
     "ZeroMassError",
+    "NoDerivativeRuleError",
+    "PerturbationEscapeError",
 ]
 
 
@@ -79,3 +81,20 @@ class BudgetExceededError(PlaitError):
 
 class ZeroMassError(PlaitError, ValueError):
     """A measure with zero total mass was normalised: the observations are impossible."""
+
+
+class NoDerivativeRuleError(PlaitError, TypeError):
+    """A function was applied to a dual number, but plait has no derivative rule for it.
+
+    plait refuses rather than silently treating the derivative as zero.
+    """
+
+
+class PerturbationEscapeError(PlaitError):
+    """A dual number was used after the derivative call that created it had returned.
+
+    This happens when a closure stores an intermediate value of a derivative
+    computation in outer state, or when a derivative operator returns a
+    function over dual numbers; the stale perturbation would otherwise be
+    confused with a live one.
+    """
