@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import NoDerivativeRuleError
 from .dual import (
     FUNCTION_RULES,
+    UFUNC_RULES,
     Dual,
     escaped,
     fit,
@@ -107,7 +108,7 @@ def getitem(x: Dual, index: Any) -> Any:
     r = t[(slice(None),) + idx]
     # numpy moves the dimensions of non-adjacent advanced indices to the front,
     # in front of the direction axis too: move that axis back.
-    if ndim(r) == ndim(y) + 1 and shape(r)[1:] != shape(y):
+    if ndim(r) == ndim(y) + 1:
         flags = [_is_advanced(i) for i in idx]
         arrays = [i for i in idx if isinstance(i, (list, np.ndarray))]
         if arrays:
@@ -529,36 +530,71 @@ def _clip(a: Any, a_min: Any = _NO, a_max: Any = _NO, out: Any = None, *, min: A
 
 # -- products ---------------------------------------------------------------------------------
 
+def _bilinear(func: Any, a: Any, b: Any, rule: Callable[..., Any]) -> Any:
+    """``func(a, b)`` with the primal from ``func`` itself and the tangent from ``rule``."""
+    tag = top_tag((a, b))
+    pa, ta = split(a, tag)
+    pb, tb = split(b, tag)
+    y = func(pa, pb)
+    if ta is None and tb is None:
+        return y
+    return new(y, rule(y, [pa, pb], [ta, tb]), tag)
+
+
 @register(np.dot)
 def _dot(a: Any, b: Any, out: Any = None) -> Any:
     _check_kwargs("dot", out=out)
     na, nb = ndim(a), ndim(b)
     if na == 0 or nb == 0:
-        return np.multiply(a, b)
-    if na <= 2 and nb <= 2:
-        return np.matmul(a, b)
-    if nb == 1:
-        return np.matmul(a, b)
+        return _bilinear(np.dot, a, b, UFUNC_RULES[np.multiply])
+    if (na <= 2 and nb <= 2) or nb == 1:
+        return _bilinear(np.dot, a, b, UFUNC_RULES[np.matmul])
     _refuse("dot", "arrays of more than 2 dimensions (use np.matmul or np.einsum)")
 
 
 @register(np.inner)
 def _inner(a: Any, b: Any) -> Any:
-    if ndim(a) == 0 or ndim(b) == 0:
-        return np.multiply(a, b)
-    return np.einsum("...i,...i->...", a, b) if ndim(a) == 1 == ndim(b) else _refuse(
-        "inner", "arrays of more than 1 dimension (use np.einsum)")
+    na, nb = ndim(a), ndim(b)
+    if na == 0 or nb == 0:
+        return _bilinear(np.inner, a, b, UFUNC_RULES[np.multiply])
+    if na == 1 and nb == 1:
+        return _bilinear(np.inner, a, b, UFUNC_RULES[np.matmul])
+    _refuse("inner", "arrays of more than 1 dimension (use np.einsum)")
+
+
+def _outer_tangent(y: Any, ps: list, ts: list) -> Any:
+    a, b = (np.reshape(p, (-1,)) for p in ps)
+    total = None
+    if ts[0] is not None:
+        ta = np.reshape(ts[0], shape(ts[0])[:1] + (-1,))
+        total = ta[:, :, None] * b[None, None, :]
+    if ts[1] is not None:
+        tb = np.reshape(ts[1], shape(ts[1])[:1] + (-1,))
+        c = a[None, :, None] * tb[:, None, :]
+        total = c if total is None else total + c
+    return total
 
 
 @register(np.outer)
 def _outer(a: Any, b: Any, out: Any = None) -> Any:
     _check_kwargs("outer", out=out)
-    return np.multiply(np.reshape(a, (-1, 1)), np.reshape(b, (1, -1)))
+    return _bilinear(np.outer, a, b, _outer_tangent)
+
+
+def _vdot_tangent(y: Any, ps: list, ts: list) -> Any:
+    a, b = (np.reshape(p, (-1,)) for p in ps)
+    total = None
+    if ts[0] is not None:
+        total = np.matmul(np.reshape(ts[0], shape(ts[0])[:1] + (-1,)), b)
+    if ts[1] is not None:
+        c = np.matmul(np.reshape(ts[1], shape(ts[1])[:1] + (-1,)), a)
+        total = c if total is None else total + c
+    return total
 
 
 @register(np.vdot)
 def _vdot(a: Any, b: Any) -> Any:
-    return np.sum(np.multiply(np.reshape(a, (-1,)), np.reshape(b, (-1,))))
+    return _bilinear(np.vdot, a, b, _vdot_tangent)
 
 
 def _einsum_spec(spec: str, n: int) -> tuple:
