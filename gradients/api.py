@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Tuple
 
 import numpy as np
 
-from .dual import Dual, _float_primal, escaped, new, perturbation, shape
+from .dual import Dual, _dtype, _float_primal, escaped, new, perturbation, shape
 
 __all__ = [
     "diff",
@@ -92,7 +92,7 @@ def _seed(leaves: List[Any], tag: int) -> List[Dual]:
     n = sum(sizes)
     out, offset = [], 0
     for leaf, size in zip(leaves, sizes):
-        t = np.zeros((n, size))
+        t = np.zeros((n, size), dtype=np.result_type(_dtype(leaf), np.float32))
         t[np.arange(offset, offset + size), np.arange(size)] = 1.0
         out.append(new(leaf, t.reshape((n,) + shape(leaf)), tag))
         offset += size

@@ -122,7 +122,8 @@ def getitem(x: Dual, index: Any) -> Any:
 # -- ufunc methods (reduce, accumulate) -------------------------------------------------------
 
 def ufunc_method(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
-    if kwargs.get("out") is not None and kwargs.get("out") != (None,):
+    out = kwargs.get("out")
+    if out is not None and not (isinstance(out, tuple) and all(o is None for o in out)):
         raise TypeError(
             f"numpy.{ufunc.__name__} with out=: in-place results cannot hold dual numbers; "
             "use the returned value"
