@@ -162,10 +162,22 @@ _unary(np.log, _quiet(lambda y, x: 1.0 / x))
 _unary(np.log2, _quiet(lambda y, x: 1.0 / (x * _LN2)))
 _unary(np.log10, _quiet(lambda y, x: 1.0 / (x * _LN10)))
 _unary((np.log1p, sc.log1p), _quiet(lambda y, x: 1.0 / (1.0 + x)))
+
+
+def _softmax_weight(base_exp: Callable[[Any], Any]) -> Callable[..., Any]:
+    # The partials of logaddexp are softmax weights; where both operands are
+    # -inf (zero mass in log space) they are taken as 0 rather than NaN.
+    @_quiet
+    def partial(y: Any, own: Any, other: Any) -> Any:
+        return np.where(y == -np.inf, 0.0, base_exp(own - y))
+
+    return partial
+
+
 _register(np.logaddexp, elementwise(
-    lambda y, a, b: np.exp(a - y), lambda y, a, b: np.exp(b - y)))
+    _softmax_weight(np.exp), lambda y, a, b: _softmax_weight(np.exp)(y, b, a)))
 _register(np.logaddexp2, elementwise(
-    lambda y, a, b: np.exp2(a - y), lambda y, a, b: np.exp2(b - y)))
+    _softmax_weight(np.exp2), lambda y, a, b: _softmax_weight(np.exp2)(y, b, a)))
 
 # -- trigonometric and hyperbolic -----------------------------------------------------------
 _unary(np.sin, lambda y, x: np.cos(x))
