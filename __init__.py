@@ -37,6 +37,16 @@ from .effects.distributions import __all__ as _distribution_names
 from .effects.distributions import supports
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
+from .gradients import (
+    Dual,
+    diff,
+    grad,
+    hessian,
+    jacobian,
+    stop_gradient,
+    value_and_diff,
+    value_and_grad,
+)
 from .handlers import Handler, Trace
 from .inference import (
     Measure,
@@ -89,6 +99,14 @@ __all__ = [
     "importance",
     "Population",
     "smc",
+    "Dual",
+    "diff",
+    "value_and_diff",
+    "grad",
+    "value_and_grad",
+    "jacobian",
+    "hessian",
+    "stop_gradient",
     *_distribution_names,
     *_error_names,
 ]

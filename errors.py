@@ -27,6 +27,8 @@ __all__ = [
     "BudgetExceededError",
     "ZeroMassError",
     "VectorizationError",
+    "NoDerivativeRuleError",
+    "PerturbationEscapeError",
 ]
 
 
@@ -84,3 +86,20 @@ class ZeroMassError(PlaitError, ValueError):
 
 class VectorizationError(PlaitError, TypeError):
     """A vectorised run (``smc(..., vectorized=True)``) met control flow on a particle value."""
+
+
+class NoDerivativeRuleError(PlaitError, TypeError):
+    """A function was applied to a dual number, but plait has no derivative rule for it.
+
+    plait refuses rather than silently treating the derivative as zero.
+    """
+
+
+class PerturbationEscapeError(PlaitError):
+    """A dual number was used after the derivative call that created it had returned.
+
+    This happens when a closure stores an intermediate value of a derivative
+    computation in outer state, or when a derivative operator returns a
+    function over dual numbers; the stale perturbation would otherwise be
+    confused with a live one.
+    """

@@ -34,8 +34,11 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Hashable, List, Mapping, Optional, Tuple, Union
 
+import numpy as np
+
 from ..effects.records import UNSET, Factor, Loop, Observe, Sample
 from ..errors import BudgetExceededError, ExactEnumerationError
+from ..gradients.dual import stop_gradient
 from ..handlers.base import Handler
 from ..handlers.scope import LoopStep
 from .measure import Measure, log_add, log_sum
@@ -202,21 +205,33 @@ class _Enumerate(Handler):
         return values
 
 
-def _tail_log_mass(dist: Any, limit: int, kept: Any) -> float:
-    """Log of the probability beyond ``limit``, accurate even when it is far below 1e-16."""
-    kept = float(getattr(kept, "primal", kept))
-    if kept < math.log(0.5):  # most mass is cut off: 1 - kept is accurate
-        return math.log1p(-math.exp(kept)) if kept < 0.0 else -math.inf
+def _tail_log_mass(dist: Any, limit: int, kept: Any) -> Any:
+    """Log of the probability beyond ``limit``, accurate even when it is far below 1e-16.
+
+    Generic in the weights, so dual-number parameters give the tail's derivative too.
+    """
+    plain_kept = float(stop_gradient(kept))
+    if plain_kept < math.log(0.5):  # most mass is cut off: 1 - kept is accurate
+        return _log1m_exp(kept) if plain_kept < 0.0 else -math.inf
     # The tail is small: 1 - kept would be rounding noise, so sum it term by term
     # until the terms decrease and fall below e^-40 of the running total.
-    total, previous, value = -math.inf, math.inf, int(limit) + 1
+    total: Any = -math.inf
+    previous, value = math.inf, int(limit) + 1
     for _ in range(100_000):
-        term = float(getattr(dist.log_prob(value), "primal", dist.log_prob(value)))
+        term = dist.log_prob(value)
         total = log_add(total, term)
-        if term < previous and term < total - 40.0:
+        plain_term = float(stop_gradient(term))
+        if plain_term < previous and plain_term < float(stop_gradient(total)) - 40.0:
             return total
-        previous, value = term, value + 1
-    return math.log1p(-math.exp(kept)) if kept < 0.0 else total
+        previous, value = plain_term, value + 1
+    return _log1m_exp(kept) if plain_kept < 0.0 else total
+
+
+def _log1m_exp(x: Any) -> Any:
+    """``log(1 - exp(x))`` for ``x < 0``."""
+    if type(x) is float:
+        return math.log1p(-math.exp(x))
+    return np.log1p(-np.exp(x))
 
 
 def _enumerate(
@@ -326,5 +341,5 @@ def exact(
         raise ValueError(f"max_paths and max_depth must be >= 1, got {max_paths}, {max_depth}")
     budget = _Budget(max_paths, max_depth, support_limit)
     pairs, truncated = _enumerate(model, args, budget)
-    truncated_mass = math.exp(truncated) if type(truncated) is float else truncated
+    truncated_mass = math.exp(truncated) if type(truncated) is float else np.exp(truncated)
     return Measure.from_pairs(pairs, truncated_mass=truncated_mass)

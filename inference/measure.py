@@ -18,6 +18,7 @@ import numpy as np
 from ..effects.distributions import Distribution
 from ..effects.distributions.supports import FiniteSet, Support
 from ..errors import ZeroMassError
+from ..gradients.dual import stop_gradient
 
 __all__ = ["Measure", "Atoms", "log_add", "log_sum"]
 
@@ -309,5 +310,5 @@ def _exp(w: Any) -> Any:
 
 
 def _primal(x: Any) -> Any:
-    """The plain number inside ``x`` (dual numbers expose ``.primal``)."""
-    return getattr(x, "primal", x)
+    """The plain number inside ``x``, unwrapping nested dual numbers."""
+    return stop_gradient(x)

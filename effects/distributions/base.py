@@ -23,6 +23,7 @@ import numpy as np
 
 from ...errors import EffectTypeError, InvalidParameterError
 from ...ext._ranges import all_in_range
+from ...gradients.dual import Dual, new, stop_gradient, top_tag
 from .supports import FiniteSet, IntRange, Support, float_array
 
 __all__ = ["Distribution", "ScaledDistribution", "MaskedDistribution"]
@@ -39,6 +40,8 @@ ArrayLike = Any
 
 def show(value: Any) -> str:
     """A compact representation of a parameter value for reprs and messages."""
+    if type(value) is Dual:
+        return show(stop_gradient(value)) + " (dual)"
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
             return show(value.item())
@@ -109,8 +112,12 @@ def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
     elements all lie in the kind's interval pass after one compiled scan
     (particle-sized parameters of vectorised SMC take this path at every
     step); the others get the element-wise diagnosis that names the first
-    offending element.
+    offending element.  A dual number is checked on its plain value and
+    returned as it is.
     """
+    if type(value) is Dual:
+        validate(family, name, stop_gradient(value), kind)
+        return value
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
@@ -177,12 +184,56 @@ def _broadcast_shape(family: str, params: dict) -> tuple:
 
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
+    for v, _ in spec.values():
+        if type(v) is Dual:
+            return dual_params(family, spec)
     arrays = {name: validate(family, name, v, kind) for name, (v, kind) in spec.items()}
     return broadcast(family, **arrays)
 
 
-def scalar_or_array(a: np.ndarray, integer: bool = False) -> Any:
-    """Python number for 0-d arrays (the fast paths rely on it), else the array."""
+_INTEGRAL = ("count", "integer")
+
+
+def dual_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
+    """``params`` when some parameter is a dual number.
+
+    Validation runs on the plain values, so messages name the value.  The
+    real-valued parameters all become Duals of the highest tag (plain ones
+    with a zero tangent): no parameter is then a Python float, so the float
+    fast paths of the families, which cannot carry derivatives, are skipped
+    as a whole.  Integer-valued parameters cannot carry derivatives.
+    """
+    for name, (v, kind) in spec.items():
+        if type(v) is Dual and kind in _INTEGRAL:
+            fail(family, name, f"{kind} (plain, it cannot carry a derivative)", v)
+    plain = {name: validate(family, name, stop_gradient(v), kind) for name, (v, kind) in spec.items()}
+    arrays, shape = broadcast(family, **plain)
+    tag = top_tag([v for v, _ in spec.values()])
+    out = []
+    for (name, (v, kind)), a in zip(spec.items(), arrays):
+        if kind in _INTEGRAL:
+            out.append(a)
+        elif type(v) is Dual:
+            out.append(v if v.shape == shape else np.broadcast_to(v, shape))
+        else:
+            out.append(new(a if a.ndim else a[()], None, tag))
+    return out, shape
+
+
+def plain(value: Any) -> Any:
+    """The value without derivatives; a Python float for a scalar (for supports and sampling)."""
+    v = stop_gradient(value)
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        return v.item()
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def scalar_or_array(a: Any, integer: bool = False) -> Any:
+    """Python number for 0-d arrays (the fast paths rely on it), else the array; Duals pass."""
+    if type(a) is Dual:
+        return a
     if a.ndim == 0:
         return int(a) if integer else float(a)
     if integer:
@@ -191,13 +242,21 @@ def scalar_or_array(a: np.ndarray, integer: bool = False) -> Any:
     return a
 
 
-def as_values(x: Any) -> np.ndarray:
-    """Values to score as a float array (bools become 0/1, ints beyond float range +-inf)."""
+def as_values(x: Any) -> Any:
+    """Values to score as a float array (bools become 0/1, ints beyond float range +-inf).
+
+    A dual number (a reparameterised draw) passes through, so the score is
+    differentiable in the value too.
+    """
+    if type(x) is Dual:
+        return x
     return float_array(x)
 
 
 def out(lp: Any) -> Any:
-    """Python float for 0-d results, else a float64 array."""
+    """Python float for 0-d results, else a float64 array; dual numbers pass through."""
+    if type(lp) is Dual:
+        return lp
     lp = np.asarray(lp, dtype=np.float64)
     return float(lp) if lp.ndim == 0 else lp
 
@@ -342,7 +401,7 @@ class ScaledDistribution(Distribution):
         lp = self.base.log_prob(x)
         if type(lp) is float and type(self.scale) is float:
             return self.scale * lp
-        return out(self.scale * np.asarray(lp))
+        return out(self.scale * (lp if type(lp) is Dual else np.asarray(lp)))
 
     support = property(lambda self: self.base.support, doc="The support of ``base``.")
     mean = property(lambda self: self.base.mean, doc="The mean of ``base``.")

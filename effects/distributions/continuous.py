@@ -22,6 +22,7 @@ from scipy.special import betaln, gammaln
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
+from ...gradients.dual import Dual, stop_gradient
 from .base import (
     SCALARS,
     ArrayLike,
@@ -31,12 +32,14 @@ from .base import (
     norm_shape,
     out,
     params,
+    plain,
     restrict,
     scalar_or_array,
     show,
     xlog1py,
     xlogy,
 )
+from .reparam import gamma_draw
 from .supports import Interval, positive, real, unit_interval
 
 __all__ = ["Normal", "LogNormal", "Uniform", "Beta", "Gamma", "Exponential", "StudentT"]
@@ -137,7 +140,8 @@ class LogNormal(Distribution):
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Draws ``exp(loc + scale * z)``."""
         if shape == () and not self.batch_shape:
-            return math.exp(self.loc + self.scale * rng.standard_normal())
+            v = self.loc + self.scale * rng.standard_normal()
+            return math.exp(v) if type(v) is float else np.exp(v)
         return np.exp(self.loc + self.scale * rng.standard_normal(norm_shape(shape) + self.batch_shape))
 
     def log_prob(self, x: ArrayLike) -> Any:
@@ -220,7 +224,7 @@ class Uniform(Distribution):
     @property
     def support(self) -> Interval:
         """Interval(low, high)."""
-        return Interval(self.low, self.high)
+        return Interval(plain(self.low), plain(self.high))
 
     @property
     def mean(self) -> Any:
@@ -258,7 +262,11 @@ class Beta(Distribution):
         self.a, self.b = scalar_or_array(a), scalar_or_array(b)
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
-        """Beta draws."""
+        """Beta draws; for dual parameters ``g_a / (g_a + g_b)`` from reparameterised Gamma draws."""
+        if type(self.a) is Dual:
+            size = norm_shape(shape) + self.batch_shape
+            ga, gb = gamma_draw(rng, self.a, size), gamma_draw(rng, self.b, size)
+            return ga / (ga + gb)
         if shape == () and not self.batch_shape:
             return rng.beta(self.a, self.b)
         return rng.beta(self.a, self.b, size=norm_shape(shape) + self.batch_shape)
@@ -321,7 +329,9 @@ class Gamma(Distribution):
         self.shape, self.rate = scalar_or_array(shape), scalar_or_array(rate)
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
-        """Gamma draws (``standard_gamma(shape) / rate``)."""
+        """Gamma draws (``standard_gamma(shape) / rate``; implicitly reparameterised for duals)."""
+        if type(self.shape) is Dual:
+            return gamma_draw(rng, self.shape, norm_shape(shape) + self.batch_shape) / self.rate
         if shape == () and not self.batch_shape:
             return rng.standard_gamma(self.shape) / self.rate
         return rng.standard_gamma(self.shape, size=norm_shape(shape) + self.batch_shape) / self.rate
@@ -467,7 +477,12 @@ class StudentT(Distribution):
         self.df, self.loc, self.scale = (scalar_or_array(v) for v in (df, loc, scale))
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
-        """Draws ``loc + scale * t``."""
+        """Draws ``loc + scale * t``; for duals ``t = z sqrt(df / (2 g))``, g ~ Gamma(df / 2)."""
+        if type(self.df) is Dual:
+            size = norm_shape(shape) + self.batch_shape
+            z = rng.standard_normal(size)
+            g = gamma_draw(rng, self.df / 2.0, size)
+            return self.loc + self.scale * (z * np.sqrt(self.df / (2.0 * g)))
         if shape == () and not self.batch_shape:
             return self.loc + self.scale * rng.standard_t(self.df)
         return self.loc + self.scale * rng.standard_t(self.df, size=norm_shape(shape) + self.batch_shape)
@@ -495,12 +510,12 @@ class StudentT(Distribution):
     @property
     def mean(self) -> Any:
         """loc for df > 1, else nan."""
-        return scalar_or_array(np.where(np.asarray(self.df) > 1, self.loc, np.nan))
+        return scalar_or_array(np.where(np.asarray(stop_gradient(self.df)) > 1, self.loc, np.nan))
 
     @property
     def variance(self) -> Any:
         """scale^2 df / (df - 2) for df > 2, else inf."""
-        df = np.asarray(self.df)
+        df = self.df if type(self.df) is Dual else np.asarray(self.df)
         with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.where(df > 2, np.square(self.scale) * df / (df - 2), np.inf)
+            v = np.where(stop_gradient(df) > 2, np.square(self.scale) * df / (df - 2), np.inf)
         return scalar_or_array(v)

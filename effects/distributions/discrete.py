@@ -26,6 +26,8 @@ from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
 from ...errors import InvalidParameterError
+from ...gradients.dual import Dual, stop_gradient
+from ...gradients.special import logsumexp as _dual_logsumexp
 from .base import (
     SCALARS,
     ArrayLike,
@@ -36,6 +38,7 @@ from .base import (
     norm_shape,
     out,
     params,
+    plain,
     restrict,
     scalar_or_array,
     show,
@@ -120,7 +123,7 @@ class Bernoulli(Distribution):
     @property
     def support(self) -> IntRange:
         """{0, 1}, shrunk to {0} for p = 0 and {1} for p = 1."""
-        p = self.p
+        p = self.p if type(self.p) is float else plain(self.p)
         if type(p) is float:
             return _ZERO if p == 0 else _ONE if p == 1 else boolean
         return IntRange(np.where(p == 1, 1, 0), np.where(p == 0, 0, 1))
@@ -176,10 +179,15 @@ class Categorical(Distribution):
             finite = np.isfinite(lg).any(axis=-1)
             if not finite.all():
                 fail("Categorical", "logits", "finite in at least one category", logits)
-            lp = lg - logsumexp(lg, axis=-1, keepdims=True)
+            lse = _dual_logsumexp if type(lg) is Dual else logsumexp
+            lp = lg - lse(lg, axis=-1, keepdims=True)
             p = np.exp(lp)
-        (p, lp), _ = broadcast("Categorical", probs=p, logits=lp)
-        self.probs, self.logits = p, lp
+        if type(p) is Dual:  # same shapes already; the cdf only needs the plain values
+            self.probs, self.logits = p, lp
+            p = stop_gradient(p)
+        else:
+            (p, lp), _ = broadcast("Categorical", probs=p, logits=lp)
+            self.probs, self.logits = p, lp
         self.batch_shape = p.shape[:-1]
         cdf = np.cumsum(p, axis=-1)
         # From the last positive category on the cdf is exactly 1, so a uniform
@@ -189,6 +197,8 @@ class Categorical(Distribution):
         cdf = np.where(np.arange(k) >= last[..., None], 1.0, cdf)
         if self.batch_shape:
             self._cdf, self._lpl = cdf, None
+        elif type(self.logits) is Dual:
+            self._cdf, self._lpl = cdf.tolist(), [self.logits[i] for i in range(k)]
         else:
             self._cdf, self._lpl = cdf.tolist(), lp.tolist()
 
@@ -256,7 +266,10 @@ def _vector(name: str, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _logits(logits: Any) -> np.ndarray:
+def _logits(logits: Any) -> Any:
+    if type(logits) is Dual:
+        _logits(stop_gradient(logits))
+        return logits
     try:
         a = np.asarray(logits, dtype=float)
     except (TypeError, ValueError):
@@ -293,8 +306,8 @@ class Binomial(Distribution):
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Success counts (a Python int for a scalar draw)."""
         if shape == () and not self.batch_shape:
-            return int(rng.binomial(self.n, self.p))
-        return rng.binomial(self.n, self.p, size=norm_shape(shape) + self.batch_shape).astype(np.int64)
+            return int(rng.binomial(self.n, plain(self.p)))
+        return rng.binomial(self.n, plain(self.p), size=norm_shape(shape) + self.batch_shape).astype(np.int64)
 
     def log_prob(self, x: ArrayLike) -> Any:
         """``log C(n, x) + x log p + (n - x) log(1 - p)`` for x in {0..n}."""
@@ -321,7 +334,7 @@ class Binomial(Distribution):
     @property
     def support(self) -> IntRange:
         """{0..n}, shrunk to {0} for p = 0 and {n} for p = 1."""
-        n, p = self.n, self.p
+        n, p = self.n, (self.p if type(self.p) is float else plain(self.p))
         if type(p) is float:
             return IntRange(n if p == 1 else 0, 0 if p == 0 else n)
         return IntRange(np.where(p == 1, n, 0), np.where(p == 0, 0, n))
@@ -362,8 +375,8 @@ class Poisson(Distribution):
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Counts (a Python int for a scalar draw)."""
         if shape == () and not self.batch_shape:
-            return int(rng.poisson(self.rate))
-        return rng.poisson(self.rate, size=norm_shape(shape) + self.batch_shape).astype(np.int64)
+            return int(rng.poisson(plain(self.rate)))
+        return rng.poisson(plain(self.rate), size=norm_shape(shape) + self.batch_shape).astype(np.int64)
 
     def log_prob(self, x: ArrayLike) -> Any:
         """``x log(rate) - log(x!) - rate`` for integers x >= 0."""
@@ -388,7 +401,7 @@ class Poisson(Distribution):
     @property
     def support(self) -> IntRange:
         """The naturals, shrunk to {0} for rate 0."""
-        rate = self.rate
+        rate = self.rate if type(self.rate) is float else plain(self.rate)
         if type(rate) is float:
             return _ZERO if rate == 0 else _NATURALS
         return IntRange(0, np.where(rate == 0, 0.0, _INF))
@@ -431,8 +444,8 @@ class Geometric(Distribution):
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Failure counts (a Python int for a scalar draw)."""
         if shape == () and not self.batch_shape:
-            return int(rng.geometric(self.p)) - 1
-        return rng.geometric(self.p, size=norm_shape(shape) + self.batch_shape).astype(np.int64) - 1
+            return int(rng.geometric(plain(self.p))) - 1
+        return rng.geometric(plain(self.p), size=norm_shape(shape) + self.batch_shape).astype(np.int64) - 1
 
     def log_prob(self, x: ArrayLike) -> Any:
         """``x log(1 - p) + log p`` for integers x >= 0."""
@@ -457,7 +470,7 @@ class Geometric(Distribution):
     @property
     def support(self) -> IntRange:
         """The naturals, shrunk to {0} for p = 1."""
-        p = self.p
+        p = self.p if type(self.p) is float else plain(self.p)
         if type(p) is float:
             return _ZERO if p == 1 else _NATURALS
         return IntRange(0, np.where(p == 1, 0.0, _INF))

@@ -19,7 +19,9 @@ from scipy.linalg import solve_triangular
 from scipy.special import gammaln, xlogy
 
 from ...errors import InvalidParameterError
+from ...gradients.dual import Dual, stop_gradient
 from .base import ArrayLike, Distribution, as_values, fail, norm_shape, out, show, validate
+from .reparam import gamma_draw
 from .supports import RealVector, Simplex
 
 __all__ = ["Dirichlet", "MultivariateNormal"]
@@ -49,13 +51,20 @@ class Dirichlet(Distribution):
         a = validate("Dirichlet", "alpha", alpha, "positive")
         if a.ndim == 0:
             fail("Dirichlet", "alpha", "a vector (last axis = categories)", alpha)
-        self.alpha = _frozen(a)
+        self.alpha = a if type(a) is Dual else _frozen(a)
         self.batch_shape = a.shape[:-1]
         self.event_shape = a.shape[-1:]
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> np.ndarray:
-        """Points on the simplex, shape ``shape + batch_shape + (k,)``."""
+        """Points on the simplex, shape ``shape + batch_shape + (k,)``.
+
+        For a dual ``alpha`` the draws are normalised reparameterised Gamma
+        draws, so they carry pathwise derivatives.
+        """
         shape = norm_shape(shape)
+        if type(self.alpha) is Dual:
+            g = gamma_draw(rng, self.alpha, shape + self.alpha.shape)
+            return g / np.sum(g, axis=-1, keepdims=True)
         if not self.batch_shape:
             return rng.dirichlet(self.alpha, size=shape)
         # Generator.dirichlet takes one alpha vector; draw each batch member in turn.
@@ -111,6 +120,18 @@ class MultivariateNormal(Distribution):
 
     def __init__(self, loc: ArrayLike, cov: ArrayLike) -> None:
         name = "MultivariateNormal"
+        if type(loc) is Dual or type(cov) is Dual:
+            # Check the plain values (same messages), then keep the duals.
+            checked = MultivariateNormal(stop_gradient(loc), stop_gradient(cov))
+            batch, d = checked.batch_shape, checked.event_shape[0]
+            self.loc = np.broadcast_to(loc, batch + (d,)) if type(loc) is Dual else checked.loc
+            if type(cov) is Dual:
+                self.cov = np.broadcast_to(cov, batch + (d, d))
+                self.scale_tril = np.linalg.cholesky(self.cov)
+            else:
+                self.cov, self.scale_tril = checked.cov, checked.scale_tril
+            self.batch_shape, self.event_shape = batch, (d,)
+            return
         loc_a = validate(name, "loc", loc, "real")
         cov_a = validate(name, "cov", cov, "real")
         if loc_a.ndim == 0:
@@ -153,7 +174,9 @@ class MultivariateNormal(Distribution):
         finite = np.isfinite(x).all(-1)
         diff = np.where(finite[..., None], x, 0.0) - self.loc
         L = self.scale_tril
-        if not self.batch_shape:
+        if type(L) is Dual or type(diff) is Dual:
+            y = np.linalg.solve(L, diff[..., None])[..., 0]
+        elif not self.batch_shape:
             y = solve_triangular(L, diff.reshape(-1, d).T, lower=True).T.reshape(diff.shape)
         else:
             shape = np.broadcast_shapes(diff.shape[:-1], self.batch_shape)
