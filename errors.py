@@ -27,6 +27,7 @@ __all__ = [
     "BudgetExceededError",
     "ZeroMassError",
     "VectorizationError",
+    "InitializationError",
     "NoDerivativeRuleError",
     "PerturbationEscapeError",
 ]
@@ -86,6 +87,10 @@ class ZeroMassError(PlaitError, ValueError):
 
 class VectorizationError(PlaitError, TypeError):
     """A vectorised run (``smc(..., vectorized=True)``) met control flow on a particle value."""
+
+
+class InitializationError(PlaitError, ValueError):
+    """An MCMC chain could not start: its initial trace has zero density."""
 
 
 class NoDerivativeRuleError(PlaitError, TypeError):

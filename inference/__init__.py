@@ -5,7 +5,11 @@
 True
 """
 
+from .chain import Chain
 from .exact import exact
+from .kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
+from .mh import mh
+from .particle_mcmc import pmmh, rmsmc
 from .importance import importance
 from .measure import Measure
 from .population import Population
@@ -27,4 +31,15 @@ __all__ = [
     "importance",
     "Population",
     "smc",
+    "mh",
+    "rmsmc",
+    "pmmh",
+    "Chain",
+    "Kernel",
+    "SingleSite",
+    "proposal_kernel",
+    "sequence",
+    "mixture",
+    "repeat",
+    "cycle",
 ]

@@ -29,7 +29,7 @@ from .runtime import SeedLike
 from .smc_general import run_general
 from .smc_vectorised import run_vectorised
 
-__all__ = ["smc", "RESAMPLERS"]
+__all__ = ["smc", "prepare", "RESAMPLERS"]
 
 _RESAMPLING_STREAM = 0  # spawn keys of the seed's two streams
 _LOOP_STREAM = 1
@@ -73,17 +73,34 @@ def smc(
     >>> round(pop.expectation(), 1)  # exact posterior mean 0.6
     0.6
     """
+    num_particles, books, live = prepare(
+        "smc", num_particles, resampler, ess_threshold, seed, on_step, progress
+    )
+    if vectorized:
+        return run_vectorised(model, tuple(args), num_particles, books, live)
+    return run_general(model, tuple(args), num_particles, books, live, loops)
+
+
+def prepare(
+    caller: str, num_particles: Any, resampler: str, ess_threshold: float, seed: SeedLike,
+    on_step: Optional[Callable[[int, Population], None]], progress: bool,
+) -> tuple:
+    """Check SMC options; return ``(N, resampling books, stream for live draws)``.
+
+    >>> n, books, live = prepare("smc", 10, "systematic", 0.5, 0, None, False)
+    >>> n, books.resample_count
+    (10, 0)
+    """
     if isinstance(num_particles, bool) or not isinstance(num_particles, (int, np.integer)) or num_particles < 1:
-        raise ValueError(f"smc: num_particles must be a positive int, got {num_particles!r}")
-    num_particles = int(num_particles)
+        raise ValueError(f"{caller}: num_particles must be a positive int, got {num_particles!r}")
     if resampler not in RESAMPLERS:
-        raise ValueError(f"smc: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}")
+        raise ValueError(f"{caller}: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}")
     if not 0.0 <= ess_threshold <= 1.0:
-        raise ValueError(f"smc: ess_threshold must be in [0, 1], got {ess_threshold!r}")
+        raise ValueError(f"{caller}: ess_threshold must be in [0, 1], got {ess_threshold!r}")
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
 
-    def stream(*key: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key)))
+    def stream(key: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key)))
 
     callbacks = [c for c in (on_step, progress_printer() if progress else None) if c is not None]
 
@@ -94,6 +111,4 @@ def smc(
     books = AdaptiveResampling(
         resampler, ess_threshold, stream(_RESAMPLING_STREAM), report if callbacks else None
     )
-    if vectorized:
-        return run_vectorised(model, tuple(args), num_particles, books, stream(_LOOP_STREAM))
-    return run_general(model, tuple(args), num_particles, books, stream(_LOOP_STREAM), loops)
+    return int(num_particles), books, stream(_LOOP_STREAM)

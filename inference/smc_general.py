@@ -118,6 +118,19 @@ class _Particle:
         self.loop_answer: Any = _WAIT
         self.around: tuple = ()
 
+    def answers(self) -> list:
+        """The answer log up to this particle's suspension point."""
+        if self.execution is not None:
+            return list(self.execution.answers)  # type: ignore[arg-type]
+        return [] if self.source_log is None else self.source_log[: self.source_length]
+
+    def moved_to(self, answers: list) -> "_Particle":
+        """A particle suspended where this one is, but with the answers of another trace."""
+        child = _Particle(self.model, self.args, self.rng)
+        child.log_weight = self.log_weight
+        child.source_log, child.source_length = answers, len(answers)
+        return child
+
     def clone(self) -> "_Particle":
         """A child that is rebuilt by replay when it next runs, so making it costs O(1)."""
         child = _Particle(self.model, self.args, self.rng)
@@ -333,8 +346,12 @@ def _described(particles: List[_Particle], log_weights: np.ndarray, books: Adapt
 def run_general(
     model: Callable[..., Any], args: tuple, num_particles: int, books: AdaptiveResampling,
     rng: np.random.Generator, loops: bool = True,
+    rejuvenate: Optional[Callable[[List["_Particle"]], List["_Particle"]]] = None,
 ) -> Population:
     """Tiers (a) and (b): see the module docstring.  ``loops=False`` forces tier (a).
+
+    ``rejuvenate(particles)``, if given, runs after every resampling of a
+    tier-(a) step and returns the moved particles (resample-move SMC).
 
     ``plait.smc`` calls it; ``population.tier`` says which tiers ran.
 
@@ -367,6 +384,8 @@ def run_general(
             )
             if ancestors is not None:
                 particles = _children(particles, ancestors.tolist())
+                if rejuvenate is not None:
+                    particles = rejuvenate(particles)
             continue
         waiting = [p for p in particles if p.waiting]
         if not waiting:

@@ -154,16 +154,20 @@ class _Vectorise(Handler):
         self.registry.active = False
         try:
             state = loop.init
-            sites = _VectorSites(self) if not around else None
+            sites = _VectorSites(self)
+            if around:
+                # Bound once per loop; only the step number of the scope changes.
+                dispatch, expand, bound = self.run.bind((LoopStep(loop.name, 0), *around), sites, True)
+                scope = bound[0]
+            else:
+                dispatch, expand, scope = sites, True, None
             for step in range(loop.steps):
                 args = (state,) if loop.xs is None else (state, loop.xs[step])
-                if sites is not None:  # nothing to meet on the way: answer the sites directly
-                    sites.names.clear()
-                    gen = loop.kernel(*args)
-                    state = self.run.drive(gen if type(gen) is _GENERATOR else start(loop.kernel, args), sites, True)
-                else:
-                    dispatch, expand, _ = self.run.bind((LoopStep(loop.name, step), *around), self.handle, False)
-                    state = self.run.drive(start(loop.kernel, args), dispatch, expand)
+                sites.names.clear()
+                if scope is not None:
+                    scope.step = step
+                gen = loop.kernel(*args)
+                state = self.run.drive(gen if type(gen) is _GENERATOR else start(loop.kernel, args), dispatch, expand)
                 if top:
                     state = self._maybe_resample(state)
         finally:

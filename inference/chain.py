@@ -1,0 +1,140 @@
+"""Chain: the samples of one or more MCMC chains, with convergence diagnostics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, Hashable, List, Optional
+
+import numpy as np
+
+from .diagnostics import effective_sample_size, split_rhat
+
+__all__ = ["Chain"]
+
+_MISSING = object()
+
+
+class Chain:
+    """Samples of ``num_chains`` chains × ``num_samples`` draws, per address.
+
+    ``chain[address]`` is an array of shape ``(num_chains * num_samples,
+    *site shape)`` (chains concatenated); ``chain.draws(address)`` keeps the
+    chain axis.  A site absent from some draws (its branch was not taken)
+    is NaN there.  ``returns`` and ``log_joint`` hold the model's return
+    value and log joint density per draw; ``acceptance`` the fraction of
+    accepted proposals per kernel.  ``mean``, ``sd``, ``ess``, ``rhat`` and
+    ``mcse`` take an address or a function of the return value;
+    ``summary()`` tabulates them.  ESS and split R-hat pool all chains.
+
+    >>> import plait
+    >>> def model():
+    ...     return (yield plait.sample("b", plait.Bernoulli(0.3)))
+    >>> chain = plait.mh(model, num_samples=500, num_chains=2, seed=0)
+    >>> chain["b"].shape, chain.num_chains
+    ((1000,), 2)
+    """
+
+    def __init__(self, draws: List[List[Dict[Hashable, Any]]], returns: List[List[Any]],
+                 log_joint: np.ndarray, acceptance: Dict[str, float]) -> None:
+        self._draws = draws
+        self.returns = returns
+        self.log_joint = np.asarray(log_joint, dtype=float)
+        self.acceptance = acceptance
+        self._cache: Dict[Hashable, np.ndarray] = {}
+
+    @property
+    def num_chains(self) -> int:
+        """How many chains were run."""
+        return len(self._draws)
+
+    @property
+    def num_samples(self) -> int:
+        """Draws kept per chain (after burn-in and thinning)."""
+        return len(self._draws[0]) if self._draws else 0
+
+    @property
+    def addresses(self) -> List[Hashable]:
+        """Every latent address seen in any draw, in first-seen order."""
+        seen: Dict[Hashable, None] = {}
+        for chain in self._draws:
+            for draw in chain:
+                for address in draw:
+                    seen.setdefault(address, None)
+        return list(seen)
+
+    def draws(self, what: Any) -> np.ndarray:
+        """Values of an address, or of ``f(return value)``, shape ``(num_chains, num_samples, ...)``."""
+        if callable(what):
+            return np.array([[what(r) for r in chain] for chain in self.returns], dtype=float)
+        if what in self._cache:
+            return self._cache[what]
+        rows = [[draw.get(what, _MISSING) for draw in chain] for chain in self._draws]
+        present = [v for row in rows for v in row if v is not _MISSING]
+        if not present:
+            raise KeyError(f"address {what!r} was never sampled; the chain has {self.addresses!r}")
+        if len(present) < sum(len(r) for r in rows):
+            shape = np.shape(present[0])
+            fill = np.full(shape, np.nan)
+            rows = [[fill if v is _MISSING else np.asarray(v, dtype=float) for v in row] for row in rows]
+        values = np.array(rows)
+        self._cache[what] = values
+        return values
+
+    def __getitem__(self, what: Any) -> np.ndarray:
+        values = self.draws(what)
+        return values.reshape((-1,) + values.shape[2:])
+
+    def _scalar(self, what: Any) -> np.ndarray:
+        values = self.draws(what)
+        if values.ndim != 2:
+            raise ValueError(f"{what!r} is not scalar (draws of shape {values.shape[2:]}); pick an element with a function")
+        return values.astype(float)
+
+    def mean(self, what: Any = lambda r: r) -> float:
+        """Posterior mean of an address or of a function of the return value (NaN draws skipped)."""
+        return float(np.nanmean(self._scalar(what)))
+
+    def sd(self, what: Any = lambda r: r) -> float:
+        """Posterior standard deviation (NaN draws skipped)."""
+        return float(np.nanstd(self._scalar(what), ddof=1))
+
+    def ess(self, what: Any = lambda r: r) -> float:
+        """Effective sample size over all chains (Geyer's initial monotone sequence)."""
+        return float(effective_sample_size(self._scalar(what)))
+
+    def rhat(self, what: Any = lambda r: r) -> float:
+        """Split R-hat over all chains (1 at convergence)."""
+        return float(split_rhat(self._scalar(what)))
+
+    def mcse(self, what: Any = lambda r: r) -> float:
+        """Monte Carlo standard error of :meth:`mean`: ``sd / sqrt(ess)``."""
+        return self.sd(what) / math.sqrt(self.ess(what))
+
+    def summary(self, addresses: Optional[List[Hashable]] = None) -> str:
+        """A table of mean, sd, MCSE, ESS and split R-hat per scalar latent address.
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("x", plait.Normal(0, 1))
+        >>> print(plait.mh(model, num_samples=200, seed=0).summary().splitlines()[0])
+        address           mean        sd      mcse     ess   r_hat
+        """
+        lines = [f"{'address':12s} {'mean':>9s} {'sd':>9s} {'mcse':>9s} {'ess':>7s} {'r_hat':>7s}"]
+        for address in addresses if addresses is not None else self.addresses:
+            values = self.draws(address)
+            if values.ndim != 2 or np.isnan(values.astype(float)).any():
+                continue  # vector sites and sites of some branches only: use draws()
+            try:
+                ess, rhat = self.ess(address), self.rhat(address)
+            except ValueError:
+                ess = rhat = math.nan
+            sd = self.sd(address)
+            mcse = sd / math.sqrt(ess) if ess and ess > 0 else math.nan
+            lines.append(f"{str(address):12s} {self.mean(address):9.4g} {sd:9.4g} {mcse:9.3g} {ess:7.0f} {rhat:7.3f}")
+        if self.acceptance:
+            rates = ", ".join(f"{k} {v:.2f}" for k, v in self.acceptance.items())
+            lines.append(f"acceptance: {rates}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Chain({self.num_chains} chains x {self.num_samples} draws, addresses {self.addresses!r})"
