@@ -45,6 +45,7 @@ from .dual import all_finite, fit, zmul
 
 __all__: list = []  # internal: users only ever see expanded tangents
 
+
 #: partials kept for a replay before the value is checked and the chain dropped
 CHAIN_LIMIT = 8
 
@@ -82,7 +83,9 @@ class Factored:
         """The array the coefficients scale, shape ``primal_shape``."""
         v = self._value
         if v is None:
-            v = _product(self.seed, self.partials)
+            # 0 * inf here is the replay's business (the zero absorbs), not the user's.
+            with np.errstate(invalid="ignore"):
+                v = _product(self.seed, self.partials)
             if v.shape != self.primal_shape:
                 v = np.broadcast_to(v, self.primal_shape)
             self._value = v
@@ -94,7 +97,8 @@ class Factored:
         partials = self.partials + (d,)
         if len(partials) < CHAIN_LIMIT:
             return Factored(self.coef, self.seed, partials, primal_shape)
-        value = _product(self.seed, partials)
+        with np.errstate(invalid="ignore"):
+            value = _product(self.seed, partials)
         if all_finite(value):
             return known_finite(self.coef, _fit(value, primal_shape))
         return _replay(self.coef, self.seed, partials, primal_shape)
@@ -229,7 +233,8 @@ def _product_in_scratch(t: Factored) -> "np.ndarray | None":
     if buf is None or buf.size < n:
         buf = _SCRATCH.buf = np.empty(n)
     out = buf[:n].reshape(shape)
-    np.multiply(first, rest[0], out=out)
-    for d in rest[1:]:
-        np.multiply(out, d, out=out)
+    with np.errstate(invalid="ignore"):
+        np.multiply(first, rest[0], out=out)
+        for d in rest[1:]:
+            np.multiply(out, d, out=out)
     return out
