@@ -106,7 +106,7 @@ class Dual:
     [2. 4.] True
     """
 
-    __slots__ = ("primal", "tangent", "tag")
+    __slots__ = ("primal", "_tangent", "tag")
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, primal: Any, tangent: Any = None, *, tag: int) -> None:
@@ -150,6 +150,15 @@ class Dual:
     def __reduce__(self) -> Any:
         return (_rebuild, (self.primal, self.tangent, self.tag))
 
+    @property
+    def tangent(self) -> Any:
+        """The tangent array, shape ``(k, *shape)``, or None for exactly zero."""
+        t = self._tangent
+        if type(t) is Factored:
+            t = t.materialise()
+            _set_tangent(self, t)  # the same value, expanded once
+        return t
+
     # -- array-like attributes ----------------------------------------------------------
     @property
     def shape(self) -> tuple:
@@ -174,7 +183,7 @@ class Dual:
     @property
     def directions(self) -> int:
         """``k``, the number of tangent directions (0 for a zero tangent)."""
-        t = self.tangent
+        t = self._tangent
         return 0 if t is None else _shape(t)[0]
 
     @property
@@ -385,13 +394,19 @@ class Dual:
             escaped(tag)
         primals = []
         tangents = []
+        factored = False
         for x in inputs:
             if type(x) is Dual and x.tag == tag:
                 primals.append(x.primal)
-                tangents.append(x.tangent)
+                t = x._tangent
+                if type(t) is Factored:
+                    factored = True
+                tangents.append(t)
             else:
                 primals.append(x)
                 tangents.append(None)
+        if factored and rule not in FACTORED_RULES:
+            tangents = [t.materialise() if type(t) is Factored else t for t in tangents]
         y = ufunc(*primals)
         t = rule(y, primals, tangents)
         if t is None:
@@ -411,12 +426,14 @@ class Dual:
 
 
 _set_primal = Dual.primal.__set__  # type: ignore[attr-defined]
-_set_tangent = Dual.tangent.__set__  # type: ignore[attr-defined]
+_set_tangent = Dual._tangent.__set__  # type: ignore[attr-defined]
 _set_tag = Dual.tag.__set__  # type: ignore[attr-defined]
 _object_new = object.__new__
 
 #: ufunc -> rule(y, primals, tangents) -> tangent or None; filled by .ufunc_rules
 UFUNC_RULES: Dict[Any, Callable[..., Any]] = {}
+#: rules that accept (and may return) factored tangents; the rest get expanded ones
+FACTORED_RULES: set = set()
 #: ufuncs whose result is boolean or piecewise constant: computed on the plain value
 PLAIN_UFUNCS: set = set()
 #: numpy function -> replacement accepting Duals; filled by .function_rules and .linalg_rules
@@ -575,3 +592,6 @@ def fit(t: Any, shape: tuple) -> Any:
     if s[1:] == shape:
         return t
     return np.broadcast_to(t, s[:1] + tuple(shape))
+
+
+from .factored import Factored  # noqa: E402  (uses the helpers above)

@@ -38,6 +38,7 @@ from .dual import (
     top_tag,
     _LIVE,
 )
+from .factored import Factored, known_finite, reduced
 
 __all__: list = []
 
@@ -65,6 +66,16 @@ def _one(x: Any, name: str) -> tuple:
     if tag not in _LIVE:
         escaped(tag)
     return tag, x.primal, x.tangent
+
+
+def _one_raw(x: Any, name: str) -> tuple:
+    """Like :func:`_one`, but a factored tangent is returned as it is."""
+    if type(x) is not Dual:
+        _refuse(name, "a dual number in an argument other than the array")
+    tag = x.tag
+    if tag not in _LIVE:
+        escaped(tag)
+    return tag, x.primal, x._tangent
 
 
 def _axis(axis: Any, nd: int) -> Any:
@@ -101,9 +112,15 @@ def getitem(x: Dual, index: Any) -> Any:
     if type(index) is Dual or (isinstance(index, tuple) and any(type(i) is Dual for i in index)):
         raise TypeError("a Dual cannot be used as an index; index with plain integers or arrays")
     y = x.primal[index]
-    t = x.tangent
+    t = x._tangent
     if t is None:
         return y
+    if type(t) is Factored:
+        t = t.checked()
+        if t is not None:
+            v = t.value[index]
+            return new(y, known_finite(t.coef, v) if ndim(y) else t.coef * v, tag)
+        t = x.tangent
     idx = index if isinstance(index, tuple) else (index,)
     r = t[(slice(None),) + idx]
     # numpy moves the dimensions of non-adjacent advanced indices to the front,
@@ -161,11 +178,19 @@ def ufunc_method(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
 def _sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
          initial: Any = _NO, where: Any = _NO) -> Any:
     _check_kwargs("sum", out=out, where=where)
-    tag, p, t = _one(a, "sum")
+    tag, p, t = _one_raw(a, "sum")
     kw = {} if initial is _NO else {"initial": initial}
-    y = np.sum(p, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+    if type(p) is np.ndarray:  # what np.sum does for an ndarray, minus its Python layers
+        y = np.add.reduce(p, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+    else:
+        y = np.sum(p, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
     if t is None:
         return y
+    if type(t) is Factored:
+        r = reduced(t, np.add.reduce, axis, keepdims)
+        if r is not None:
+            return new(y, r, tag)
+        t = t.materialise()
     return new(y, np.sum(t, axis=_axis(axis, ndim(p)), keepdims=keepdims), tag)
 
 
@@ -173,10 +198,15 @@ def _sum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims:
 def _mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
           *, where: Any = _NO) -> Any:
     _check_kwargs("mean", out=out, where=where)
-    tag, p, t = _one(a, "mean")
+    tag, p, t = _one_raw(a, "mean")
     y = np.mean(p, axis=axis, dtype=dtype, keepdims=keepdims)
     if t is None:
         return y
+    if type(t) is Factored:
+        r = reduced(t, np.mean, axis, keepdims)
+        if r is not None:
+            return new(y, r, tag)
+        t = t.materialise()
     return new(y, np.mean(t, axis=_axis(axis, ndim(p)), keepdims=keepdims), tag)
 
 

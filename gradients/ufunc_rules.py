@@ -29,7 +29,8 @@ import numpy as np
 import scipy.special as sc
 
 from ..errors import NoDerivativeRuleError
-from .dual import PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, zmul
+from .dual import FACTORED_RULES, PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, zmul
+from .factored import Factored, plus, start
 
 __all__: list = []
 
@@ -46,23 +47,69 @@ def elementwise(*partials: Any) -> Callable[..., Any]:
     """A rule from one partial derivative ``partial(y, *primals)`` per input."""
 
     def rule(y: Any, ps: list, ts: list) -> Any:
-        nd = ndim(y)
+        ys = y.shape  # ndarray, numpy scalar or Dual: all have .shape
+        nd = len(ys)
         total = None
         for i, t in enumerate(ts):
             if t is None:
                 continue
             d = partials[i]
-            t = lift(t, ndim(ps[i]), nd)
-            if d is MINUS_ONE:
-                t = -t
-            elif d is not ONE:
-                t = zmul(t, d(y, *ps))
-            total = t if total is None else total + t
+            if type(t) is Factored:
+                t = _factored_term(t, d, y, ps, ys)
+            elif d is MINUS_ONE:
+                t = -lift(t, ndim(ps[i]), nd)
+            elif d is ONE:
+                t = lift(t, ndim(ps[i]), nd)
+            else:
+                dv = d(y, *ps)
+                if nd and type(t) is np.ndarray and t.ndim == 1 and type(dv) is np.ndarray and dv.ndim:
+                    # The tangent of a 0-d primal times an array: k coefficients
+                    # times one array, kept factored (see .factored).
+                    t = start(t, dv, ys)
+                else:
+                    t = zmul(lift(t, ndim(ps[i]), nd), dv)
+            if total is None:
+                total = t
+            else:
+                total = _add(total, t, nd, ys)
         if total is None:
             return None
-        return fit(total, shape(y))
+        if type(total) is Factored:
+            return total if total.primal_shape == ys else total.broadcast(ys)
+        return fit(total, ys)
 
+    FACTORED_RULES.add(rule)
     return rule
+
+
+def _factored_term(t: Factored, d: Any, y: Any, ps: list, ys: tuple) -> Any:
+    if d is ONE:
+        return t
+    if d is MINUS_ONE:
+        return t.negated()
+    nd = len(ys)
+    dv = d(y, *ps)
+    if type(dv) is np.ndarray or type(dv) is float or isinstance(dv, np.floating):
+        r = t.times(dv, ys)
+        return r if type(r) is Factored else lift(r, ndim(r) - 1, nd)
+    return zmul(_expanded(t, nd), dv)  # a nested Dual partial: expand
+
+
+def _add(a: Any, b: Any, nd: int, out_shape: tuple) -> Any:
+    """The sum of two terms of an elementwise rule, either of which may be factored."""
+    if type(a) is Factored and type(b) is Factored:
+        r = plus(a, b, out_shape)
+        if r is not None:
+            return r
+    if type(a) is Factored:
+        a = _expanded(a, nd)
+    if type(b) is Factored:
+        b = _expanded(b, nd)
+    return a + b
+
+
+def _expanded(t: Factored, nd: int) -> Any:
+    return lift(t.materialise(), len(t.primal_shape), nd)
 
 
 def constant_in(name: str, position: int) -> Callable[..., Any]:

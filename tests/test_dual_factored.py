@@ -1,0 +1,139 @@
+"""Factored tangents (k coefficients x one array) against the same programs on expanded tangents.
+
+A 0-d dual parameter that meets an array keeps its tangent factored; the
+same value with its tangent expanded (``Dual(u.primal, u.tangent)``) takes
+the ordinary rules.  Both must give the same tangents, to rounding order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_dual_rules import BINARY, KINKS, UNARY
+
+from plait.gradients import Dual, diff, hessian, perturbation
+from plait.gradients.factored import CHAIN_LIMIT, Factored
+
+COEF = np.array([0.7, -1.3, 2.0])
+# Products are rounded in another order (c * (a * b) for (c * a) * b), so a
+# sum that cancels to ~0 differs by ~eps times its O(1) terms, not by ~eps of
+# itself: absolute slack for the few O(1) terms summed here.
+RTOL, ATOL = 1e-13, 1e-13
+
+
+def _expanded(d):
+    return Dual(d.primal, d.tangent, tag=d.tag)
+
+
+def _same(f, lo, hi, shape=(4,), coef=COEF):
+    """f(theta * x) with the factored tangent and with it expanded."""
+    x = np.linspace(lo, hi, int(np.prod(shape))).reshape(shape)
+    with perturbation() as tag:
+        u = Dual(1.0, coef, tag=tag) * x
+        assert type(u._tangent) is Factored
+        a, b = f(u), f(_expanded(u))
+        np.testing.assert_array_equal(a.primal, b.primal)
+        np.testing.assert_allclose(a.tangent, b.tangent, rtol=RTOL, atol=ATOL)
+        assert a.tangent.shape == (len(coef),) + np.shape(a.primal)
+        return a
+
+
+@pytest.mark.parametrize("ufunc", list(UNARY), ids=lambda u: u.__name__)
+def test_unary_rules_factored_equal_expanded(ufunc):
+    lo, hi = UNARY[ufunc]
+    _same(lambda u: np.sum(ufunc(u) * np.cos(u)), lo, hi)
+    _same(ufunc, lo, hi, shape=(2, 3))
+
+
+@pytest.mark.parametrize("ufunc", list(BINARY), ids=lambda u: u.__name__)
+def test_binary_rules_factored_equal_expanded(ufunc):
+    (lo, hi), (lo2, hi2) = BINARY[ufunc]
+    other = np.linspace(lo2, hi2, 6).reshape(2, 3) + (0.01 if ufunc in KINKS else 0.0)
+    # factored first operand, constant second (broadcast from (3,) to (2, 3))
+    _same(lambda u: ufunc(u, other), lo, hi, shape=(3,))
+    if ufunc not in KINKS:
+        # both operands carry the same coefficients: the terms add factored
+        _same(lambda u: ufunc(u, u * 0.5 + (lo2 + hi2) / 2), max(lo, lo2), min(hi, hi2), shape=(2, 3))
+
+
+def test_reductions_indexing_and_broadcasting():
+    _same(lambda u: np.sum(np.exp(u), axis=0), -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: np.sum(np.exp(u), axis=-1, keepdims=True), -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: np.mean(np.sin(u) * u, axis=(0, 1)), -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: np.mean(np.sin(u)), -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: np.sum(np.exp(u)[1:, ::2] * np.ones((4, 1, 2))), -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: np.exp(u)[np.array([0, 2, 2])], -1.0, 1.0, shape=(3,))
+    _same(lambda u: np.exp(u)[1], -1.0, 1.0, shape=(3,))
+    _same(lambda u: np.reshape(np.exp(u), (3, 2)) + np.cumsum(u.T, axis=0).T.reshape(3, 2),
+          -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: u @ np.exp(u).T, -1.0, 1.0, shape=(2, 3))
+    _same(lambda u: np.maximum(np.exp(u), 1.0) - np.where(u > 0, u, -u), -1.0, 1.0, shape=(5,))
+
+
+def test_long_chains_are_checked_and_kept_factored():
+    def chain(u):
+        for _ in range(3 * CHAIN_LIMIT):
+            u = np.sin(u) * 1.5 + 0.1
+        return np.sum(u)
+
+    _same(chain, -1.0, 1.0, shape=(7,))
+
+
+def test_zero_entries_absorb_infinite_partials():
+    # theta * x is exactly 0 where x == 0; sqrt and log have infinite partials
+    # there, and the zero tangent must stay zero (not NaN), as when expanded.
+    for f in (np.sqrt, lambda u: np.sum(np.sqrt(u) * np.exp(u)),
+              lambda u: np.sum(np.sqrt(np.exp(u) - 1.0)), lambda u: np.sqrt(u)[:2]):
+        a = _same(f, 0.0, 1.0, shape=(3,))
+        assert np.all(np.isfinite(a.tangent))
+    # a zero coefficient row times an infinite partial
+    with np.errstate(divide="ignore"):  # the primal's own log(0)
+        a = _same(lambda u: np.sum(np.log(u)), 0.0, 1.0, shape=(3,), coef=np.array([0.0, 1.0]))
+    np.testing.assert_array_equal(a.tangent, [0.0, 2.0])
+
+
+def test_stacked_directions_equal_single_passes_bit_for_bit():
+    x = np.linspace(-1.0, 1.0, 11)
+
+    def f(theta):
+        return np.sum(np.exp(theta * x) * np.sin(x) / (1.0 + theta * theta * x * x))
+
+    with perturbation() as tag:
+        stacked = f(Dual(0.3, COEF, tag=tag)).tangent
+        singles = [f(Dual(0.3, COEF[j:j + 1], tag=tag)).tangent[0] for j in range(len(COEF))]
+    np.testing.assert_array_equal(stacked, singles)
+
+
+def test_unit_coefficients_match_the_expanded_rules_bit_for_bit():
+    # c * (a * b) == (c * a) * b exactly when c is 1: one-hot seeds lose nothing.
+    x = np.linspace(-1.0, 1.0, 1001)
+    with perturbation() as tag:
+        u = Dual(0.3, np.ones(1), tag=tag) * x
+        for f in (lambda v: np.sum(np.exp(v) * np.sin(x)), lambda v: np.mean(np.tanh(v) * v)):
+            np.testing.assert_array_equal(f(u).tangent, f(_expanded(u)).tangent)
+
+
+def test_nested_tags_and_higher_derivatives():
+    x = np.linspace(-1.0, 1.0, 9)
+
+    def f(theta):
+        return np.sum(np.exp(theta * x) * np.sin(x))
+
+    t0 = 0.4
+    d2 = float(np.sum(x * x * np.exp(t0 * x) * np.sin(x)))
+    d3 = float(np.sum(x ** 3 * np.exp(t0 * x) * np.sin(x)))
+    np.testing.assert_allclose(hessian(lambda v: f(v[0]), np.array([t0])), [[d2]], rtol=1e-13)
+    np.testing.assert_allclose(diff(lambda a: diff(lambda b: diff(f, b), a), t0), d3, rtol=1e-13)
+    # an outer parameter as a constant of an inner one: d/da (a * d/db sum(exp(b x)) x)
+    np.testing.assert_allclose(
+        diff(lambda a: diff(lambda b: np.sum(a * np.exp(b * x) * x), 0.2), 1.5),
+        np.sum(x * x * np.exp(0.2 * x)), rtol=1e-13)
+
+
+def test_factored_tangents_stay_internal():
+    x = np.linspace(0.0, 1.0, 5)
+    with perturbation() as tag:
+        u = np.exp(Dual(0.5, COEF, tag=tag) * x)
+        assert u.directions == len(COEF)
+        assert type(u.tangent) is np.ndarray and u.tangent.shape == (len(COEF), 5)
+        assert type(u._tangent) is np.ndarray  # expanded once, then kept
