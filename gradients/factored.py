@@ -19,9 +19,10 @@ the whole chain; a sum over ``value`` is such a check for free.  If the check
 fails, the chain is replayed row by row with :func:`~.dual.zmul`, exactly as
 the unfactored rules would have computed it.
 
-Partials are kept by reference until the value is needed, so a constant
-array that met a dual number must not be mutated while a result derived
-from it is still in use (expanded tangents copied it at once).
+Partials are kept until the value is needed; a partial that is one of the
+caller's own writeable arrays (``x`` in ``theta * x``) is copied first
+(``ufunc_rules._owned``), so mutating ``x`` afterwards cannot change a
+derivative computed from it.
 
 Results match the unfactored computation up to rounding order
 (``c * (a * b)`` instead of ``(c * a) * b``); ``k`` stacked directions still

@@ -65,7 +65,7 @@ def elementwise(*partials: Any) -> Callable[..., Any]:
                 if nd and type(t) is np.ndarray and t.ndim == 1 and type(dv) is np.ndarray and dv.ndim:
                     # The tangent of a 0-d primal times an array: k coefficients
                     # times one array, kept factored (see .factored).
-                    t = start(t, dv, ys)
+                    t = start(t, _owned(dv, ps), ys)
                 else:
                     t = zmul(lift(t, ndim(ps[i]), nd), dv)
             if total is None:
@@ -90,9 +90,23 @@ def _factored_term(t: Factored, d: Any, y: Any, ps: list, ys: tuple) -> Any:
     nd = len(ys)
     dv = d(y, *ps)
     if type(dv) is np.ndarray or type(dv) is float or isinstance(dv, np.floating):
-        r = t.times(dv, ys)
+        r = t.times(_owned(dv, ps), ys)
         return r if type(r) is Factored else lift(r, ndim(r) - 1, nd)
     return zmul(_expanded(t, nd), dv)  # a nested Dual partial: expand
+
+
+def _owned(dv: Any, ps: list) -> Any:
+    """``dv``, copied if it is one of the caller's writeable input arrays.
+
+    A factored tangent keeps its partials until it is read; a partial that
+    is the user's own array (``x`` in ``theta * x``) would otherwise change
+    under it if the user mutated ``x`` in between.
+    """
+    if type(dv) is np.ndarray and dv.flags.writeable:
+        for p in ps:
+            if dv is p:
+                return dv.copy()
+    return dv
 
 
 def _add(a: Any, b: Any, nd: int, out_shape: tuple) -> Any:

@@ -137,3 +137,17 @@ def test_factored_tangents_stay_internal():
         assert u.directions == len(COEF)
         assert type(u.tangent) is np.ndarray and u.tangent.shape == (len(COEF), 5)
         assert type(u._tangent) is np.ndarray  # expanded once, then kept
+
+
+def test_mutating_an_input_array_after_use_does_not_change_the_derivative():
+    from plait.gradients import Dual, perturbation
+
+    x = np.array([0.5, 1.0, 2.0])
+    s = np.sin(x)
+    with perturbation() as tag:
+        theta = Dual(0.3, [1.0, 2.0], tag=tag)
+        y = np.sum(np.exp(theta * x) * s)
+        expected = np.array([1.0, 2.0]) * np.sum(x * np.exp(0.3 * x) * np.sin(x))
+        x[...] = 100.0  # the user reuses their buffers before reading the tangent
+        s[...] = -7.0
+        assert np.allclose(y.tangent, expected, rtol=1e-13)
