@@ -28,6 +28,7 @@ __all__ = [
     "ZeroMassError",
     "VectorizationError",
     "InitializationError",
+    "GradInfError",
     "NoDerivativeRuleError",
     "PerturbationEscapeError",
 ]
@@ -91,6 +92,10 @@ class VectorizationError(PlaitError, TypeError):
 
 class InitializationError(PlaitError, ValueError):
     """An MCMC chain could not start: its initial trace has zero density."""
+
+
+class GradInfError(PlaitError):
+    """An alternative path of a GradInf estimate reached a state where the program fails."""
 
 
 class NoDerivativeRuleError(PlaitError, TypeError):

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import EffectTypeError, InvalidParameterError
 from ..ext._interpreter import SampleConstructor, SampleRequest
-from .distributions import Distribution, as_distribution
+from .distributions import Coupled, Distribution, as_distribution
 
 __all__ = [
     "UNSET",
@@ -236,7 +236,10 @@ class _SampleFunction(SampleRequest):
 
     ``yield plait.sample(...)`` evaluates to the value.  ``dist`` is a plait
     distribution or a frozen ``scipy.stats`` distribution.  Addresses are any
-    hashable value; tuples such as ``("x", i)`` are cheap.  (A compiled
+    hashable value; tuples such as ``("x", i)`` are cheap.  ``coupling=``
+    names the coupling :func:`plait.gradinf` uses at this site ("crn",
+    "reparam", "maxindep", "reflection", "always_flip", "score", "indep");
+    every other interpretation ignores it.  (A compiled
     callable rather than a function: it runs once per site of every run.)
 
     >>> import plait
@@ -252,7 +255,8 @@ class _SampleFunction(SampleRequest):
 
 
 #: ``plait.sample(name, dist) -> Sample`` (see :class:`_SampleFunction`).
-sample: Callable[[Address, Any], Sample] = _SampleFunction(Sample, Distribution, _check_dist, UNSET)
+sample: Callable[..., Sample] = _SampleFunction(Sample, Distribution, _check_dist, UNSET)
+sample.couple = Coupled
 
 
 def observe(name: Address, dist: Any, value: Any) -> Observe:

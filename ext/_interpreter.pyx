@@ -68,16 +68,20 @@ cdef class SampleRequest:
     """
 
     cdef object record_class, distribution_class, adapt, unset
+    cdef public object couple  # (dist, coupling) -> the dist tagged for GradInf
 
     def __init__(self, record_class, distribution_class, adapt, unset):
         self.record_class = record_class
         self.distribution_class = distribution_class
         self.adapt = adapt
         self.unset = unset
+        self.couple = None
 
-    def __call__(self, name, dist):
+    def __call__(self, name, dist, coupling=None):
         if not isinstance(dist, self.distribution_class):
             dist = self.adapt(name, dist)
+        if coupling is not None:
+            dist = self.couple(dist, coupling)
         cdef object record = _allocate(self.record_class)
         PyObject_GenericSetAttr(record, _NAME, name)
         PyObject_GenericSetAttr(record, _DIST, dist)

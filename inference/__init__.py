@@ -9,6 +9,8 @@ from .chain import Chain
 from .exact import exact
 from .kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
 from .mh import mh
+from .gradinf import SIR, Score, VariableElimination, coupled_difference, gradinf
+from .gradinf import Population as ExactPopulation
 from .particle_mcmc import pmmh, rmsmc
 from .importance import importance
 from .measure import Measure
@@ -32,6 +34,12 @@ __all__ = [
     "Population",
     "smc",
     "mh",
+    "gradinf",
+    "coupled_difference",
+    "SIR",
+    "Score",
+    "VariableElimination",
+    "ExactPopulation",
     "rmsmc",
     "pmmh",
     "Chain",

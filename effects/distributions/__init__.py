@@ -14,6 +14,7 @@ distributions are accepted through :func:`as_distribution`.
 """
 
 from .base import Distribution, MaskedDistribution, ScaledDistribution
+from .coupled import Coupled
 from .continuous import Beta, Exponential, Gamma, LogNormal, Normal, StudentT, Uniform
 from .discrete import Bernoulli, Binomial, Categorical, DiscreteUniform, Geometric, Poisson
 from .multivariate import Dirichlet, MultivariateNormal
@@ -39,6 +40,7 @@ __all__ = [
     # interface and wrappers
     "Distribution",
     "ScaledDistribution",
+    "Coupled",
     "MaskedDistribution",
     # discrete
     "Bernoulli",

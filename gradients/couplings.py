@@ -1,0 +1,285 @@
+"""First-order weights and the primitive couplings of GradInf (gradinf.md §2.2, §3).
+
+A coupling gives, for one sample site, the conditional law of the B-path
+value given the A-path value: a list of ``(value_B, weight)`` whose weights
+sum to 1 (signed for ``always_flip``).  Weights are :class:`W` numbers
+``v + t·ε`` with ε² = 0, compared lexicographically (primal, then tangent),
+because A's and B's parameters are equal in value and differ only in ε.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, List, Tuple
+
+import numpy as np
+
+from ..errors import EffectTypeError
+from .dual import Dual, primal, tangent
+
+__all__ = ["W", "as_w", "couple", "own_law"]
+
+TOL = 1e-15
+
+
+class W:
+    """A first-order number ``v + t·ε`` (ε² = 0) with GradInf's safe operations.
+
+    >>> w = W(0.0, 2.0) * W(0.0, 3.0)   # both primal 0: exactly zero
+    >>> (w.v, w.t), W(0.0, 1.0).sign(), (W(0.0, 2.0) / W(0.0, 4.0)).v
+    ((0.0, 0.0), 1, 0.5)
+    """
+
+    __slots__ = ("v", "t")
+
+    def __init__(self, v: float, t: float = 0.0) -> None:
+        self.v = v
+        self.t = t
+
+    def __add__(self, o: Any) -> "W":
+        o = o if type(o) is W else W(float(o))
+        return W(self.v + o.v, self.t + o.t)
+
+    __radd__ = __add__
+
+    def __sub__(self, o: Any) -> "W":
+        o = o if type(o) is W else W(float(o))
+        return W(self.v - o.v, self.t - o.t)
+
+    def __rsub__(self, o: Any) -> "W":
+        return W(float(o)) - self
+
+    def __neg__(self) -> "W":
+        return W(-self.v, -self.t)
+
+    def __mul__(self, o: Any) -> "W":
+        o = o if type(o) is W else W(float(o))
+        if self.v == 0.0 and o.v == 0.0:
+            return W(0.0, 0.0)  # safe_mul: O(ε²) is exactly zero
+        return W(self.v * o.v, self.v * o.t + self.t * o.v)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o: Any) -> "W":
+        o = o if type(o) is W else W(float(o))
+        if o.v == 0.0:
+            if self.v == 0.0 and o.t != 0.0:
+                return W(self.t / o.t, 0.0)  # safe_div: the ratio of two O(ε) masses
+            raise ZeroDivisionError("division of a first-order weight by zero")
+        return W(self.v / o.v, (self.t * o.v - self.v * o.t) / (o.v * o.v))
+
+    def sign(self) -> int:
+        """Lexicographic sign: of the primal, else of the tangent beyond 1e-15."""
+        if self.v > 0.0:
+            return 1
+        if self.v < 0.0:
+            return -1
+        return 1 if self.t > TOL else (-1 if self.t < -TOL else 0)
+
+    def is_zero(self) -> bool:
+        """Primal 0 and tangent negligible."""
+        return self.sign() == 0
+
+    def exp(self) -> "W":
+        """``exp`` to first order."""
+        e = math.exp(self.v)
+        return W(e, e * self.t)
+
+    def __repr__(self) -> str:
+        return f"W({self.v!r}, {self.t!r})"
+
+
+def lex_gt(a: W, b: W) -> bool:
+    """``a > b`` lexicographically."""
+    return (a - b).sign() > 0
+
+
+def lex_max(a: W, b: W) -> W:
+    """The lexicographic maximum (keeps the tangent of a tie's larger side)."""
+    return a if (a - b).sign() >= 0 else b
+
+
+def lex_min(a: W, b: W) -> W:
+    """The lexicographic minimum."""
+    return a if (a - b).sign() <= 0 else b
+
+
+def as_w(x: Any) -> W:
+    """A scalar (plain or a one-direction :class:`Dual`) as a :class:`W`.
+
+    >>> as_w(2.5).v
+    2.5
+    """
+    if type(x) is Dual:
+        t = tangent(x)
+        p = float(np.asarray(primal(x)))
+        if t is None:
+            return W(p, 0.0)
+        t = np.asarray(primal(t), dtype=float)
+        if t.shape[0] != 1:
+            raise EffectTypeError("GradInf runs one tangent direction per pass; got a dual with "
+                                  f"{t.shape[0]} directions")
+        return W(p, float(t.reshape(-1)[0]))
+    return W(float(np.asarray(x)), 0.0)
+
+
+def _as_ws(x: Any) -> List[W]:
+    if type(x) is Dual:
+        p = np.asarray(primal(x), dtype=float)
+        t = tangent(x)
+        rows = np.zeros_like(p) if t is None else np.asarray(primal(t), dtype=float)[0]
+        return [W(float(a), float(b)) for a, b in zip(p.ravel(), np.ravel(rows))]
+    return [W(float(a)) for a in np.ravel(np.asarray(x, dtype=float))]
+
+
+def _has_tangent(ws: Any) -> bool:
+    return any(w.t != 0.0 for w in (ws if isinstance(ws, list) else [ws]))
+
+
+def _family(dist: Any) -> str:
+    return type(dist).__name__
+
+
+def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
+           rng: np.random.Generator) -> List[Tuple[Any, W]]:
+    """The conditional law of the B value given A's value ``x_a`` at one site.
+
+    ``coupling`` is "crn"/"reparam", "maxindep", "reflection",
+    "always_flip", "score" or "indep" (FD mode only).  Returns
+    ``[(value_B, weight)]``.
+
+    >>> from plait.effects.distributions import Bernoulli
+    >>> [(x, (w.v, w.t)) for x, w in couple("crn", Bernoulli(0.3), 0, Bernoulli(0.3), True, None)]
+    [(0, (1.0, 0.0))]
+    """
+    family = _family(dist_a)
+    if family != _family(dist_b):
+        return own_law(dist_b, rng)
+    if coupling == "indep":
+        if ad_mode:
+            raise EffectTypeError(
+                "the 'indep' coupling draws B independently, which only makes sense for a finite "
+                "difference: use plait.coupled_difference(model, theta_a, theta_b, ...) for it"
+            )
+        return [(dist_b.sample(rng), W(1.0))]
+    if coupling == "score":
+        q = (as_w(dist_b.log_prob(x_a)) - as_w(dist_a.log_prob(x_a)))
+        if not math.isfinite(q.v):
+            raise EffectTypeError(f"score coupling: {dist_b!r} and {dist_a!r} disagree on the support at {x_a!r}")
+        return [(x_a, q.exp())]
+    if family == "Bernoulli":
+        return _bernoulli(coupling, float(np.asarray(primal(dist_a.p))), int(x_a), as_w(dist_b.p))
+    if family == "Categorical":
+        pa = [w.v for w in _as_ws(dist_a.probs)]
+        return _categorical(coupling, pa, int(x_a), _as_ws(dist_b.probs))
+    if coupling in ("crn", "maxindep") and dist_a.has_enumerate_support and not dist_a.batch_shape:
+        # Any finite discrete family: the inverse-CDF (or maximal) coupling of
+        # the two pmfs over the union of supports (Binomial: gradinf.md §3.3).
+        values = sorted(set(dist_a.enumerate_support()) | set(dist_b.enumerate_support()))
+        pa = [float(np.exp(np.asarray(primal(dist_a.log_prob(v))))) for v in values]
+        pb = [as_w(dist_b.log_prob(v)).exp() for v in values]
+        picked = _categorical(coupling, pa, values.index(x_a), pb)
+        return [(values[j], w) for j, w in picked]
+    if family == "Normal":
+        if coupling in ("crn", "reparam"):
+            omega = (float(np.asarray(primal(x_a))) - float(np.asarray(primal(dist_a.loc)))) / float(
+                np.asarray(primal(dist_a.scale)))
+            return [(dist_b.loc + dist_b.scale * omega, W(1.0))]
+        if coupling == "reflection":
+            return _reflection(dist_a, x_a, dist_b)
+    return _uncoupled(dist_a, x_a, dist_b, coupling)
+
+
+def _uncoupled(dist_a: Any, x_a: Any, dist_b: Any, coupling: str) -> List[Tuple[Any, W]]:
+    names = getattr(dist_a, "_param_names", ())
+    same = all(
+        not _has_tangent(_as_ws(getattr(dist_b, n))) and np.array_equal(
+            np.asarray(primal(getattr(dist_a, n))), np.asarray(primal(getattr(dist_b, n))))
+        for n in names
+    )
+    if same:
+        return [(x_a, W(1.0))]
+    raise EffectTypeError(
+        f"no {coupling!r} coupling for {_family(dist_a)} with parameters that depend on theta; "
+        "use coupling='score' (any family), or crn/reparam where the family has it"
+    )
+
+
+def _outcomes(pairs: List[Tuple[Any, W]]) -> List[Tuple[Any, W]]:
+    return [(x, w) for x, w in pairs if not w.is_zero()]
+
+
+def _bernoulli(coupling: str, pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
+    if coupling == "crn":
+        if xa:
+            q1 = W(1.0) if lex_gt(pb, W(pa)) else pb / W(pa)
+        else:
+            q1 = (pb - pa) / W(1.0 - pa) if lex_gt(pb, W(pa)) else W(0.0)
+        return _outcomes([(xa, q1 if xa else 1.0 - q1), (1 - xa, 1.0 - q1 if xa else q1)])
+    if coupling == "always_flip":
+        w = (W(pa) - pb) if xa else (pb - pa)
+        return _outcomes([(xa, 1.0 - w), (1 - xa, w)])
+    if coupling == "maxindep":  # for a coin, the maximal coupling is the monotone one
+        return _bernoulli("crn", pa, xa, pb)
+    raise EffectTypeError(f"Bernoulli has no {coupling!r} coupling (crn, always_flip, score, indep)")
+
+
+def _categorical(coupling: str, pa: List[float], ia: int, pb: List[W]) -> List[Tuple[Any, W]]:
+    if coupling == "crn":
+        cdf_a = np.concatenate([[0.0], np.cumsum(pa)])
+        low_a, high_a = W(float(cdf_a[ia])), W(float(cdf_a[ia + 1]))
+        width = high_a - low_a
+        out = []
+        low_b = W(0.0)
+        for j, p in enumerate(pb):
+            high_b = low_b + p
+            overlap = lex_min(high_b, high_a) - lex_max(low_b, low_a)
+            if overlap.sign() > 0:
+                out.append((j, overlap / width))
+            low_b = high_b
+        return _outcomes(out)
+    if coupling == "maxindep":
+        ratio = pb[ia] / W(pa[ia])
+        if ratio.sign() >= 0 and (ratio - 1.0).sign() >= 0:
+            return [(ia, W(1.0))]
+        alpha = ratio
+        gains = [lex_max(p - pa[j], W(0.0)) for j, p in enumerate(pb)]
+        total = W(0.0)
+        for g in gains:
+            total = total + g
+        out = [(ia, alpha)]
+        for j, g in enumerate(gains):
+            if g.sign() > 0:
+                out.append((j, (1.0 - alpha) * (g / total)))
+        return _outcomes(out)
+    raise EffectTypeError(f"Categorical has no {coupling!r} coupling (crn, maxindep, score, indep)")
+
+
+def _reflection(dist_a: Any, x_a: Any, dist_b: Any) -> List[Tuple[Any, W]]:
+    mu_a, sigma = float(np.asarray(primal(dist_a.loc))), float(np.asarray(primal(dist_a.scale)))
+    if as_w(dist_b.scale).t != 0.0 or float(np.asarray(primal(dist_b.scale))) != sigma:
+        raise EffectTypeError("the reflection coupling needs the same scale on both paths")
+    mu_b = as_w(dist_b.loc)
+    xa = float(np.asarray(primal(x_a)))
+    # Stay with probability min(1, phi_B(x)/phi_A(x)); otherwise reflect to mu_A + mu_B - x.
+    log_ratio = (-(((W(xa) - mu_b) * (W(xa) - mu_b)) - W((xa - mu_a) ** 2))) / W(2 * sigma * sigma)
+    stay = lex_min(log_ratio.exp(), W(1.0))
+    reflected = dist_b.loc + (mu_a - xa)
+    return _outcomes([(x_a, stay), (reflected, 1.0 - stay)])
+
+
+def own_law(dist_b: Any, rng: np.random.Generator) -> List[Tuple[Any, W]]:
+    """A B site with no A partner: one draw from its own law (weight 1).
+
+    Sampled rather than enumerated: a path that has left A's structure (a
+    longer geometric loop, say) could otherwise branch without end.
+
+    >>> import numpy as np
+    >>> from plait.effects.distributions import Bernoulli
+    >>> [(x, w.v) for x, w in own_law(Bernoulli(1.0), np.random.default_rng(0))]
+    [(1, 1.0)]
+    """
+    value = dist_b.sample(rng)
+    if type(value) is Dual and dist_b.is_discrete:
+        value = primal(value)
+    return [(value, W(1.0))]
