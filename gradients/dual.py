@@ -232,29 +232,41 @@ class Dual:
         return f"Dual({self.primal!r}, tangent={self.tangent!r}, tag={self.tag})"
 
     # -- arithmetic: every operator is the matching ufunc -------------------------------
+    # Scalar fast paths: a 0-d dual and a Python number (or another 0-d dual of
+    # the same tag) skip the ufunc dispatch.  They compute exactly what the
+    # rules compute (same primal operation, same tangent formula) and fall
+    # back to the ufunc wherever a partial could be non-finite.
     def __add__(self, o: Any) -> Any:
-        return np.add(self, o)
+        r = _fast(self, o, 0)
+        return np.add(self, o) if r is None else r
 
     def __radd__(self, o: Any) -> Any:
-        return np.add(o, self)
+        r = _fast(self, o, 0)
+        return np.add(o, self) if r is None else r
 
     def __sub__(self, o: Any) -> Any:
-        return np.subtract(self, o)
+        r = _fast(self, o, 1)
+        return np.subtract(self, o) if r is None else r
 
     def __rsub__(self, o: Any) -> Any:
-        return np.subtract(o, self)
+        r = _fast(self, o, 2)
+        return np.subtract(o, self) if r is None else r
 
     def __mul__(self, o: Any) -> Any:
-        return np.multiply(self, o)
+        r = _fast(self, o, 3)
+        return np.multiply(self, o) if r is None else r
 
     def __rmul__(self, o: Any) -> Any:
-        return np.multiply(o, self)
+        r = _fast(self, o, 3)
+        return np.multiply(o, self) if r is None else r
 
     def __truediv__(self, o: Any) -> Any:
-        return np.true_divide(self, o)
+        r = _fast(self, o, 4)
+        return np.true_divide(self, o) if r is None else r
 
     def __rtruediv__(self, o: Any) -> Any:
-        return np.true_divide(o, self)
+        r = _fast(self, o, 5)
+        return np.true_divide(o, self) if r is None else r
 
     def __floordiv__(self, o: Any) -> Any:
         return np.floor_divide(self, o)
@@ -447,6 +459,51 @@ def new(p: Any, t: Any, tag: int) -> Dual:
     _set_tangent(d, t)
     _set_tag(d, tag)
     return d
+
+
+_NUMBERS = (float, int, np.float64)
+
+
+def _fast(d: Dual, o: Any, op: int) -> Any:
+    """``d op o`` for a 0-d ``d`` with a plain tangent, or None to take the ufunc path.
+
+    ``op``: 0 ``d + o``, 1 ``d - o``, 2 ``o - d``, 3 ``d * o``, 4 ``d / o``, 5 ``o / d``.
+    """
+    p = d.primal
+    t = d._tangent
+    if type(p) is not np.float64 or type(t) is not np.ndarray or not math.isfinite(p):
+        return None
+    to = type(o)
+    if to in _NUMBERS:
+        if not math.isfinite(o):
+            return None
+        q, u = o, None
+    elif to is Dual and o.tag == d.tag and type(o.primal) is np.float64 and type(o._tangent) is np.ndarray:
+        q, u = o.primal, o._tangent
+        if not math.isfinite(q):
+            return None
+    else:
+        return None
+    tag = d.tag
+    if tag not in _LIVE:
+        escaped(tag)
+    if op == 0:
+        return new(p + q, t if u is None else t + u, tag)
+    if op == 1:
+        return new(p - q, t if u is None else t - u, tag)
+    if op == 2:
+        return new(q - p, -t if u is None else u - t, tag)
+    if op == 3:
+        return new(p * q, t * q if u is None else t * q + u * p, tag)
+    if op == 4:
+        if q == 0:
+            return None
+        y = p / q
+        return new(y, t / q if u is None else (t - u * y) / q, tag)
+    if p == 0:
+        return None
+    y = q / p
+    return new(y, -t * (y / p) if u is None else (u - t * y) / p, tag)
 
 
 def _rebuild(p: Any, t: Any, tag: int) -> Dual:

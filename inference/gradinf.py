@@ -237,7 +237,7 @@ class _ARun:
 
     def run_kernel(self, loop: Loop, state: Any, step: int) -> Any:
         args = (state,) if loop.xs is None else (state, loop.xs[step])
-        gen = start(loop.kernel, args)
+        gen = _call(loop.kernel, args)
         answer = None
         try:
             while True:
@@ -250,6 +250,15 @@ class _ARun:
             return stop.value
         finally:
             gen.close()
+
+
+_GENERATOR = type((lambda: (yield))())
+
+
+def _call(kernel: Callable[..., Any], args: tuple) -> Any:
+    """``kernel(*args)``, checked the slow way only when it is not a generator."""
+    gen = kernel(*args)
+    return gen if type(gen) is _GENERATOR else start(kernel, args)
 
 
 def _base(dist: Any) -> Any:
@@ -448,7 +457,7 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
             for leaf in population:
                 loop_b = leaf.loop
                 args = (leaf.state,) if loop_b.xs is None else (leaf.state, loop_b.xs[step])
-                kernel_leaves = runner.run(lambda: start(loop_b.kernel, args),
+                kernel_leaves = runner.run(lambda: _call(loop_b.kernel, args),
                                            _Path([], leaf.weight, leaf.log_weight), a.segment, [],
                                            stop_at_loop=False,
                                            where=f" in step {step} of loop {loop_b.name!r} from state {_short(leaf.state)}")
