@@ -15,15 +15,9 @@ import numpy as np
 from .chain import Chain
 from .kernels import Kernel, SingleSite
 from .mcmc import Context, MHState, Target
-from .runtime import SeedLike
+from .runtime import SeedLike, check_count
 
 __all__ = ["mh", "run_chain"]
-
-
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"mh: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def run_chain(
@@ -92,10 +86,10 @@ def mh(
     >>> round(chain.mean("p"), 1)  # exact posterior mean 0.6
     0.6
     """
-    num_samples = _check_count("num_samples", num_samples, 1)
-    burn_in = _check_count("burn_in", burn_in, 0)
-    thin = _check_count("thin", thin, 1)
-    num_chains = _check_count("num_chains", num_chains, 1)
+    num_samples = check_count("mh", "num_samples", num_samples, 1)
+    burn_in = check_count("mh", "burn_in", burn_in, 0)
+    thin = check_count("mh", "thin", thin, 1)
+    num_chains = check_count("mh", "num_chains", num_chains, 1)
     kernel = SingleSite() if kernel is None else kernel
     if not isinstance(kernel, Kernel):
         raise TypeError(f"mh: kernel must be a plait kernel (SingleSite(), proposal_kernel(...)...), got {kernel!r}")

@@ -20,7 +20,7 @@ from .chain import Chain
 from .kernels import Kernel, SingleSite
 from .mcmc import Context, MHState, Target
 from .population import Population
-from .runtime import SeedLike
+from .runtime import SeedLike, check_count
 from .smc import prepare, smc
 from .smc_general import _Particle, run_general
 
@@ -62,8 +62,7 @@ def rmsmc(
     >>> round(pop.expectation(), 1), len(set(pop.values)) > 150  # exact mean 2/3
     (0.7, True)
     """
-    if isinstance(moves, bool) or not isinstance(moves, (int, np.integer)) or moves < 1:
-        raise ValueError(f"rmsmc: moves must be a positive int, got {moves!r}")
+    moves = check_count("rmsmc", "moves", moves, 1)
     kernel = SingleSite() if kernel is None else kernel
     if not isinstance(kernel, Kernel):
         raise TypeError(f"rmsmc: kernel must be a plait kernel, got {kernel!r}")
@@ -137,10 +136,10 @@ def pmmh(
     params = list(params)
     if not params:
         raise ValueError("pmmh: params must name at least one site")
-    for name, value, minimum in (("num_samples", num_samples, 1), ("burn_in", burn_in, 0), ("thin", thin, 1),
-                                 ("num_chains", num_chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"pmmh: {name} must be an int >= {minimum}, got {value!r}")
+    num_samples = check_count("pmmh", "num_samples", num_samples, 1)
+    burn_in = check_count("pmmh", "burn_in", burn_in, 0)
+    thin = check_count("pmmh", "thin", thin, 1)
+    num_chains = check_count("pmmh", "num_chains", num_chains, 1)
     options = dict(smc_options or {})
     args = tuple(args)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)

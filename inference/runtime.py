@@ -47,7 +47,7 @@ from ..errors import (
     UnhandledEffectError,
 )
 
-__all__ = ["run", "start", "Execution", "RunResult", "Stack", "make_rng", "answer_log"]
+__all__ = ["run", "start", "Execution", "RunResult", "Stack", "make_rng", "answer_log", "check_count"]
 
 SeedLike = Any  # None | int | Sequence[int] | np.random.SeedSequence | np.random.Generator
 
@@ -61,6 +61,21 @@ def make_rng(seed: SeedLike) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def check_count(caller: str, name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int, or a ``ValueError`` naming ``caller`` and ``name`` if it is not one ≥ ``minimum``.
+
+    >>> check_count("mh", "thin", 2, 1)
+    2
+    >>> check_count("mh", "thin", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: mh: thin must be an int >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{caller}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 @attrs.define(eq=False)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .population import Population
 from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
-from .runtime import SeedLike
+from .runtime import SeedLike, check_count
 from .smc_general import run_general
 from .smc_vectorised import run_vectorised
 
@@ -91,8 +91,7 @@ def prepare(
     >>> n, books.resample_count
     (10, 0)
     """
-    if isinstance(num_particles, bool) or not isinstance(num_particles, (int, np.integer)) or num_particles < 1:
-        raise ValueError(f"{caller}: num_particles must be a positive int, got {num_particles!r}")
+    num_particles = check_count(caller, "num_particles", num_particles, 1)
     if resampler not in RESAMPLERS:
         raise ValueError(f"{caller}: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}")
     if not 0.0 <= ess_threshold <= 1.0:

@@ -7,27 +7,9 @@ import pytest
 
 import plait
 
-PHI, SX, SY = 0.9, 1.0, 0.5
+from lgssm import PHI, SX, SY, kalman_log_likelihood, lgssm_data
 
 
-def lgssm_data(steps, seed=42):
-    rng = np.random.default_rng(seed)
-    x, ys = rng.normal(0.0, math.sqrt(1.0 / (1.0 - PHI**2))), []
-    for _ in range(steps):
-        x = PHI * x + rng.normal(0.0, SX)
-        ys.append(float(x + rng.normal(0.0, SY)))
-    return ys
-
-
-def kalman_log_likelihood(ys, phi):
-    m, p, ll = 0.0, 1.0 / (1.0 - phi**2), 0.0
-    for y in ys:
-        m, p = phi * m, phi * phi * p + SX * SX
-        s = p + SY * SY
-        ll += -0.5 * (math.log(2 * math.pi * s) + (y - m) ** 2 / s)
-        gain = p / s
-        m, p = m + gain * (y - m), (1 - gain) * p
-    return ll
 
 
 def lgssm_phi(ys):

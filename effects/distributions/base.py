@@ -26,7 +26,7 @@ from ...ext._ranges import all_in_range
 from ...gradients.dual import Dual, new, stop_gradient, top_tag
 from .supports import FiniteSet, IntRange, Support, float_array
 
-__all__ = ["Distribution", "ScaledDistribution", "MaskedDistribution"]
+__all__ = ["Distribution", "Wrapped", "ScaledDistribution", "MaskedDistribution"]
 
 _INF = math.inf
 # Types that take the scalar fast paths; bool and numpy scalars go the array way.
@@ -367,41 +367,27 @@ class Distribution:
         return f"{type(self).__name__}({args})"
 
 
-class ScaledDistribution(Distribution):
-    """``base`` with its log density multiplied by ``scale > 0``.
+class Wrapped(Distribution):
+    """A distribution that is ``base`` in everything but what a subclass overrides.
 
-    Sampling, support, shapes and moments are those of ``base``; ``scale``
-    broadcasts against the log-prob result.
+    Sampling, support, shapes, moments and enumeration are ``base``'s; the
+    scale and mask wrappers change the density, :class:`Coupled` only adds
+    a tag.
 
     >>> from plait.effects.distributions import Bernoulli, ScaledDistribution
-    >>> d = ScaledDistribution(Bernoulli(0.5), 3.0)
-    >>> round(d.log_prob(1), 6), d.log_prob(2), d.support
-    (-2.079442, -inf, Boolean {0, 1} [discrete])
+    >>> ScaledDistribution(Bernoulli(0.5), 2.0).enumerate_support()
+    [0, 1]
     """
 
-    __slots__ = ("base", "scale")
-    _param_names = ("scale",)
-
-    def __init__(self, base: Distribution, scale: ArrayLike) -> None:
-        _need_distribution("ScaledDistribution", base)
-        if type(scale) in SCALARS and 0 < scale < _INF:
-            scale = scale + 0.0
-        else:
-            scale = scalar_or_array(validate("ScaledDistribution", "scale", scale, "positive"))
-        self.base = base
-        self.scale = scale
-        self.batch_shape = base.batch_shape
+    __slots__ = ("base",)
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Sample from ``base``."""
         return self.base.sample(rng, shape)
 
     def log_prob(self, x: ArrayLike) -> Any:
-        """``scale * base.log_prob(x)``; ``-inf`` stays ``-inf``."""
-        lp = self.base.log_prob(x)
-        if type(lp) is float and type(self.scale) is float:
-            return self.scale * lp
-        return out(self.scale * (lp if type(lp) is Dual else np.asarray(lp)))
+        """``base.log_prob(x)``."""
+        return self.base.log_prob(x)
 
     support = property(lambda self: self.base.support, doc="The support of ``base``.")
     mean = property(lambda self: self.base.mean, doc="The mean of ``base``.")
@@ -416,11 +402,45 @@ class ScaledDistribution(Distribution):
         """Enumerate ``base``'s support."""
         return self.base.enumerate_support()
 
+
+class ScaledDistribution(Wrapped):
+    """``base`` with its log density multiplied by ``scale > 0``.
+
+    Sampling, support, shapes and moments are those of ``base``; ``scale``
+    broadcasts against the log-prob result.
+
+    >>> from plait.effects.distributions import Bernoulli, ScaledDistribution
+    >>> d = ScaledDistribution(Bernoulli(0.5), 3.0)
+    >>> round(d.log_prob(1), 6), d.log_prob(2), d.support
+    (-2.079442, -inf, Boolean {0, 1} [discrete])
+    """
+
+    __slots__ = ("scale",)
+    _param_names = ("scale",)
+
+    def __init__(self, base: Distribution, scale: ArrayLike) -> None:
+        _need_distribution("ScaledDistribution", base)
+        if type(scale) in SCALARS and 0 < scale < _INF:
+            scale = scale + 0.0
+        else:
+            scale = scalar_or_array(validate("ScaledDistribution", "scale", scale, "positive"))
+        self.base = base
+        self.scale = scale
+        self.batch_shape = base.batch_shape
+
+    def log_prob(self, x: ArrayLike) -> Any:
+        """``scale * base.log_prob(x)``; ``-inf`` stays ``-inf``."""
+        lp = self.base.log_prob(x)
+        if type(lp) is float and type(self.scale) is float:
+            return self.scale * lp
+        return out(self.scale * (lp if type(lp) is Dual else np.asarray(lp)))
+
+
     def __repr__(self) -> str:
         return f"ScaledDistribution({self.base!r}, scale={show(self.scale)})"
 
 
-class MaskedDistribution(Distribution):
+class MaskedDistribution(Wrapped):
     """``base`` whose log density is replaced by 0 where ``mask`` is False.
 
     ``mask`` is a bool or a bool array broadcasting against the log-prob
@@ -433,7 +453,7 @@ class MaskedDistribution(Distribution):
     array([-inf,   0.])
     """
 
-    __slots__ = ("base", "mask")
+    __slots__ = ("mask",)
     _param_names = ("mask",)
 
     def __init__(self, base: Distribution, mask: Any) -> None:
@@ -450,10 +470,6 @@ class MaskedDistribution(Distribution):
         self.mask = mask
         self.batch_shape = base.batch_shape
 
-    def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
-        """Sample from ``base``."""
-        return self.base.sample(rng, shape)
-
     def log_prob(self, x: ArrayLike) -> Any:
         """``where(mask, base.log_prob(x), 0.0)``."""
         lp = self.base.log_prob(x)
@@ -461,18 +477,6 @@ class MaskedDistribution(Distribution):
             return lp if self.mask else 0.0
         return out(np.where(self.mask, lp, 0.0))
 
-    support = property(lambda self: self.base.support, doc="The support of ``base``.")
-    mean = property(lambda self: self.base.mean, doc="The mean of ``base``.")
-    variance = property(lambda self: self.base.variance, doc="The variance of ``base``.")
-    event_shape = property(lambda self: self.base.event_shape, doc="``base.event_shape``.")
-    is_discrete = property(lambda self: self.base.is_discrete, doc="``base.is_discrete``.")
-    has_enumerate_support = property(
-        lambda self: self.base.has_enumerate_support, doc="``base.has_enumerate_support``."
-    )
-
-    def enumerate_support(self) -> list:
-        """Enumerate ``base``'s support."""
-        return self.base.enumerate_support()
 
     def __repr__(self) -> str:
         return f"MaskedDistribution({self.base!r}, mask={show(self.mask)})"
