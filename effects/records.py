@@ -331,6 +331,37 @@ def deterministic(name: Address, value: Any) -> Deterministic:
     return Deterministic(name, value)
 
 
+class _ResamplePointMarker:
+    """The value of a resampling point's deterministic site."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RESAMPLE_POINT"
+
+
+#: What ``yield plait.resample_point(name)`` evaluates to.
+RESAMPLE_POINT = _ResamplePointMarker()
+
+
+def resample_point(name: Address) -> Deterministic:
+    """Mark a place where population methods may resample (GradInf's explicit resampling point).
+
+    Every other interpretation treats it as a deterministic site whose value
+    is the marker ``RESAMPLE_POINT``, so it changes nothing there.  Loops
+    (``iterate``/``fold``) have one after every step already; use this in
+    ``while`` loops and other Python control flow.
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.resample_point("here")
+    ...     return 1
+    >>> plait.simulate(model, seed=0).value
+    1
+    """
+    return Deterministic(name, RESAMPLE_POINT)
+
+
 def renamed(effect: Any, name: Address) -> Any:
     """Return a copy of ``effect`` at address ``name`` (used by scope and loops).
 

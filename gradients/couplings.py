@@ -180,6 +180,10 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
         pb = [as_w(dist_b.log_prob(v)).exp() for v in values]
         picked = _categorical(coupling, pa, values.index(x_a), pb)
         return [(values[j], w) for j, w in picked]
+    if family == "Exponential" and coupling in ("crn", "reparam"):
+        # x = e / rate with a shared standard exponential e.
+        e = float(np.asarray(primal(x_a))) * float(np.asarray(primal(dist_a.rate)))
+        return [(e / dist_b.rate, W(1.0))]
     if family == "Normal":
         if coupling in ("crn", "reparam"):
             omega = (float(np.asarray(primal(x_a))) - float(np.asarray(primal(dist_a.loc)))) / float(

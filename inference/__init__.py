@@ -9,7 +9,7 @@ from .chain import Chain
 from .exact import exact
 from .kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
 from .mh import mh
-from .gradinf import SIR, Score, VariableElimination, coupled_difference, gradinf
+from .gradinf import SIR, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
 from .gradinf import Population as ExactPopulation
 from .particle_mcmc import pmmh, rmsmc
 from .importance import importance
@@ -38,6 +38,7 @@ __all__ = [
     "coupled_difference",
     "SIR",
     "Score",
+    "TwistedSMC",
     "VariableElimination",
     "ExactPopulation",
     "rmsmc",

@@ -33,13 +33,13 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ..effects.distributions import Coupled
-from ..effects.records import Deterministic, Factor, Handled, Loop, Observe, Param, Sample, UNSET
+from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
 from ..errors import EffectTypeError, GradInfError
 from ..gradients.couplings import W, as_w, couple, own_law
-from ..gradients.dual import Dual, perturbation
+from ..gradients.dual import Dual, perturbation, primal
 from .runtime import SeedLike, start
 
-__all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "Score"]
+__all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score"]
 
 
 # ---------------------------------------------------------------------------
@@ -140,6 +140,56 @@ class SIR:
         return keep + children
 
 
+class TwistedSMC:
+    """Two-sided twisted resampling: keep the primal path, resample the rest guided by ``twist``.
+
+    ``twist(state_b, state_a)`` should approximate the size of a path's
+    future contribution ``|F(B) − F(A)|`` (it may be signed; only paths it
+    maps to exactly 0 are dropped, so it must be non-zero wherever a path can
+    still contribute).  Each derivative path's weight is multiplied by its
+    twist, the positive and the negative ones are resampled separately down
+    to ``k`` each by the generalised multinomial, and every child's weight is
+    divided by its own twist: properly weighted, so unbiased (gradinf.md §4.2).
+
+    >>> TwistedSMC(lambda b, a: b - a, k=2).k
+    2
+    """
+
+    reads_primal_state = True
+
+    def __init__(self, twist: Callable[[Any, Any], Any], k: int = 1) -> None:
+        if not callable(twist):
+            raise TypeError(f"TwistedSMC: twist must be callable, got {twist!r}")
+        self.twist = twist
+        self.k = SIR(k).k
+
+    def resample(self, paths: List[_Path], rng: np.random.Generator, state_a: Any = None) -> List[_Path]:
+        """Keep the large stratum; twist, split by sign, resample, untwist the rest."""
+        total = sum(abs(p.weight.v) for p in paths)
+        keep = [p for p in paths if abs(p.weight.v) > 0.5 * total]
+        rest = [p for p in paths if not abs(p.weight.v) > 0.5 * total]
+        if len(rest) <= self.k:
+            return keep + rest
+        twisted = []
+        for p in rest:
+            g = float(np.asarray(primal(self.twist(p.state, state_a))))
+            if g != 0.0:
+                twisted.append((p, g, p.weight * g))
+        out = list(keep)
+        for sign in (1, -1):
+            group = [(p, g, w) for p, g, w in twisted if w.sign() == sign]
+            if not group:
+                continue
+            sizes = np.array([abs(w.v) for _, _, w in group])
+            if not sizes.sum() > 0:
+                sizes = np.array([abs(w.t) for _, _, w in group])
+            pi = sizes / sizes.sum()
+            for j in rng.choice(len(group), size=self.k, p=pi).tolist():
+                p, g, w = group[j]
+                out.append(p.weighted(w * (1.0 / (self.k * float(pi[j]) * g))))
+        return out
+
+
 class Score:
     """The score-function (likelihood-ratio) estimator, for ``coupling="score"`` sites.
 
@@ -224,7 +274,7 @@ class _ARun:
             gen.close()
 
     def _answer(self, effect: Any) -> Any:
-        if type(effect) is Loop:
+        if type(effect) is Loop or _is_point(effect):
             return (yield effect)
         return self._plain(effect)
 
@@ -242,9 +292,9 @@ class _ARun:
         try:
             while True:
                 effect = gen.send(answer)
-                if type(effect) is Loop:
-                    raise EffectTypeError("gradinf: loops inside loop kernels are not supported; "
-                                          "write the inner loop as a Python loop")
+                if type(effect) is Loop or _is_point(effect):
+                    raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are "
+                                          "not supported (a loop step already ends with one)")
                 answer = self._plain(effect)
         except StopIteration as stop:
             return stop.value
@@ -259,6 +309,10 @@ def _call(kernel: Callable[..., Any], args: tuple) -> Any:
     """``kernel(*args)``, checked the slow way only when it is not a generator."""
     gen = kernel(*args)
     return gen if type(gen) is _GENERATOR else start(kernel, args)
+
+
+def _is_point(effect: Any) -> bool:
+    return type(effect) is Deterministic and effect.value is RESAMPLE_POINT
 
 
 def _base(dist: Any) -> Any:
@@ -345,10 +399,10 @@ class _BRunner:
                     position += 1
                     answers.append(recorded)
                     continue
-                if kind is Loop:
+                if kind is Loop or _is_point(effect):
                     if stop_at_loop:
-                        return _Path(answers, weight, log_weight), ("loop", effect)
-                    raise EffectTypeError("gradinf: loops inside loop kernels are not supported")
+                        return _Path(answers, weight, log_weight), ("loop" if kind is Loop else "point", effect)
+                    raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not supported")
                 if kind is Sample:
                     options, cursor = self._options(effect, segment, cursor)
                     # Branches of weight exactly 0 (an O(ε) branch of an O(ε) path) are dropped.
@@ -437,6 +491,21 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
         if a_done:
             finished.extend(leaves)
             break
+        if _is_point(event):
+            population = []
+            for leaf, outcome in leaves:
+                if outcome[0] == "return":
+                    finished.append((leaf, outcome))
+                elif outcome[0] == "point" and outcome[1].name == event.name:
+                    population.append(leaf)
+                else:
+                    raise EffectTypeError(f"gradinf: a B path reached {outcome[1].name!r} where A is at the "
+                                          f"resampling point {event.name!r}; they must line up")
+            population = _resample(inference, population, rng_b, None)
+            paths = [_Path(p.answers + [(event.name, RESAMPLE_POINT, None)], p.weight, p.log_weight)
+                     for p in population]
+            send = RESAMPLE_POINT
+            continue
         loop_a = event
         population = []
         for leaf, outcome in leaves:
@@ -464,7 +533,7 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
                 for kernel_leaf, (_, new_state) in kernel_leaves:
                     stepped.append(_Path(leaf.answers, kernel_leaf.weight, kernel_leaf.log_weight,
                                          new_state, loop_b))
-            population = inference.resample(stepped, rng_b)
+            population = _resample(inference, stepped, rng_b, state_a)
         # Each B path resumes its program with its final state: one recorded answer.
         paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight) for p in population]
         send = state_a
@@ -484,6 +553,12 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
     for weight, f_b in weighted:
         total = total + weight * (f_b - f_a)
     return total
+
+
+def _resample(inference: Any, paths: List[_Path], rng: np.random.Generator, state_a: Any) -> List[_Path]:
+    if getattr(inference, "reads_primal_state", False):
+        return inference.resample(paths, rng, state_a)
+    return inference.resample(paths, rng)
 
 
 def _is_zero_log(lw: Any) -> bool:

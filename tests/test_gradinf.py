@@ -216,3 +216,36 @@ def test_same_seed_same_estimate():
     a = plait.gradinf(queue(10), 15.0, seed=3)
     b = plait.gradinf(queue(10), 15.0, seed=3)
     assert a == b
+
+
+def test_resampling_points_in_a_while_loop():
+    def geometric(theta):
+        failures = 0
+        while not (yield plait.sample(("b", failures), plait.Bernoulli(theta))):
+            yield plait.resample_point(("r", failures))
+            failures += 1
+        return failures
+
+    unbiased(geometric, 0.3, -11.111111, n=4000, inference=plait.SIR(1))
+
+    def pointy():
+        yield plait.resample_point("p")
+        return (yield plait.sample("x", plait.Bernoulli(1.0)))
+
+    # Everywhere else a resampling point is an inert deterministic site.
+    trace = plait.simulate(pointy, seed=0)
+    assert trace.deterministics == {"p": plait.RESAMPLE_POINT} and trace.value == 1
+    assert plait.exact(pointy).prob(lambda v: v == 1) == 1.0
+
+
+def test_exponential_reparameterisation():
+    def waiting(theta):
+        return (yield plait.sample("t", plait.Exponential(theta)))
+
+    unbiased(waiting, 2.0, -0.25)
+
+
+def test_twisted_smc_is_unbiased_on_the_queue():
+    twisted = plait.TwistedSMC(lambda b, a: b - a, k=1)
+    _, sd = unbiased(queue(10), 15.0, 0.139685472595, inference=twisted)
+    assert sd**2 < 0.02
