@@ -360,8 +360,11 @@ class _BRunner:
         self.rng = rng
 
     def run(self, make: Callable[[], Any], path: _Path, segment: _Segment, replay: list,
-            stop_at_loop: bool, where: str = "") -> List[Tuple[_Path, Any]]:
-        """All leaves of ``path`` through this segment: ``(path, ("loop", record) | ("return", value))``.
+            stop_at_loop: Any, where: str = "") -> List[Tuple[_Path, Any]]:
+        """All leaves of ``path`` through this segment: ``(path, ("loop"|"point", record) | ("return", value))``.
+
+        ``stop_at_loop``: True stops at loops and resampling points, "loops"
+        only at loops (A has ended, so points have no partner), False at none.
 
         ``replay`` answers the first effects (answers recorded earlier);
         ``path.answers`` grows with this segment's answers.
@@ -377,7 +380,7 @@ class _BRunner:
         return leaves
 
     def _one(self, make: Callable[[], Any], forced: list, weight: W, log_weight: Any, cursor: int,
-             segment: _Segment, stack: list, stop_at_loop: bool, base: int, where: str) -> Any:
+             segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: str) -> Any:
         # Replayed answers carry no new weight: the weights passed in already
         # include them.  Answers of earlier segments do not move the cursor.
         gen = make()
@@ -398,6 +401,12 @@ class _BRunner:
                         cursor = recorded[2]
                     position += 1
                     answers.append(recorded)
+                    continue
+                if _is_point(effect) and stop_at_loop == "loops":
+                    # A has ended: this path's extra resampling points have no partner.
+                    answer = RESAMPLE_POINT
+                    answers.append((effect.name, answer, None))
+                    position += 1
                     continue
                 if kind is Loop or _is_point(effect):
                     if stop_at_loop:
@@ -487,7 +496,8 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
         first = False
         leaves = []
         for path in paths:
-            leaves.extend(runner.run(make_b, path, a.segment, path.answers, stop_at_loop=True))
+            leaves.extend(runner.run(make_b, path, a.segment, path.answers,
+                                     stop_at_loop="loops" if a_done else True))
         if a_done:
             finished.extend(leaves)
             break
