@@ -49,18 +49,23 @@ __all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination",
 class _Path:
     """One B path: its answers so far, first-order weight, and log weight of observations."""
 
-    __slots__ = ("answers", "weight", "log_weight", "state", "loop")
+    __slots__ = ("answers", "weight", "log_weight", "state", "loop", "gen", "pending")
 
-    def __init__(self, answers: list, weight: W, log_weight: Any, state: Any = None, loop: Any = None) -> None:
+    def __init__(self, answers: list, weight: W, log_weight: Any, state: Any = None, loop: Any = None,
+                 gen: Any = None, pending: Any = None) -> None:
         self.answers = answers
         self.weight = weight
         self.log_weight = log_weight
         self.state = state
         self.loop = loop
+        #: The path's program, suspended at a loop or resampling point (or None:
+        #: rebuilt from ``answers`` when it runs), and what it is waiting for.
+        self.gen = gen
+        self.pending = pending
 
     def weighted(self, weight: W) -> "_Path":
         """The same path with another weight."""
-        return _Path(self.answers, weight, self.log_weight, self.state, self.loop)
+        return _Path(self.answers, weight, self.log_weight, self.state, self.loop, self.gen, self.pending)
 
 
 class Population:
@@ -370,23 +375,32 @@ class _BRunner:
         ``path.answers`` grows with this segment's answers.
         """
         leaves = []
-        stack = [(list(replay), path.weight, path.log_weight, -1)]
+        live = None if path.gen is None else (path.gen, path.pending)
+        stack = [(list(replay), path.weight, path.log_weight, -1, live)]
         base = len(replay)
         while stack:
-            forced, weight, log_weight, cursor = stack.pop()
-            leaf = self._one(make, forced, weight, log_weight, cursor, segment, stack, stop_at_loop, base, where)
+            forced, weight, log_weight, cursor, live = stack.pop()
+            leaf = self._one(make, forced, weight, log_weight, cursor, segment, stack, stop_at_loop, base, where,
+                             live)
             if leaf is not None:
                 leaves.append(leaf)
         return leaves
 
     def _one(self, make: Callable[[], Any], forced: list, weight: W, log_weight: Any, cursor: int,
-             segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: str) -> Any:
+             segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: str, live: Any) -> Any:
         # Replayed answers carry no new weight: the weights passed in already
         # include them.  Answers of earlier segments do not move the cursor.
-        gen = make()
-        answers: list = []
-        position = 0
-        answer = None
+        # A live path resumes its suspended generator; a fork is rebuilt by replay.
+        if live is not None:
+            gen, answer = live
+            answers: list = list(forced)
+            position = len(forced)
+        else:
+            gen = make()
+            answers = []
+            position = 0
+            answer = None
+        keep = False
         try:
             while True:
                 try:
@@ -410,7 +424,9 @@ class _BRunner:
                     continue
                 if kind is Loop or _is_point(effect):
                     if stop_at_loop:
-                        return _Path(answers, weight, log_weight), ("loop" if kind is Loop else "point", effect)
+                        keep = True  # suspended here: the engine resumes it after the boundary
+                        leaf = _Path(answers, weight, log_weight, gen=gen)
+                        return leaf, ("loop" if kind is Loop else "point", effect)
                     raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not supported")
                 if kind is Sample:
                     options, cursor = self._options(effect, segment, cursor)
@@ -418,7 +434,7 @@ class _BRunner:
                     weighted = [(value, weight * q) for value, q in options]
                     weighted = [(value, w) for value, w in weighted if not w.is_zero()] or weighted[:1]
                     for value, w in weighted[1:]:
-                        stack.append((answers + [(effect.name, value, cursor)], w, log_weight, cursor))
+                        stack.append((answers + [(effect.name, value, cursor)], w, log_weight, cursor, None))
                     value, weight = weighted[0]
                     answers.append((effect.name, value, cursor))
                     position += 1
@@ -439,7 +455,8 @@ class _BRunner:
                 "'always_flip' can reach states of zero probability: use 'crn' there"
             ) from error
         finally:
-            gen.close()
+            if not keep:
+                gen.close()
 
     def _options(self, effect: Any, segment: _Segment, cursor: int) -> Tuple[list, int]:
         dist_b = effect.dist
@@ -511,9 +528,9 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
                 else:
                     raise EffectTypeError(f"gradinf: a B path reached {outcome[1].name!r} where A is at the "
                                           f"resampling point {event.name!r}; they must line up")
-            population = _resample(inference, population, rng_b, None)
-            paths = [_Path(p.answers + [(event.name, RESAMPLE_POINT, None)], p.weight, p.log_weight)
-                     for p in population]
+            population = _unshared(_resample(inference, population, rng_b, None))
+            paths = [_Path(p.answers + [(event.name, RESAMPLE_POINT, None)], p.weight, p.log_weight,
+                           gen=p.gen, pending=RESAMPLE_POINT) for p in population]
             send = RESAMPLE_POINT
             continue
         loop_a = event
@@ -528,6 +545,7 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
                                       f"{loop_a.name!r} ({loop_a.steps} steps); loops must line up")
             leaf.state, leaf.loop = loop_b.init, loop_b
             population.append(leaf)
+        population = _unshared(population)
         state_a = loop_a.init
         for step in range(loop_a.steps):
             a.segment = _Segment()
@@ -542,10 +560,11 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
                                            where=f" in step {step} of loop {loop_b.name!r} from state {_short(leaf.state)}")
                 for kernel_leaf, (_, new_state) in kernel_leaves:
                     stepped.append(_Path(leaf.answers, kernel_leaf.weight, kernel_leaf.log_weight,
-                                         new_state, loop_b))
-            population = _resample(inference, stepped, rng_b, state_a)
+                                         new_state, loop_b, leaf.gen))
+            population = _unshared(_resample(inference, stepped, rng_b, state_a))
         # Each B path resumes its program with its final state: one recorded answer.
-        paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight) for p in population]
+        paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight,
+                       gen=p.gen, pending=p.state) for p in population]
         send = state_a
     f_a = _as_float(value_a) * math.exp(float(np.asarray(a.log_weight)))
     weighted = []
@@ -563,6 +582,18 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
     for weight, f_b in weighted:
         total = total + weight * (f_b - f_a)
     return total
+
+
+def _unshared(paths: List[_Path]) -> List[_Path]:
+    """Give each suspended generator to one path only; the others will rebuild theirs by replay."""
+    owners: set = set()
+    for p in paths:
+        if p.gen is not None:
+            if id(p.gen) in owners:
+                p.gen = None
+            else:
+                owners.add(id(p.gen))
+    return paths
 
 
 def _resample(inference: Any, paths: List[_Path], rng: np.random.Generator, state_a: Any) -> List[_Path]:
