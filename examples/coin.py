@@ -55,6 +55,19 @@ def main() -> None:
     measure = plait.exact(grid_coin, FLIPS)
     print(f"exact (grid prior): posterior mean {measure.mean:.3f}, log evidence {measure.log_evidence:.3f}")
 
+    chain = plait.mh(coin, FLIPS, num_samples=3000, burn_in=300, num_chains=2, seed=4)
+    print(f"MH: posterior mean {chain.mean('p'):.3f} ± {chain.mcse('p'):.3f}, R-hat {chain.rhat('p'):.3f}")
+
+    # The derivative of E[number of heads in 10 flips] with respect to the coin's bias is 10.
+    def heads_of(theta):
+        heads = 0
+        for i in range(10):
+            heads += yield plait.sample(("flip", i), plait.Bernoulli(theta))
+        return heads
+
+    mean, se = plait.gradinf(heads_of, 0.3, num_samples=300, seed=5)
+    print(f"GradInf: d/dθ E[heads] = {mean:.2f} ± {se:.2f} (exact 10)")
+
 
 if __name__ == "__main__":
     main()
