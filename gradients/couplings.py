@@ -141,12 +141,14 @@ def _family(dist: Any) -> str:
 
 
 def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
-           rng: np.random.Generator) -> List[Tuple[Any, W]]:
+           rng: np.random.Generator, main: bool = True) -> List[Tuple[Any, W]]:
     """The conditional law of the B value given A's value ``x_a`` at one site.
 
     ``coupling`` is "crn"/"reparam", "maxindep", "reflection",
     "always_flip", "score" or "indep" (FD mode only).  Returns
-    ``[(value_B, weight)]``.
+    ``[(value_B, weight)]``.  ``main`` says whether the path's weight has a
+    primal part (a layer of coins is expanded to first order on such a
+    path, and sampled coordinate by coordinate on a derivative path).
 
     >>> from plait.effects.distributions import Bernoulli
     >>> [(x, (w.v, w.t)) for x, w in couple("crn", Bernoulli(0.3), 0, Bernoulli(0.3), True, None)]
@@ -163,10 +165,13 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
             )
         return [(dist_b.sample(rng), W(1.0))]
     if coupling == "score":
-        q = (as_w(dist_b.log_prob(x_a)) - as_w(dist_a.log_prob(x_a)))
+        q = (as_w(np.sum(dist_b.log_prob(x_a))) - as_w(np.sum(dist_a.log_prob(x_a))))
         if not math.isfinite(q.v):
             raise EffectTypeError(f"score coupling: {dist_b!r} and {dist_a!r} disagree on the support at {x_a!r}")
         return [(x_a, q.exp())]
+    if family == "Bernoulli" and dist_a.batch_shape:
+        return _bernoulli_layer(coupling, np.asarray(primal(dist_a.p), dtype=float), np.asarray(x_a),
+                                _as_ws(dist_b.p), main, rng)
     if family == "Bernoulli":
         return _bernoulli(coupling, float(np.asarray(primal(dist_a.p))), int(x_a), as_w(dist_b.p))
     if family == "Categorical":
@@ -226,6 +231,51 @@ def _bernoulli(coupling: str, pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
     if coupling == "maxindep":  # for a coin, the maximal coupling is the monotone one
         return _bernoulli("crn", pa, xa, pb)
     raise EffectTypeError(f"Bernoulli has no {coupling!r} coupling (crn, always_flip, score, indep)")
+
+
+def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W], main: bool,
+                     rng: np.random.Generator) -> List[Tuple[Any, W]]:
+    """A layer of independent coins, each coupled by ``coupling`` (gradinf.md §3.5).
+
+    The joint law is the product of the coordinates' laws.  On a path with
+    a primal weight only single-coordinate changes survive to first order:
+    "all kept" and one outcome per coordinate that may change.  On a
+    derivative path (primal weight 0) only the primal parts of the
+    coordinates' laws matter, and each coordinate is drawn from them
+    (weight ±their total), which is unbiased without enumerating 2^d outcomes.
+    """
+    if pa.ndim != 1:
+        raise EffectTypeError(f"a Bernoulli layer must be one-dimensional, got batch shape {pa.shape}")
+    laws = [_bernoulli(coupling, float(pa[i]), int(xa[i]), pb[i]) for i in range(len(pa))]
+    if not main:
+        value = xa.copy()
+        factor = W(1.0)
+        for i, law in enumerate(laws):
+            sizes = np.array([abs(q.v) for _, q in law])
+            if not sizes.sum() > 0:
+                return []
+            j = int(rng.choice(len(law), p=sizes / sizes.sum())) if len(law) > 1 else 0
+            value[i] = law[j][0]
+            factor = factor * W(math.copysign(sizes.sum(), law[j][1].v))
+        return [(value, factor)]
+    kept = W(1.0)
+    stay = []
+    for i, law in enumerate(laws):
+        q = next((q for v, q in law if v == int(xa[i])), W(0.0))
+        stay.append(q)
+        kept = kept * q
+    out = [(xa.copy(), kept)]
+    for i, law in enumerate(laws):
+        for v, q in law:
+            if v != int(xa[i]):
+                others = W(1.0)
+                for j, s in enumerate(stay):
+                    if j != i:
+                        others = others * s
+                changed = xa.copy()
+                changed[i] = v
+                out.append((changed, q * others))
+    return _outcomes(out)
 
 
 def _categorical(coupling: str, pa: List[float], ia: int, pb: List[W]) -> List[Tuple[Any, W]]:

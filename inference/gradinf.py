@@ -429,7 +429,7 @@ class _BRunner:
                         return leaf, ("loop" if kind is Loop else "point", effect)
                     raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not supported")
                 if kind is Sample:
-                    options, cursor = self._options(effect, segment, cursor)
+                    options, cursor = self._options(effect, segment, cursor, weight)
                     # Branches of weight exactly 0 (an O(ε) branch of an O(ε) path) are dropped.
                     weighted = [(value, weight * q) for value, q in options]
                     weighted = [(value, w) for value, w in weighted if not w.is_zero()] or weighted[:1]
@@ -458,7 +458,7 @@ class _BRunner:
             if not keep:
                 gen.close()
 
-    def _options(self, effect: Any, segment: _Segment, cursor: int) -> Tuple[list, int]:
+    def _options(self, effect: Any, segment: _Segment, cursor: int, weight: W) -> Tuple[list, int]:
         dist_b = effect.dist
         if effect.value is not UNSET:
             return [(effect.value, W(1.0))], cursor
@@ -466,7 +466,8 @@ class _BRunner:
         if i < 0:
             return own_law(_base(dist_b), self.rng), cursor
         _, dist_a, value_a = segment.sites[i]
-        options = couple(_coupling(dist_b), dist_a, value_a, _base(dist_b), self.ad_mode, self.rng)
+        options = couple(_coupling(dist_b), dist_a, value_a, _base(dist_b), self.ad_mode, self.rng,
+                         main=weight.v != 0.0)
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i

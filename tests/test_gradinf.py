@@ -249,3 +249,38 @@ def test_twisted_smc_is_unbiased_on_the_queue():
     twisted = plait.TwistedSMC(lambda b, a: b - a, k=1)
     _, sd = unbiased(queue(10), 15.0, 0.139685472595, inference=twisted)
     assert sd**2 < 0.02
+
+
+LAYER_C = np.array([0.2, 0.5, 0.9])
+LAYER_W = np.array([1.0, -2.0, 0.5])
+
+
+def two_layers(coupling):
+    # The second layer's probabilities depend on the first layer's coins, so a path
+    # that flips a coin of layer 1 meets O(1) differences in layer 2.
+    def model(theta):
+        b1 = yield plait.sample("b1", plait.Bernoulli(theta * LAYER_C), coupling=coupling)
+        b2 = yield plait.sample("b2", plait.Bernoulli(theta * (0.3 + 0.5 * b1)), coupling=coupling)
+        return float(np.dot(LAYER_W, b2) + np.sum(b1) * np.sum(b2))
+    return model
+
+
+def expected_two_layers(theta):
+    import itertools
+
+    total = 0.0
+    for b1 in itertools.product([0, 1], repeat=3):
+        b1 = np.array(b1)
+        p1, p2 = theta * LAYER_C, theta * (0.3 + 0.5 * b1)
+        for b2 in itertools.product([0, 1], repeat=3):
+            b2 = np.array(b2)
+            prob = np.prod(np.where(b1, p1, 1 - p1)) * np.prod(np.where(b2, p2, 1 - p2))
+            total += prob * (np.dot(LAYER_W, b2) + b1.sum() * b2.sum())
+    return total
+
+
+@pytest.mark.parametrize("coupling", ["crn", "always_flip"])
+def test_layers_of_coins(coupling):
+    h = 1e-5  # the expectation is a polynomial in theta: central differences are exact to ~1e-10
+    exact = (expected_two_layers(0.5 + h) - expected_two_layers(0.5 - h)) / (2 * h)
+    unbiased(two_layers(coupling), 0.5, exact, n=3000, inference=plait.SIR(1))
