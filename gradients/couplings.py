@@ -111,6 +111,9 @@ def as_w(x: Any) -> W:
     2.5
     """
     if type(x) is Dual:
+        t = x._tangent
+        if type(x.primal) is np.float64 and type(t) is np.ndarray and t.shape == (1,):
+            return W(float(x.primal), float(t[0]))  # the common case, without the generic unwrapping
         t = tangent(x)
         p = float(np.asarray(primal(x)))
         if t is None:
@@ -173,7 +176,9 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
         return _bernoulli_layer(coupling, np.asarray(primal(dist_a.p), dtype=float), np.asarray(x_a),
                                 _as_ws(dist_b.p), main, rng)
     if family == "Bernoulli":
-        return _bernoulli(coupling, float(np.asarray(primal(dist_a.p))), int(x_a), as_w(dist_b.p))
+        pa = dist_a.p
+        return _bernoulli(coupling, pa if type(pa) is float else float(np.asarray(primal(pa))), int(x_a),
+                          as_w(dist_b.p))
     if family == "Categorical":
         pa = [w.v for w in _as_ws(dist_a.probs)]
         return _categorical(coupling, pa, int(x_a), _as_ws(dist_b.probs))

@@ -206,6 +206,9 @@ def dual_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
     for name, (v, kind) in spec.items():
         if type(v) is Dual and kind in _INTEGRAL:
             fail(family, name, f"{kind} (plain, it cannot carry a derivative)", v)
+    scalars = _dual_scalars(spec)
+    if scalars is not None:
+        return scalars, ()
     plain = {name: validate(family, name, stop_gradient(v), kind) for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
     tag = top_tag([v for v, _ in spec.values()])
@@ -218,6 +221,29 @@ def dual_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
         else:
             out.append(new(a if a.ndim else a[()], None, tag))
     return out, shape
+
+
+def _dual_scalars(spec: dict) -> Any:
+    """``dual_params`` for 0-d parameters that are all in range, without arrays (a hot path of GradInf)."""
+    values = []
+    tag = 0
+    for v, kind in spec.values():
+        interval = _RANGES[kind]
+        if interval is None:
+            return None
+        if type(v) is Dual:
+            p = v.primal
+            if type(p) is not np.float64:
+                return None
+            tag = max(tag, v.tag)
+        elif type(v) is float or type(v) is int:
+            p = float(v)
+        else:
+            return None
+        if not _in_interval(float(p), *interval):
+            return None  # the general path names the offending value
+        values.append(v)
+    return [v if type(v) is Dual else new(np.float64(v), None, tag) for v in values]
 
 
 def plain(value: Any) -> Any:
