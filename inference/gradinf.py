@@ -28,7 +28,7 @@ program's observe/factor log weights: the *unnormalised* expectation.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
 
@@ -288,7 +288,9 @@ class _ARun:
             value = effect.value if effect.value is not UNSET else effect.dist.sample(self.rng)
             self.segment.add(effect.name, _base(effect.dist), value)
             return value
-        return _answer_plain(effect, self)
+        if type(effect) in (Observe, Factor):
+            self.log_weight = self.log_weight + _log_weight_of(effect)
+        return _answer_plain(effect)
 
     def run_kernel(self, loop: Loop, state: Any, step: int) -> Any:
         args = (state,) if loop.xs is None else (state, loop.xs[step])
@@ -330,13 +332,19 @@ def _coupling(dist: Any) -> str:
     return "crn" if _base(dist).is_discrete else "reparam"
 
 
-def _answer_plain(effect: Any, run: Any) -> Any:
+def _log_weight_of(effect: Any) -> Any:
+    """The log weight an observation or factor adds (a plain number or a Dual)."""
+    if type(effect) is Observe:
+        return _log_total(effect.dist.log_prob(effect.value))
+    return _log_total(effect.log_weight)
+
+
+def _answer_plain(effect: Any) -> Any:
+    """The answer to a non-sample effect (observations are weighed by the caller)."""
     kind = type(effect)
     if kind is Observe:
-        run.log_weight = run.log_weight + _log_total(effect.dist.log_prob(effect.value))
         return effect.value
     if kind is Factor:
-        run.log_weight = run.log_weight + _log_total(effect.log_weight)
         return None
     if kind is Deterministic:
         return effect.value
@@ -441,9 +449,8 @@ class _BRunner:
                     answer = value
                     continue
                 if kind in (Observe, Factor):
-                    log_weight = log_weight + _log_total(
-                        effect.dist.log_prob(effect.value) if kind is Observe else effect.log_weight)
-                answer = _answer_plain(effect, _Sink())
+                    log_weight = log_weight + _log_weight_of(effect)
+                answer = _answer_plain(effect)
                 answers.append((getattr(effect, "name", None), answer, None))
                 position += 1
         except (EffectTypeError, GradInfError):
@@ -471,10 +478,6 @@ class _BRunner:
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
-
-
-class _Sink:
-    log_weight = 0.0
 
 
 def _describe(answers: list) -> str:

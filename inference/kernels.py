@@ -176,13 +176,7 @@ class SingleSite(Kernel):
                 scale = ctx.scales[scale_key] = _initial_width(site.dist)
             noise = ctx.rng.standard_normal(np.shape(value))
             new_value = value + scale * (float(noise) if np.ndim(value) == 0 else noise)
-        if not _total(site.dist.log_prob(new_value)) > -math.inf:
-            # Outside the site's support: zero density, and the model may not even
-            # accept the value downstream (a Bernoulli(p) with p > 1), so no re-run.
-            ctx.count(self.label, False)
-            if scale_key is not None and ctx.adapting:
-                _tune(ctx, scale_key, False)
-            return state
+        # A value outside the support ends the re-run at that site (Target.regenerate).
         new = self._move(state, address, new_value, ctx)
         result = _decide(ctx, self.label, state, new, self._ratio(state, new))  # symmetric proposal
         if scale_key is not None and ctx.adapting:
