@@ -15,93 +15,10 @@ from typing import Any, List, Tuple
 import numpy as np
 
 from ..errors import EffectTypeError
+from ..ext._first_order import TOL, W, lex_gt, lex_max, lex_min  # compiled: every fork multiplies these
 from .dual import Dual, primal, tangent
 
-__all__ = ["W", "as_w", "couple", "own_law"]
-
-TOL = 1e-15
-
-
-class W:
-    """A first-order number ``v + t·ε`` (ε² = 0) with GradInf's safe operations.
-
-    >>> w = W(0.0, 2.0) * W(0.0, 3.0)   # both primal 0: exactly zero
-    >>> (w.v, w.t), W(0.0, 1.0).sign(), (W(0.0, 2.0) / W(0.0, 4.0)).v
-    ((0.0, 0.0), 1, 0.5)
-    """
-
-    __slots__ = ("v", "t")
-
-    def __init__(self, v: float, t: float = 0.0) -> None:
-        self.v = v
-        self.t = t
-
-    def __add__(self, o: Any) -> "W":
-        o = o if type(o) is W else W(float(o))
-        return W(self.v + o.v, self.t + o.t)
-
-    __radd__ = __add__
-
-    def __sub__(self, o: Any) -> "W":
-        o = o if type(o) is W else W(float(o))
-        return W(self.v - o.v, self.t - o.t)
-
-    def __rsub__(self, o: Any) -> "W":
-        return W(float(o)) - self
-
-    def __neg__(self) -> "W":
-        return W(-self.v, -self.t)
-
-    def __mul__(self, o: Any) -> "W":
-        o = o if type(o) is W else W(float(o))
-        if self.v == 0.0 and o.v == 0.0:
-            return W(0.0, 0.0)  # safe_mul: O(ε²) is exactly zero
-        return W(self.v * o.v, self.v * o.t + self.t * o.v)
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, o: Any) -> "W":
-        o = o if type(o) is W else W(float(o))
-        if o.v == 0.0:
-            if self.v == 0.0 and o.t != 0.0:
-                return W(self.t / o.t, 0.0)  # safe_div: the ratio of two O(ε) masses
-            raise ZeroDivisionError("division of a first-order weight by zero")
-        return W(self.v / o.v, (self.t * o.v - self.v * o.t) / (o.v * o.v))
-
-    def sign(self) -> int:
-        """Lexicographic sign: of the primal, else of the tangent beyond 1e-15."""
-        if self.v > 0.0:
-            return 1
-        if self.v < 0.0:
-            return -1
-        return 1 if self.t > TOL else (-1 if self.t < -TOL else 0)
-
-    def is_zero(self) -> bool:
-        """Primal 0 and tangent negligible."""
-        return self.sign() == 0
-
-    def exp(self) -> "W":
-        """``exp`` to first order."""
-        e = math.exp(self.v)
-        return W(e, e * self.t)
-
-    def __repr__(self) -> str:
-        return f"W({self.v!r}, {self.t!r})"
-
-
-def lex_gt(a: W, b: W) -> bool:
-    """``a > b`` lexicographically."""
-    return (a - b).sign() > 0
-
-
-def lex_max(a: W, b: W) -> W:
-    """The lexicographic maximum (keeps the tangent of a tie's larger side)."""
-    return a if (a - b).sign() >= 0 else b
-
-
-def lex_min(a: W, b: W) -> W:
-    """The lexicographic minimum."""
-    return a if (a - b).sign() <= 0 else b
+__all__ = ["W", "TOL", "as_w", "couple", "own_law", "lex_gt", "lex_max", "lex_min"]
 
 
 def as_w(x: Any) -> W:

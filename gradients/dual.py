@@ -487,6 +487,8 @@ def _fast(d: Dual, o: Any, op: int) -> Any:
     tag = d.tag
     if tag not in _LIVE:
         escaped(tag)
+    if t.shape == _ONE and (u is None or u.shape == _ONE):
+        return _fast_one(float(p), t.item(), float(q), None if u is None else u.item(), op, tag)
     if op == 0:
         return new(p + q, t if u is None else t + u, tag)
     if op == 1:
@@ -504,6 +506,36 @@ def _fast(d: Dual, o: Any, op: int) -> Any:
         return None
     y = q / p
     return new(y, -t * (y / p) if u is None else (u - t * y) / p, tag)
+
+
+_ONE = (1,)
+
+
+def _fast_one(p: float, t: float, q: float, u: Any, op: int, tag: int) -> Any:
+    """:func:`_fast` for one direction, in Python floats (GradInf's scalar θ lives here).
+
+    The same formulas as the array branch; a result tangent of 0 is kept
+    (not dropped to None) so the type of every result is the same.
+    """
+    if op == 0:
+        y, s = p + q, t if u is None else t + u
+    elif op == 1:
+        y, s = p - q, t if u is None else t - u
+    elif op == 2:
+        y, s = q - p, -t if u is None else u - t
+    elif op == 3:
+        y, s = p * q, t * q if u is None else t * q + u * p
+    elif op == 4:
+        if q == 0:
+            return None
+        y = p / q
+        s = t / q if u is None else (t - u * y) / q
+    else:
+        if p == 0:
+            return None
+        y = q / p
+        s = -t * (y / p) if u is None else (u - t * y) / p
+    return new(np.float64(y), np.array((s,)), tag)
 
 
 def _rebuild(p: Any, t: Any, tag: int) -> Dual:

@@ -97,8 +97,13 @@ class VariableElimination:
     def resample(self, paths: List[_Path], rng: np.random.Generator) -> List[_Path]:
         """Sum the weights of equal paths; drop exact zeros."""
         merged: Dict[Any, _Path] = {}
+        answer_keys: Dict[int, Any] = {}  # paths of one parent share their answer list
         for path in paths:
-            key = _key((path.state, path.answers, path.log_weight))
+            answers = path.answers
+            history = answer_keys.get(id(answers))
+            if history is None:
+                history = answer_keys[id(answers)] = _key(answers)
+            key = (_key(path.state), history, _key(path.log_weight))
             old = merged.get(key)
             if old is None:
                 merged[key] = path.weighted(path.weight)
@@ -223,7 +228,12 @@ class Score:
         return total
 
 
+_ATOMS = (int, float, str, bool, type(None))
+
+
 def _key(x: Any) -> Any:
+    if type(x) in _ATOMS:
+        return x
     if type(x) is Dual:
         w = as_w(x)
         return ("dual", w.v, w.t)
@@ -373,7 +383,7 @@ class _BRunner:
         self.rng = rng
 
     def run(self, make: Callable[[], Any], path: _Path, segment: _Segment, replay: list,
-            stop_at_loop: Any, where: str = "") -> List[Tuple[_Path, Any]]:
+            stop_at_loop: Any, where: Any = None) -> List[Tuple[_Path, Any]]:
         """All leaves of ``path`` through this segment: ``(path, ("loop"|"point", record) | ("return", value))``.
 
         ``stop_at_loop``: True stops at loops and resampling points, "loops"
@@ -395,7 +405,7 @@ class _BRunner:
         return leaves
 
     def _one(self, make: Callable[[], Any], forced: list, weight: W, log_weight: Any, cursor: int,
-             segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: str, live: Any) -> Any:
+             segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: Any, live: Any) -> Any:
         # Replayed answers carry no new weight: the weights passed in already
         # include them.  Answers of earlier segments do not move the cursor.
         # A live path resumes its suspended generator; a fork is rebuilt by replay.
@@ -457,13 +467,80 @@ class _BRunner:
             raise
         except Exception as error:
             raise GradInfError(
-                f"an alternative path failed{where} at {_describe(answers)}: {type(error).__name__}: {error}. "
+                f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
                 "Its coupling moved it to a state the program does not accept; couplings such as "
                 "'always_flip' can reach states of zero probability: use 'crn' there"
             ) from error
         finally:
             if not keep:
                 gen.close()
+
+    def step(self, kernel: Callable[..., Any], args: tuple, weight: W, log_weight: Any, segment: _Segment,
+             where: Any) -> List[Tuple[W, Any, Any]]:
+        """Every leaf ``(weight, log_weight, new_state)`` of one loop-kernel step from one B path.
+
+        :meth:`run` specialised to a kernel: no earlier answers, no loops
+        inside, and a leaf is only its weights and the kernel's return value.
+        This is GradInf's innermost loop, so it is kept free of everything else.
+        """
+        leaves = []
+        stack = [((), weight, log_weight, -1)]
+        while stack:
+            forced, weight, log_weight, cursor = stack.pop()
+            gen = _call(kernel, args)
+            answers = list(forced)
+            position, replayed = 0, len(forced)
+            answer = None
+            try:
+                while True:
+                    try:
+                        effect = gen.send(answer)
+                    except StopIteration as stop:
+                        leaves.append((weight, log_weight, stop.value))
+                        break
+                    if position < replayed:
+                        recorded = forced[position]
+                        answer = recorded[1]
+                        if recorded[2] is not None:
+                            cursor = recorded[2]
+                        position += 1
+                        continue
+                    kind = type(effect)
+                    if kind is Sample:
+                        options, cursor = self._options(effect, segment, cursor, weight)
+                        value, q = options[0]
+                        if len(options) > 1:
+                            # Branches of weight exactly 0 (an O(ε) branch of an O(ε) path) are dropped.
+                            weighted = [(v, weight * q) for v, q in options]
+                            weighted = [(v, w) for v, w in weighted if not w.is_zero()] or weighted[:1]
+                            for v, w in weighted[1:]:
+                                stack.append((answers + [(effect.name, v, cursor)], w, log_weight, cursor))
+                            value, weight = weighted[0]
+                        else:
+                            weight = weight * q
+                        answers.append((effect.name, value, cursor))
+                        position += 1
+                        answer = value
+                        continue
+                    if kind is Loop or _is_point(effect):
+                        raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not "
+                                              "supported")
+                    if kind is Observe or kind is Factor:
+                        log_weight = log_weight + _log_weight_of(effect)
+                    answer = _answer_plain(effect)
+                    answers.append((getattr(effect, "name", None), answer, None))
+                    position += 1
+            except (EffectTypeError, GradInfError):
+                raise
+            except Exception as error:
+                raise GradInfError(
+                    f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: "
+                    f"{error}. Its coupling moved it to a state the program does not accept; couplings such as "
+                    "'always_flip' can reach states of zero probability: use 'crn' there"
+                ) from error
+            finally:
+                gen.close()
+        return leaves
 
     def _options(self, effect: Any, segment: _Segment, cursor: int, weight: W) -> Tuple[list, int]:
         dist_b = effect.dist
@@ -478,6 +555,14 @@ class _BRunner:
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
+
+
+def _where(where: Any) -> str:
+    """Where a path failed: ``(step, loop name, state)`` inside a loop (formatted only on failure)."""
+    if where is None:
+        return ""
+    step, name, state = where
+    return f" in step {step} of loop {name!r} from state {_short(state)}"
 
 
 def _describe(answers: list) -> str:
@@ -558,13 +643,9 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
             for leaf in population:
                 loop_b = leaf.loop
                 args = (leaf.state,) if loop_b.xs is None else (leaf.state, loop_b.xs[step])
-                kernel_leaves = runner.run(lambda: _call(loop_b.kernel, args),
-                                           _Path([], leaf.weight, leaf.log_weight), a.segment, [],
-                                           stop_at_loop=False,
-                                           where=f" in step {step} of loop {loop_b.name!r} from state {_short(leaf.state)}")
-                for kernel_leaf, (_, new_state) in kernel_leaves:
-                    stepped.append(_Path(leaf.answers, kernel_leaf.weight, kernel_leaf.log_weight,
-                                         new_state, loop_b, leaf.gen))
+                for weight, log_weight, new_state in runner.step(loop_b.kernel, args, leaf.weight, leaf.log_weight,
+                                                                 a.segment, (step, loop_b.name, leaf.state)):
+                    stepped.append(_Path(leaf.answers, weight, log_weight, new_state, loop_b, leaf.gen))
             population = _unshared(_resample(inference, stepped, rng_b, state_a))
         # Each B path resumes its program with its final state: one recorded answer.
         paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight,

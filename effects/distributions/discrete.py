@@ -95,6 +95,12 @@ class Bernoulli(Distribution):
                 self.p = p
                 self.batch_shape = ()
                 return
+        elif type(p) is Dual and type(p.primal) is np.float64 and 0.0 <= p.primal <= 1.0:
+            # What params() returns for one in-range 0-d dual, without its
+            # generic checks: GradInf builds a dual coin at every fork.
+            self.p = p
+            self.batch_shape = ()
+            return
         (p,), self.batch_shape = params("Bernoulli", p=(p, "probability"))
         self.p = scalar_or_array(p)
 
