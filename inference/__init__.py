@@ -9,7 +9,7 @@ from .chain import Chain
 from .exact import exact
 from .kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
 from .mh import mh
-from .gradinf import SIR, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
+from .gradinf import SIR, MeanField, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
 from .gradinf import Population as ExactPopulation
 from .particle_mcmc import pmmh, rmsmc
 from .importance import importance
@@ -39,6 +39,7 @@ __all__ = [
     "SIR",
     "Score",
     "TwistedSMC",
+    "MeanField",
     "VariableElimination",
     "ExactPopulation",
     "rmsmc",

@@ -27,6 +27,8 @@ program's observe/factor log weights: the *unnormalised* expectation.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
@@ -37,9 +39,11 @@ from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Hand
 from ..errors import EffectTypeError, GradInfError
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
+from .mean_field import MeanField
 from .runtime import SeedLike, start
 
-__all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score"]
+__all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score",
+           "MeanField"]
 
 
 # ---------------------------------------------------------------------------
@@ -132,22 +136,38 @@ class SIR:
 
     def resample(self, paths: List[_Path], rng: np.random.Generator) -> List[_Path]:
         """Keep the large stratum, resample the small one."""
-        total = sum(abs(p.weight.v) for p in paths)
-        keep = [p for p in paths if abs(p.weight.v) > 0.5 * total]
-        rest = [p for p in paths if not abs(p.weight.v) > 0.5 * total]
+        if len(paths) <= self.k:
+            return paths  # every stratum is small enough already
+        half = 0.5 * sum([abs(p.weight.v) for p in paths])
+        keep = [p for p in paths if abs(p.weight.v) > half]
+        rest = [p for p in paths if not abs(p.weight.v) > half]
         if len(rest) <= self.k:
             return keep + rest
-        primal = np.array([abs(p.weight.v) for p in rest])
-        sizes = primal if primal.sum() > 0 else np.array([abs(p.weight.t) for p in rest])
-        if not sizes.sum() > 0:
-            return keep
-        pi = sizes / sizes.sum()
-        picks = rng.choice(len(rest), size=self.k, p=pi)
-        children = []
-        for j in picks.tolist():
-            scale = 1.0 / (self.k * float(pi[j]))
-            children.append(rest[j].weighted(rest[j].weight * scale))
-        return keep + children
+        draws = _multinomial([p.weight for p in rest], self.k, rng)
+        return keep + [rest[j].weighted(rest[j].weight * f) for j, f in draws]
+
+
+def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tuple[int, float]]:
+    """The generalised multinomial of gradinf.md §4.2: ``k`` draws ``(j, 1/(k π_j))``.
+
+    ``π_j ∝ |primal of w_j|``, or ∝ |tangent| when every primal is 0; a child
+    of ``j`` carries ``w_j / (k π_j)``, which makes the draw properly weighted.
+    """
+    sizes = [abs(w.v) for w in weights]
+    total = math.fsum(sizes)
+    if not total > 0:
+        sizes = [abs(w.t) for w in weights]
+        total = math.fsum(sizes)
+        if not total > 0:
+            return []
+    cumulative = list(itertools.accumulate(sizes))
+    draws = []
+    for u in rng.random(k).tolist():
+        j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
+        while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
+            j -= 1
+        draws.append((j, total / (k * sizes[j])))
+    return draws
 
 
 class TwistedSMC:
@@ -175,9 +195,9 @@ class TwistedSMC:
 
     def resample(self, paths: List[_Path], rng: np.random.Generator, state_a: Any = None) -> List[_Path]:
         """Keep the large stratum; twist, split by sign, resample, untwist the rest."""
-        total = sum(abs(p.weight.v) for p in paths)
-        keep = [p for p in paths if abs(p.weight.v) > 0.5 * total]
-        rest = [p for p in paths if not abs(p.weight.v) > 0.5 * total]
+        half = 0.5 * sum([abs(p.weight.v) for p in paths])
+        keep = [p for p in paths if abs(p.weight.v) > half]
+        rest = [p for p in paths if not abs(p.weight.v) > half]
         if len(rest) <= self.k:
             return keep + rest
         twisted = []
@@ -190,13 +210,9 @@ class TwistedSMC:
             group = [(p, g, w) for p, g, w in twisted if w.sign() == sign]
             if not group:
                 continue
-            sizes = np.array([abs(w.v) for _, _, w in group])
-            if not sizes.sum() > 0:
-                sizes = np.array([abs(w.t) for _, _, w in group])
-            pi = sizes / sizes.sum()
-            for j in rng.choice(len(group), size=self.k, p=pi).tolist():
+            for j, f in _multinomial([w for _, _, w in group], self.k, rng):
                 p, g, w = group[j]
-                out.append(p.weighted(w * (1.0 / (self.k * float(pi[j]) * g))))
+                out.append(p.weighted(w * (f / g)))
         return out
 
 
@@ -723,8 +739,10 @@ def gradinf(
     coupling with ``plait.sample(name, dist, coupling=...)`` (default
     ``"crn"`` for discrete, ``"reparam"`` for continuous families).
     ``inference`` is :class:`SIR` (default ``SIR(1)``),
-    :class:`VariableElimination` or :class:`Population`; it runs after every
-    ``iterate``/``fold`` step.  A vector ``theta`` takes one pass per
+    :class:`VariableElimination`, :class:`Population`, :class:`TwistedSMC`,
+    :class:`Score`, or the biased :class:`~plait.inference.mean_field.MeanField`
+    baseline; it runs after every ``iterate``/``fold`` step and at every
+    ``plait.resample_point``.  A vector ``theta`` takes one pass per
     coordinate with common random numbers for the primal path, or one pass
     along ``direction``.  ``num_samples=n`` averages n independent estimates
     and returns ``(mean, standard error)``.  With observations or factors
@@ -767,7 +785,10 @@ def gradinf(
         rng_a, rng_b = np.random.default_rng(seed_a), np.random.default_rng(seed_b)
         with perturbation() as tag:
             theta_b = Dual(theta_a, d[None, ...] if not scalar else [float(d)], tag=tag)
-            out.append(_estimate(model, theta_a, theta_b, True, inference, rng_a, rng_b).t)
+            if isinstance(inference, MeanField):
+                out.append(as_w(inference.run(model, theta_b)).t)
+            else:
+                out.append(_estimate(model, theta_a, theta_b, True, inference, rng_a, rng_b).t)
     if direction is not None or scalar:
         return out[0]
     return np.array(out).reshape(theta_plain.shape)
@@ -789,6 +810,8 @@ def coupled_difference(
     True
     """
     inference = SIR(1) if inference is None else inference
+    if isinstance(inference, MeanField):
+        return _as_float(inference.run(model, theta_b)) - _as_float(inference.run(model, theta_a))
     seed_a, seed_b = _streams(seed)
     est = _estimate(model, theta_a, theta_b, False, inference,
                     np.random.default_rng(seed_a), np.random.default_rng(seed_b))
