@@ -21,6 +21,8 @@ from .records import (
     RESAMPLE_POINT,
     factor,
     fold,
+    independent,
+    IndependentRuns,
     iterate,
     observe,
     param,
@@ -47,6 +49,8 @@ __all__ = [
     "RESAMPLE_POINT",
     "iterate",
     "fold",
+    "independent",
+    "IndependentRuns",
     "renamed",
     *distributions.__all__,
 ]

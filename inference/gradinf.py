@@ -35,7 +35,18 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 import numpy as np
 
 from ..effects.distributions import Coupled
-from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
+from ..effects.records import (
+    RESAMPLE_POINT,
+    UNSET,
+    Deterministic,
+    Factor,
+    Handled,
+    IndependentRuns,
+    Loop,
+    Observe,
+    Param,
+    Sample,
+)
 from ..errors import EffectTypeError, GradInfError
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
@@ -598,76 +609,164 @@ def _short(v: Any) -> str:
 # one estimate
 # ---------------------------------------------------------------------------
 
-def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bool, inference: Any,
-              rng_a: np.random.Generator, rng_b: np.random.Generator) -> W:
-    """``Σ_i w_i (F(B_i) - F(A))`` as a first-order number."""
-    a = _ARun(start(model, (theta_a,)), rng_a)
-    runner = _BRunner(ad_mode, rng_b)
-    make_b = lambda: start(model, (theta_b,))  # noqa: E731
-    paths = [_Path([], W(1.0), 0.0)]
-    finished: List[Tuple[_Path, Any]] = []
+class _Phase:
+    """What A did up to its next synchronisation point: the segment's sites, then one event.
+
+    ``kind`` is "return" (``event`` is A's value), "point" (a resampling
+    point), "loop" (``steps``: each step's sites; ``states``: A's state after
+    each step) or "independent" (``runs``: each sub-simulation's phases).
+    """
+
+    __slots__ = ("segment", "kind", "event", "steps", "states", "runs")
+
+    def __init__(self, segment: _Segment, kind: str, event: Any, steps: Any = None, states: Any = None,
+                 runs: Any = None) -> None:
+        self.segment, self.kind, self.event = segment, kind, event
+        self.steps, self.states, self.runs = steps, states, runs
+
+
+def _record_a(gen: Any, rng: np.random.Generator) -> Tuple[List[_Phase], Any]:
+    """Run the primal path A to the end, recording its sites phase by phase; and its log weight.
+
+    A never reads B, so it can run first; its record is then replayed to
+    every B path (and, inside :func:`plait.independent`, to every B path
+    that reaches the same sub-simulations).
+    """
+    a = _ARun(gen, rng)
+    phases: List[_Phase] = []
     send: Any = None
     first = True
     while True:
-        a.segment = _Segment()
+        segment = a.segment = _Segment()
         try:
             event = next(a.driver) if first else a.driver.send(send)
-            a_done = False
         except StopIteration as stop:
-            value_a, a_done = stop.value, True
+            phases.append(_Phase(segment, "return", stop.value))
+            return phases, a.log_weight
         first = False
+        if _is_point(event):
+            phases.append(_Phase(segment, "point", event))
+            send = RESAMPLE_POINT
+        elif type(event.kernel) is IndependentRuns:
+            runs = []
+            for x in event.xs:
+                run, log_weight = _record_a(_call(event.kernel.program, (x,)), rng)
+                a.log_weight = a.log_weight + log_weight
+                runs.append(run)
+            phases.append(_Phase(segment, "independent", event, runs=runs))
+            send = event.init + tuple(run[-1].event for run in runs)
+        else:
+            steps, states = [], []
+            state = event.init
+            for step in range(event.steps):
+                a.segment = _Segment()
+                state = a.run_kernel(event, state, step)
+                steps.append(a.segment)
+                states.append(state)
+            phases.append(_Phase(segment, "loop", event, steps, states))
+            send = state
+
+
+def _run_b(phases: List[_Phase], make: Callable[[], Any], paths: List[_Path], runner: "_BRunner", inference: Any,
+           rng: np.random.Generator) -> List[Tuple[_Path, Any]]:
+    """Every B path through A's record: the finished leaves ``(path, ("return", value))``."""
+    finished: List[Tuple[_Path, Any]] = []
+    for phase in phases:
+        a_done = phase.kind == "return"
         leaves = []
         for path in paths:
-            leaves.extend(runner.run(make_b, path, a.segment, path.answers,
+            leaves.extend(runner.run(make, path, phase.segment, path.answers,
                                      stop_at_loop="loops" if a_done else True))
         if a_done:
             finished.extend(leaves)
             break
-        if _is_point(event):
-            population = []
-            for leaf, outcome in leaves:
-                if outcome[0] == "return":
-                    finished.append((leaf, outcome))
-                elif outcome[0] == "point" and outcome[1].name == event.name:
-                    population.append(leaf)
-                else:
-                    raise EffectTypeError(f"gradinf: a B path reached {outcome[1].name!r} where A is at the "
-                                          f"resampling point {event.name!r}; they must line up")
-            population = _unshared(_resample(inference, population, rng_b, None))
-            paths = [_Path(p.answers + [(event.name, RESAMPLE_POINT, None)], p.weight, p.log_weight,
-                           gen=p.gen, pending=RESAMPLE_POINT) for p in population]
-            send = RESAMPLE_POINT
-            continue
-        loop_a = event
-        population = []
+        event = phase.event
+        waiting = []
         for leaf, outcome in leaves:
             if outcome[0] == "return":
-                finished.append((leaf, outcome))  # this B path ended where A runs a loop
+                finished.append((leaf, outcome))  # this B path ended where A goes on
                 continue
-            loop_b = outcome[1]
-            if loop_b.name != loop_a.name or loop_b.steps != loop_a.steps:
-                raise EffectTypeError(f"gradinf: a B path reached loop {loop_b.name!r} where A runs "
-                                      f"{loop_a.name!r} ({loop_a.steps} steps); loops must line up")
-            leaf.state, leaf.loop = loop_b.init, loop_b
-            population.append(leaf)
-        population = _unshared(population)
-        state_a = loop_a.init
-        for step in range(loop_a.steps):
-            a.segment = _Segment()
-            state_a = a.run_kernel(loop_a, state_a, step)
-            stepped = []
-            for leaf in population:
-                loop_b = leaf.loop
-                args = (leaf.state,) if loop_b.xs is None else (leaf.state, loop_b.xs[step])
-                for weight, log_weight, new_state in runner.step(loop_b.kernel, args, leaf.weight, leaf.log_weight,
-                                                                 a.segment, (step, loop_b.name, leaf.state)):
-                    stepped.append(_Path(leaf.answers, weight, log_weight, new_state, loop_b, leaf.gen))
-            population = _unshared(_resample(inference, stepped, rng_b, state_a))
-        # Each B path resumes its program with its final state: one recorded answer.
-        paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight,
-                       gen=p.gen, pending=p.state) for p in population]
-        send = state_a
-    f_a = _as_float(value_a) * math.exp(float(np.asarray(a.log_weight)))
+            _require_same(outcome, phase)
+            waiting.append((leaf, outcome[1]))
+        if phase.kind == "point":
+            population = _unshared(_resample(inference, [leaf for leaf, _ in waiting], rng, None))
+            paths = [_Path(p.answers + [(event.name, RESAMPLE_POINT, None)], p.weight, p.log_weight,
+                           gen=p.gen, pending=RESAMPLE_POINT) for p in population]
+        elif phase.kind == "independent":
+            children = []
+            for leaf, loop_b in waiting:
+                for weight, log_weight, values in _independent_runs(phase, loop_b, runner, inference, rng):
+                    state = loop_b.init + values
+                    children.append(_Path(leaf.answers + [(loop_b.name, state, None)], leaf.weight * weight,
+                                          leaf.log_weight + log_weight, state, loop_b, leaf.gen))
+            values_a = phase.event.init + tuple(run[-1].event for run in phase.runs)
+            population = _unshared(_resample(inference, children, rng, values_a))
+            paths = [_Path(p.answers, p.weight, p.log_weight, gen=p.gen, pending=p.state) for p in population]
+        else:
+            population = []
+            for leaf, loop_b in waiting:
+                leaf.state, leaf.loop = loop_b.init, loop_b
+                population.append(leaf)
+            population = _unshared(population)
+            for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
+                stepped = []
+                for leaf in population:
+                    loop_b = leaf.loop
+                    args = (leaf.state,) if loop_b.xs is None else (leaf.state, loop_b.xs[step])
+                    for weight, log_weight, new_state in runner.step(loop_b.kernel, args, leaf.weight,
+                                                                     leaf.log_weight, segment,
+                                                                     (step, loop_b.name, leaf.state)):
+                        stepped.append(_Path(leaf.answers, weight, log_weight, new_state, loop_b, leaf.gen))
+                population = _unshared(_resample(inference, stepped, rng, state_a))
+            # Each B path resumes its program with its final state: one recorded answer.
+            paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight,
+                           gen=p.gen, pending=p.state) for p in population]
+    return finished
+
+
+def _require_same(outcome: Tuple[str, Any], phase: _Phase) -> None:
+    """A B path must stop at the synchronisation point A stopped at."""
+    kind, event = outcome
+    if phase.kind == "point":
+        if kind != "point" or event.name != phase.event.name:
+            raise EffectTypeError(f"gradinf: a B path reached {event.name!r} where A is at the resampling "
+                                  f"point {phase.event.name!r}; they must line up")
+        return
+    loop_a = phase.event
+    same = (kind == "loop" and event.name == loop_a.name and event.steps == loop_a.steps
+            and (type(event.kernel) is IndependentRuns) == (phase.kind == "independent"))
+    if not same:
+        raise EffectTypeError(f"gradinf: a B path reached {event.name!r} where A runs {phase.kind} "
+                              f"{loop_a.name!r} ({loop_a.steps} steps); loops must line up")
+
+
+def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_BRunner", inference: Any,
+                      rng: np.random.Generator) -> List[Tuple[W, Any, tuple]]:
+    """The product of the sub-simulations' B populations: ``(weight, log_weight, values)``.
+
+    Each run's alternatives are computed on their own, against A's record of
+    the same run.  A combination of two derivative paths has weight O(ε²),
+    exactly zero, so it is dropped: about Σ (paths per run) combinations
+    survive, not their product, and none is pruned for being small.
+    """
+    combos: List[Tuple[W, Any, tuple]] = [(W(1.0), 0.0, ())]
+    for run, x in zip(phase.runs, loop_b.xs):
+        program = loop_b.kernel.program
+        leaves = _run_b(run, lambda program=program, x=x: _call(program, (x,)), [_Path([], W(1.0), 0.0)],
+                        runner, inference, rng)
+        combos = [(weight * leaf.weight, log_weight + leaf.log_weight, values + (outcome[1],))
+                  for weight, log_weight, values in combos for leaf, outcome in leaves
+                  if not (weight * leaf.weight).is_zero()]
+    return combos
+
+
+def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bool, inference: Any,
+              rng_a: np.random.Generator, rng_b: np.random.Generator) -> W:
+    """``Σ_i w_i (F(B_i) - F(A))`` as a first-order number."""
+    phases, log_weight_a = _record_a(start(model, (theta_a,)), rng_a)
+    runner = _BRunner(ad_mode, rng_b)
+    finished = _run_b(phases, lambda: start(model, (theta_b,)), [_Path([], W(1.0), 0.0)], runner, inference, rng_b)
+    f_a = _as_float(phases[-1].event) * math.exp(float(np.asarray(log_weight_a)))
     weighted = []
     for leaf, outcome in finished:
         if outcome[0] != "return":
