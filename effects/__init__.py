@@ -9,6 +9,7 @@ from . import distributions
 from .distributions import *  # noqa: F401,F403
 from .records import (
     UNSET,
+    Branch,
     Deterministic,
     Factor,
     Handled,
@@ -26,6 +27,7 @@ from .records import (
     param,
     renamed,
     sample,
+    branch,
 )
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "Deterministic",
     "Loop",
     "Handled",
+    "Branch",
+    "branch",
     "sample",
     "observe",
     "factor",

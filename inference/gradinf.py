@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 import numpy as np
 
 from ..effects.distributions import Coupled
-from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
+from ..effects.records import RESAMPLE_POINT, UNSET, Branch, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
 from ..errors import EffectTypeError, GradInfError
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
@@ -350,6 +350,8 @@ def _answer_plain(effect: Any) -> Any:
         return effect.value
     if kind is Param:
         return effect.init
+    if kind is Branch and effect.condition is not None:
+        return effect.condition
     if kind is Handled:
         raise EffectTypeError("gradinf: handlers inside the model (scope, condition...) are not supported yet")
     raise EffectTypeError(f"gradinf: cannot interpret {effect!r}")
