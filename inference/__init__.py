@@ -12,6 +12,7 @@ from .mh import mh
 from .gradinf import SIR, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
 from .gradinf import Population as ExactPopulation
 from .particle_mcmc import pmmh, rmsmc
+from .guided import GuideWeight, guided
 from .importance import importance
 from .measure import Measure
 from .population import Population
@@ -31,6 +32,8 @@ __all__ = [
     "exact",
     "Measure",
     "importance",
+    "guided",
+    "GuideWeight",
     "Population",
     "smc",
     "mh",
