@@ -12,6 +12,7 @@ from .mh import mh
 from .gradinf import SIR, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
 from .gradinf import Population as ExactPopulation
 from .particle_mcmc import pmmh, rmsmc
+from .check import CheckResult, Counterexample, check
 from .guided import GuideWeight, guided
 from .importance import importance
 from .measure import Measure
@@ -34,6 +35,9 @@ __all__ = [
     "importance",
     "guided",
     "GuideWeight",
+    "check",
+    "CheckResult",
+    "Counterexample",
     "Population",
     "smc",
     "mh",

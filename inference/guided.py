@@ -84,7 +84,17 @@ class ForcedBranchConflict(BaseException):
 
 
 class GuidedModel:
-    """``model`` proposed by ``guide`` as one program (see :func:`guided`)."""
+    """``model`` proposed by ``guide`` as one program (see :func:`guided`).
+
+    >>> import plait
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Normal(0.0, 1.0)))
+    >>> def guide():
+    ...     yield plait.sample("x", plait.Normal(0.0, 2.0))
+    >>> t = plait.simulate(plait.guided(model, guide), seed=0)
+    >>> t.value == t["x"], list(t.factors) == [plait.GuideWeight("x")]
+    (True, True)
+    """
 
     __slots__ = ("model", "guide", "relation")
 
