@@ -198,7 +198,7 @@ def check_site(
             return
         raise error(
             SupportMismatchError, address,
-            f"{head}: the {guide_role}'s support does not contain the model's, so the chain "
+            f"{head}: the support of the {guide_role} does not contain the model's, so the chain "
             "never reaches part of the posterior; propose from a family whose support contains "
             "the model's",
         )
