@@ -31,6 +31,13 @@ __all__ = [
     "GradInfError",
     "NoDerivativeRuleError",
     "PerturbationEscapeError",
+    "SoundnessError",
+    "SupportMismatchError",
+    "ObservedAddressError",
+    "ObservationSupportError",
+    "GuideConditioningError",
+    "BranchMismatchError",
+    "LockstepOrderError",
 ]
 
 
@@ -113,3 +120,40 @@ class PerturbationEscapeError(PlaitError):
     function over dual numbers; the stale perturbation would otherwise be
     confused with a live one.
     """
+
+
+class SoundnessError(PlaitError):
+    """A guide or proposal does not match its model, so the inference would be wrong.
+
+    Raised by the model/guide checks (:mod:`plait.inference.guide_checks`)
+    before any estimate is returned.  ``address`` is the site where the
+    mismatch was found (None when it is not one site).
+    """
+
+    def __init__(self, message: str, address: object = None) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class SupportMismatchError(SoundnessError):
+    """The guide's distribution at an address has another support, or another kind, than the model's."""
+
+
+class ObservedAddressError(SoundnessError):
+    """A guide or proposal sampled an address that the model observes."""
+
+
+class ObservationSupportError(SoundnessError, ValueError):
+    """An observed value lies outside the support of its distribution."""
+
+
+class GuideConditioningError(SoundnessError, EffectTypeError):
+    """A guide or proposal yielded ``observe`` or ``factor``: proposals must be normalised samplers."""
+
+
+class BranchMismatchError(SoundnessError):
+    """A guide's branch decision disagrees with the model's, or names a branch the model never took."""
+
+
+class LockstepOrderError(SoundnessError):
+    """A guide waits for a branch decision while the model needs a value the guide has not proposed."""

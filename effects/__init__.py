@@ -9,6 +9,7 @@ from . import distributions
 from .distributions import *  # noqa: F401,F403
 from .records import (
     UNSET,
+    Branch,
     Deterministic,
     Factor,
     Handled,
@@ -28,6 +29,7 @@ from .records import (
     param,
     renamed,
     sample,
+    branch,
 )
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "Deterministic",
     "Loop",
     "Handled",
+    "Branch",
+    "branch",
     "sample",
     "observe",
     "factor",

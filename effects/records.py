@@ -39,11 +39,13 @@ __all__ = [
     "Deterministic",
     "Loop",
     "Handled",
+    "Branch",
     "sample",
     "observe",
     "factor",
     "param",
     "deterministic",
+    "branch",
     "LEAF_EFFECTS",
     "renamed",
 ]
@@ -153,6 +155,25 @@ class Deterministic:
 
 
 @attrs.frozen(slots=True, eq=False)
+class Branch:
+    """A decision that changes which addresses the program samples next.
+
+    ``condition`` is the decision (a bool).  Every interpretation answers
+    with it, except those that explore both outcomes (``plait.check``) or
+    pass it on: under :func:`plait.guided`, a guide may yield a branch with
+    ``condition=None`` and *receive* the model's decision of the same name.
+    Build it with :func:`plait.branch`.
+
+    >>> import plait
+    >>> plait.branch("big", 3 > 2).condition, plait.branch("big").condition
+    (True, None)
+    """
+
+    name: Address
+    condition: Optional[bool] = None
+
+
+@attrs.frozen(slots=True, eq=False)
 class Loop:
     """A structured loop: ``iterate`` (``xs is None``) or ``fold`` over ``xs``.
 
@@ -209,7 +230,7 @@ class Handled:
         return (yield self)
 
 
-LEAF_EFFECTS = (Sample, Observe, Factor, Param, Deterministic)
+LEAF_EFFECTS = (Sample, Observe, Factor, Param, Deterministic, Branch)
 
 # A sample record is built for every site of every run; the compiled
 # constructor in plait.ext._interpreter stores its slots through the C API,
@@ -329,6 +350,37 @@ def deterministic(name: Address, value: Any) -> Deterministic:
     True
     """
     return Deterministic(name, value)
+
+
+def branch(name: Address, condition: Any = None) -> Branch:
+    """Mark a decision that changes which addresses are sampled; ``yield`` evaluates to the bool.
+
+    ``yield plait.branch("big", x > 2)`` returns ``x > 2`` as a bool, and
+    makes the decision visible: :func:`plait.check` explores both outcomes,
+    and a guide run with :func:`plait.guided` can write
+    ``take = yield plait.branch("big")`` (no condition) to receive the
+    model's decision instead of recomputing it, so the two programs cannot
+    disagree on thresholds.  Outside ``plait.guided`` a branch without a
+    condition raises :class:`~plait.errors.UnhandledEffectError`.
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Gamma(2.0, 1.0))
+    ...     if (yield plait.branch("big", x > 2)):
+    ...         yield plait.sample("y", plait.Beta(3.0, 1.0))
+    ...     return x
+    >>> t = plait.simulate(model, seed=0)
+    >>> ("y" in t) == (t["x"] > 2)
+    True
+    """
+    if condition is not None:
+        try:
+            condition = bool(condition)
+        except ValueError:
+            raise EffectTypeError(
+                f"branch {name!r}: the condition {condition!r} is not a single truth value"
+            ) from None
+    return Branch(name, condition)
 
 
 class _ResamplePointMarker:

@@ -92,9 +92,10 @@ cdef class SampleRequest:
 cdef class BaseInterpreter:
     """Answer effects that left the outermost handler, and record them.
 
-    ``kinds`` is ``(Sample, Observe, Factor, Param, Deterministic, UNSET)``;
-    ``fail(reason, effect)`` raises the error for ``reason`` ("no-rng",
-    "unknown", "unhashable", "duplicate").  ``record`` receives
+    ``kinds`` is ``(Sample, Observe, Factor, Param, Deterministic, UNSET,
+    Branch)``; a branch answers its condition.  ``fail(reason, effect)``
+    raises the error for ``reason`` ("no-rng", "unknown", "unhashable",
+    "duplicate", "receive": a branch with no condition).  ``record`` receives
     ``address -> (answer, effect)`` in visit order.
 
     >>> import plait, numpy as np
@@ -108,13 +109,14 @@ cdef class BaseInterpreter:
     cdef dict record
     cdef object fail
     cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
+    cdef object branch_kind
 
     def __init__(self, rng, dict record, tuple kinds, fail):
         self.rng = rng
         self.record = record
         self.fail = fail
         (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
-         self.deterministic_kind, self.unset) = kinds
+         self.deterministic_kind, self.unset, self.branch_kind) = kinds
 
     def __call__(self, effect):
         cdef object kind = type(effect)
@@ -133,6 +135,10 @@ cdef class BaseInterpreter:
             answer = None
         elif kind is self.param_kind:
             answer = effect.init
+        elif kind is self.branch_kind:
+            answer = effect.condition
+            if answer is None:
+                self.fail("receive", effect)
         else:
             self.fail("unknown", effect)
             return None
@@ -315,7 +321,7 @@ cdef class KernelSites:
     cdef set names
     cdef object fail, total, check
     cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
-    cdef object loop_kind, handled_kind
+    cdef object branch_kind, loop_kind, handled_kind
 
     def __init__(self, rng, tuple kinds, fail, total, check, loop_kind, handled_kind):
         self.rng = rng
@@ -325,7 +331,7 @@ cdef class KernelSites:
         self.total = total
         self.check = check
         (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
-         self.deterministic_kind, self.unset) = kinds
+         self.deterministic_kind, self.unset, self.branch_kind) = kinds
         self.loop_kind = loop_kind
         self.handled_kind = handled_kind
 
@@ -372,6 +378,10 @@ cdef class KernelSites:
             return effect.value
         if kind is self.param_kind:
             return effect.init
+        if kind is self.branch_kind:
+            if effect.condition is None:
+                self.fail("receive", effect)
+            return effect.condition
         self.fail("unknown", effect)
         return None
 

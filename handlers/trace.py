@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Hashable, Iterator, Mapping, NamedTuple
 
 import attrs
 
-from ..effects.records import Deterministic, Factor, Observe, Param, Sample
+from ..effects.records import Branch, Deterministic, Factor, Observe, Param, Sample
 from .base import Handler, HandledModel
 
 __all__ = ["Site", "Trace", "TraceHandler", "trace"]
@@ -99,6 +99,18 @@ class Trace:
     def deterministics(self) -> Mapping[Hashable, Any]:
         """Address → value of every deterministic site."""
         return {a: v for a, v, _ in self._entries(Deterministic)}
+
+    @functools.cached_property
+    def branches(self) -> Mapping[Hashable, bool]:
+        """Address → decision of every :func:`plait.branch`, in visit order.
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.branch("b", 1 > 0)
+        >>> plait.simulate(model, seed=0).branches
+        {'b': True}
+        """
+        return {a: v for a, v, _ in self._entries(Branch)}
 
     @functools.cached_property
     def params(self) -> Mapping[Hashable, Any]:

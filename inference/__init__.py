@@ -12,6 +12,8 @@ from .mh import mh
 from .gradinf import SIR, MeanField, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
 from .gradinf import Population as ExactPopulation
 from .particle_mcmc import pmmh, rmsmc
+from .check import CheckResult, Counterexample, check
+from .guided import GuideWeight, guided
 from .importance import importance
 from .measure import Measure
 from .population import Population
@@ -31,6 +33,11 @@ __all__ = [
     "exact",
     "Measure",
     "importance",
+    "guided",
+    "GuideWeight",
+    "check",
+    "CheckResult",
+    "Counterexample",
     "Population",
     "smc",
     "mh",

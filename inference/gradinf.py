@@ -38,6 +38,7 @@ from ..effects.distributions import Coupled
 from ..effects.records import (
     RESAMPLE_POINT,
     UNSET,
+    Branch,
     Deterministic,
     Factor,
     Handled,
@@ -387,6 +388,8 @@ def _answer_plain(effect: Any) -> Any:
         return effect.value
     if kind is Param:
         return effect.init
+    if kind is Branch and effect.condition is not None:
+        return effect.condition
     if kind is Handled:
         raise EffectTypeError("gradinf: handlers inside the model (scope, condition...) are not supported yet")
     raise EffectTypeError(f"gradinf: cannot interpret {effect!r}")

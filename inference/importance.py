@@ -6,10 +6,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..effects.records import Factor, Observe
-from ..errors import EffectTypeError
-from ..handlers.replay import Substitute
 from ..handlers.trace import TraceHandler
+from .guided import guided
 from .population import Population
 from .runtime import SeedLike, make_rng, run
 
@@ -28,11 +26,19 @@ def importance(
 
     Without a guide, every latent is drawn from the prior and a particle's
     log weight is its log likelihood (likelihood weighting).  With a guide (a
-    generator function taking the same arguments), the guide proposes every
-    latent site and the weight is ``log p(x, y) - log q(x)``; the guide must
-    propose exactly the model's latent addresses, or the run raises
+    generator function taking the same arguments), each particle runs
+    :func:`plait.guided(model, guide) <plait.guided>`: the guide proposes
+    every latent site and the weight is ``log p(x, y) - log q(x)``.  Every
+    run is checked (``docs/soundness.md``): the guide must propose exactly
+    the model's latent addresses (else
     :class:`~plait.errors.MissingAddressError` /
-    :class:`~plait.errors.ExtraAddressError` naming the address.
+    :class:`~plait.errors.ExtraAddressError`), with the model's support and
+    kind at each (:class:`~plait.errors.SupportMismatchError`), must not
+    condition or propose an observed address, and observations must lie in
+    their supports.  A guide may receive the model's branch decisions with
+    ``yield plait.branch(name)``.  With ``keep_traces``, a guided particle's
+    trace is that of the guided program (the guide's proposals, the model's
+    observations, and one ``GuideWeight(address)`` factor per latent).
 
     Contract: ``exp(population.log_evidence)`` is an unbiased estimate of the
     evidence; ``population.expectation(f)`` is self-normalised (consistent,
@@ -50,29 +56,15 @@ def importance(
     if isinstance(num_particles, bool) or not isinstance(num_particles, (int, np.integer)) or num_particles < 1:
         raise ValueError(f"importance: num_particles must be a positive int, got {num_particles!r}")
     rng = make_rng(seed)
+    program = model if guide is None else guided(model, guide)
     values = []
     log_weights = np.empty(num_particles)
     traces: Optional[list] = [] if keep_traces else None
     for i in range(num_particles):
-        if guide is None:
-            trace = run(model, *args, handlers=(TraceHandler(),), seed=rng).trace
-            log_weights[i] = trace.log_likelihood
-        else:
-            proposal = run(guide, *args, handlers=(TraceHandler(),), seed=rng).trace
-            _check_guide(proposal)
-            handlers = (Substitute(proposal.latents, strict=True), TraceHandler())
-            trace = run(model, *args, handlers=handlers).trace
-            log_weights[i] = trace.log_joint - proposal.log_prior
+        trace = run(program, *args, handlers=(TraceHandler(),), seed=rng).trace
+        log_weights[i] = trace.log_likelihood
         values.append(trace.value)
         if traces is not None:
             traces.append(trace)
     return Population(values=values, log_weights=log_weights, traces=traces)
 
-
-def _check_guide(proposal: Any) -> None:
-    for address, (_, effect) in proposal.record.items():
-        if isinstance(effect, (Observe, Factor)):
-            raise EffectTypeError(
-                f"the guide conditions at {address!r} ({type(effect).__name__.lower()}); a "
-                "guide must only sample, since importance weights assume a normalised proposal"
-            )

@@ -30,9 +30,10 @@ from typing import Any, Callable, Hashable, List, Optional, Sequence
 import numpy as np
 
 from ..effects.records import Sample
-from ..errors import ExtraAddressError
+from ..errors import ExtraAddressError, ObservedAddressError
 from ..handlers.base import Handler
 from ..handlers.trace import Trace, TraceHandler
+from .guide_checks import COVERS, check_guide_effect, check_site, describe, error
 from .mcmc import Context, MHState
 from .runtime import Execution, start
 
@@ -232,11 +233,47 @@ class _ScoreAt(Handler):
         return self.fwd(effect)
 
 
+class _CheckProposal(Handler):
+    """Check each proposal site against the model's site in the current trace (guide_checks).
+
+    A proposal may only sample; it may not propose an observed address; its
+    distribution must have the model's kind and a support containing the
+    model's (values outside the model's support are rejected by the ratio,
+    but a smaller support would leave part of the posterior unreachable).
+    Raised here, the error reaches the proposal's own ``yield`` line.
+    """
+
+    def __init__(self, trace: Trace, label: str) -> None:
+        self.trace = trace
+        self.role = f"proposal {label!r}"
+
+    def handle(self, effect: Any) -> Any:
+        name = getattr(effect, "name", None)
+        check_guide_effect(name, effect, self.role)
+        if type(effect) is Sample:
+            _check_proposed(self.trace, name, effect.dist, self.role)
+        return self.fwd(effect)
+
+
+def _check_proposed(trace: Trace, name: Hashable, dist: Any, role: str) -> None:
+    site = trace.choices.get(name)
+    if site is None:
+        return
+    if site.observed:
+        raise error(
+            ObservedAddressError, name,
+            f"{role} samples {name!r} ~ {describe(dist)}, which the model observes "
+            f"({describe(site.dist)}); observed addresses are never proposed",
+        )
+    check_site(name, site.dist, dist, relation=COVERS, guide_role=role)
+
+
 def _run_proposal(proposal: Callable[..., Any], trace: Trace, args: tuple, rng: np.random.Generator,
-                  score_at: Optional[dict] = None) -> tuple:
+                  score_at: Optional[dict] = None, label: str = "proposal") -> tuple:
     """Run ``proposal(trace, *args)``: its trace, and the addresses it could not score."""
     execution = Execution(rng, record_answers=False)
-    handlers: tuple = (TraceHandler(),) if score_at is None else (_ScoreAt(score_at), TraceHandler())
+    checked = _CheckProposal(trace, label)
+    handlers: tuple = (checked, TraceHandler()) if score_at is None else (_ScoreAt(score_at), checked, TraceHandler())
     dispatch, expand, bound = execution.bind(handlers, execution.base, True)
     value = execution.drive(start(proposal, (trace, *args)), dispatch, expand)
     result = execution.result
@@ -256,11 +293,14 @@ class _ProposalKernel(Kernel):
 
     def step(self, state: MHState, ctx: Context) -> MHState:
         args = ctx.target.args
-        forward, _ = _run_proposal(self.proposal, state.trace, args, ctx.rng)
+        forward, _ = _run_proposal(self.proposal, state.trace, args, ctx.rng, label=self.label)
         proposed = forward.latents
         values = dict(state.latents)
         values.update(proposed)
         new = ctx.target.regenerate(values, ctx.rng, proposed)
+        for address in proposed:
+            if address not in state.trace.choices:  # a site of the new structure only
+                _check_proposed(new.trace, address, forward.choices[address].dist, f"proposal {self.label!r}")
         if new.log_joint == -math.inf:
             return _decide(ctx, self.label, state, new, -math.inf)
         new_latents = new.latents
@@ -270,7 +310,7 @@ class _ProposalKernel(Kernel):
                     f"proposal {self.label!r} wrote {address!r}, which the model does not sample "
                     f"as a latent site; its latent sites are {list(new_latents)!r}"
                 )
-        backward, missing = _run_proposal(self.proposal, new.trace, args, ctx.rng, state.latents)
+        backward, missing = _run_proposal(self.proposal, new.trace, args, ctx.rng, state.latents, self.label)
         if missing or set(backward.latents) != set(proposed):
             # The reverse proposal cannot reach the current trace: the ratio is 0.
             return _decide(ctx, self.label, state, new, -math.inf)
@@ -287,7 +327,12 @@ def proposal_kernel(proposal: Callable[..., Any], label: Optional[str] = None) -
     address, and may depend on the current ``trace`` (so a step width may
     depend on the state: the ratio uses the forward and backward proposal
     densities).  An address the model does not sample raises
-    :class:`~plait.errors.ExtraAddressError`.
+    :class:`~plait.errors.ExtraAddressError`.  Each proposed site is checked
+    against the model's (:mod:`plait.inference.guide_checks`): the same kind
+    (discrete or continuous), a support containing the model's
+    (:class:`~plait.errors.SupportMismatchError`: a ``Uniform(0, 1)``
+    proposal for a Gamma variable could never reach values above 1), no
+    observed address, no ``observe``/``factor`` in the proposal.
 
     >>> import plait
     >>> def model():

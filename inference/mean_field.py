@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..effects.distributions import Coupled
-from ..effects.records import UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
+from ..effects.records import UNSET, Branch, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
 from ..errors import EffectTypeError, GradInfError
 from ..gradients.dual import primal
 from .runtime import start
@@ -81,6 +81,8 @@ class MeanField:
             return effect.value, log_weight  # resampling points included: there is no population
         if kind is Param:
             return effect.init, log_weight
+        if kind is Branch and effect.condition is not None:
+            return effect.condition, log_weight
         if kind is Handled:
             raise EffectTypeError("gradinf: handlers inside the model (scope, condition...) are not supported yet")
         raise EffectTypeError(f"gradinf: cannot interpret {effect!r}")

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..effects.records import (
     UNSET,
+    Branch,
     Deterministic,
     Factor,
     Handled,
@@ -138,7 +139,7 @@ _WHAT_A_MODEL_IS = (
 )
 
 
-_KINDS = (Sample, Observe, Factor, Param, Deterministic, UNSET)
+_KINDS = (Sample, Observe, Factor, Param, Deterministic, UNSET, Branch)
 
 
 def _fail(reason: str, effect: Any) -> None:
@@ -152,6 +153,13 @@ def _fail(reason: str, effect: Any) -> None:
         raise DuplicateAddressError(
             f"address {effect.name!r} is used twice in one run; addresses must be unique "
             "(build them from loop indices, e.g. ('x', i), or use plait.scope)"
+        )
+    if reason == "receive":
+        raise UnhandledEffectError(
+            f"branch {effect.name!r} has no condition: a guide receives the model's decision "
+            "only when run with its model under plait.guided(model, guide) (plait.importance, "
+            "plait.smc and plait.check with guide=... do that); elsewhere write "
+            "plait.branch(name, condition)"
         )
     if reason == "unhashable":
         raise EffectTypeError(

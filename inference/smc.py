@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .guided import guided
 from .population import Population
 from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
 from .runtime import SeedLike, check_count
@@ -46,6 +47,7 @@ def smc(
     loops: bool = True,
     on_step: Optional[Callable[[int, Population], None]] = None,
     progress: bool = False,
+    guide: Optional[Callable[..., Any]] = None,
 ) -> Population:
     """Sequential Monte Carlo over ``model(*args)`` with ``num_particles`` particles.
 
@@ -63,6 +65,13 @@ def smc(
     weighing; ``progress=True`` prints a progress line to stderr.  The same
     ``seed`` gives the same population.  ``population.tier`` says which tiers ran.
 
+    ``guide=`` proposes the latents from a guide program instead of the
+    prior: the particles run :func:`plait.guided(model, guide)
+    <plait.guided>`, so each latent is drawn from the guide when the model
+    reaches it, weighted by ``p / q`` at that step, and checked like
+    importance sampling (``docs/soundness.md``).  Loops are then expanded
+    inline (tier (a)); ``vectorized=True`` does not take a guide.
+
     >>> import plait
     >>> def coin(flips):
     ...     p = yield plait.sample("p", plait.Beta(1.0, 1.0))
@@ -76,6 +85,10 @@ def smc(
     num_particles, books, live = prepare(
         "smc", num_particles, resampler, ess_threshold, seed, on_step, progress
     )
+    if guide is not None:
+        if vectorized:
+            raise ValueError("smc: guide= is not supported with vectorized=True (guided runs are per particle)")
+        model = guided(model, guide)
     if vectorized:
         return run_vectorised(model, tuple(args), num_particles, books, live)
     return run_general(model, tuple(args), num_particles, books, live, loops)

@@ -29,7 +29,7 @@ from typing import Any, Callable, List
 
 import numpy as np
 
-from ..effects.records import UNSET, Deterministic, Factor, Loop, Observe, Param, Sample
+from ..effects.records import UNSET, Branch, Deterministic, Factor, Loop, Observe, Param, Sample
 from ..errors import VectorizationError
 from ..handlers.base import Handler
 from ..handlers.scope import LoopStep
@@ -226,6 +226,10 @@ class _VectorSites:
             return effect.value
         if kind is Param:
             return effect.init
+        if kind is Branch:
+            if effect.condition is None:
+                _fail("receive", effect)
+            return effect.condition
         _fail("unknown", effect)
 
 

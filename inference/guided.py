@@ -1,0 +1,440 @@
+"""``plait.guided(model, guide)``: one program that proposes from the guide and weighs by the model.
+
+The combinator drives the model's and the guide's generators in lockstep and
+is itself a plain generator program, so every inference runs it unchanged
+(importance sampling, every SMC tier that takes any program, exact
+enumeration, ``plait.check``):
+
+* when the model needs a latent ``a``, the guide is advanced until it
+  proposes ``a``; the guide's request ``sample(a, q)`` goes outward, so the
+  outer inference draws (or replays) the value ``v`` from ``q``; the model
+  receives ``v``, and ``factor(GuideWeight(a), log p(v) - log q(v))`` goes
+  outward.  The program's log likelihood is therefore ``log p(x, y) - log
+  q(x)``: likelihood weighting of the guided program *is* importance
+  sampling with the guide, and SMC sees each weight at the model's step;
+* the model's ``plait.branch(name, cond)`` goes outward (an explorer may
+  force it) and its decision flows to the guide: a guide's
+  ``yield plait.branch(name)`` (no condition) receives it, and a guide
+  that computes its own condition must agree with it;
+* every check of :mod:`plait.inference.guide_checks` runs at the site, and
+  the error is thrown into the program at fault, at the user's ``yield``
+  line: supports and kinds, observed addresses never proposed, guides
+  never conditioning, observations inside their supports, addresses used
+  once, no guide address left unused and no model latent left unproposed.
+
+The guide may propose in any order (proposals are buffered by address)
+except that it cannot propose, while waiting to receive a decision, a value
+the model needs before making it (:class:`~plait.errors.LockstepOrderError`).
+Loops (``iterate``/``fold``) and sub-programs under ``scope``, ``condition``,
+``scale`` and ``mask`` are expanded inside the combinator, with the same
+addresses as the run loop gives them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, Optional
+
+import attrs
+import numpy as np
+
+from ..effects.records import UNSET, Branch, Factor, Handled, Loop, Observe, Sample
+from ..errors import (
+    BranchMismatchError,
+    DuplicateAddressError,
+    EffectTypeError,
+    ExtraAddressError,
+    LockstepOrderError,
+    MissingAddressError,
+    ObservedAddressError,
+)
+from ..handlers.condition import Condition
+from ..handlers.scope import LoopStep, Scope
+from ..handlers.weighting import Mask, Scale
+from .guide_checks import EQUAL, check_guide_effect, check_observation, check_site, describe, error
+from .runtime import start
+
+__all__ = ["guided", "GuidedModel", "GuideWeight", "ForcedBranchConflict"]
+
+# Handlers that only rewrite an effect and forward it, answering with the
+# outer answer: the combinator can apply them itself while flattening.
+_REWRITERS = (Scope, LoopStep, Condition, Scale, Mask)
+
+
+@attrs.frozen(repr=False)
+class GuideWeight:
+    """The address of the factor ``log p(v) - log q(v)`` that corrects latent ``address``.
+
+    >>> GuideWeight("x")
+    GuideWeight('x')
+    """
+
+    address: Hashable
+
+    def __repr__(self) -> str:
+        return f"GuideWeight({self.address!r})"
+
+
+class ForcedBranchConflict(BaseException):
+    """An explorer forced a branch against a decision the guide had already computed itself.
+
+    Only :func:`plait.check` forces branches; the path it was exploring does
+    not exist for this guide, so the checker skips it.  A ``BaseException``,
+    so that neither the model nor the run loop can catch it.
+    """
+
+
+class GuidedModel:
+    """``model`` proposed by ``guide`` as one program (see :func:`guided`).
+
+    >>> import plait
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Normal(0.0, 1.0)))
+    >>> def guide():
+    ...     yield plait.sample("x", plait.Normal(0.0, 2.0))
+    >>> t = plait.simulate(plait.guided(model, guide), seed=0)
+    >>> t.value == t["x"], list(t.factors) == [plait.GuideWeight("x")]
+    (True, True)
+    """
+
+    __slots__ = ("model", "guide", "relation")
+
+    def __init__(self, model: Callable[..., Any], guide: Callable[..., Any], relation: str) -> None:
+        self.model = model
+        self.guide = guide
+        self.relation = relation
+
+    def __call__(self, *args: Any) -> Any:
+        return _Lockstep(self.relation).run(
+            _flatten(start(self.model, args), ()), _flatten(start(self.guide, args), ())
+        )
+
+    def __repr__(self) -> str:
+        return f"guided({self.model!r}, {self.guide!r})"
+
+
+def guided(model: Callable[..., Any], guide: Callable[..., Any], *, relation: str = EQUAL) -> GuidedModel:
+    """The program that samples every latent of ``model`` from ``guide``, weighted by ``p / q``.
+
+    Both are generator functions taking the same arguments.  The result is a
+    model: its log likelihood is ``log p(x, y) - log q(x)``, its latents are
+    the guide's proposals, and it returns the model's value.  A guide may
+    ``yield plait.branch(name)`` to receive the model's decision at
+    ``plait.branch(name, condition)``.  ``relation="covers"`` accepts a
+    guide whose support contains the model's (still correct, wasteful);
+    the default demands equal supports.
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Gamma(2.0, 1.0))
+    ...     if (yield plait.branch("big", x > 2)):
+    ...         y = yield plait.sample("y", plait.Beta(3.0, 1.0))
+    ...         yield plait.observe("z", plait.Normal(y, 1.0), 0.8)
+    ...     else:
+    ...         yield plait.observe("z", plait.Normal(-1.0, 1.0), 0.8)
+    >>> def guide():
+    ...     yield plait.sample("x", plait.Gamma(1.0, 1.0))
+    ...     if (yield plait.branch("big")):  # receives the model's decision
+    ...         yield plait.sample("y", plait.Uniform(0.0, 1.0))
+    >>> pop = plait.importance(plait.guided(model, guide), num_particles=100, seed=0)
+    >>> len(pop)
+    100
+    """
+    if not callable(model) or not callable(guide):
+        raise EffectTypeError(f"guided: model and guide must be callables, got {model!r} and {guide!r}")
+    if relation not in (EQUAL, "covers"):
+        raise ValueError(f"guided: relation must be 'equal' or 'covers', got {relation!r}")
+    return GuidedModel(model, guide, relation)
+
+
+# -- flattening: loops and rewriting sub-program handlers -------------------------------
+
+
+def _identity(effect: Any) -> Any:
+    return effect
+
+
+def _bind_rewriters(handlers: tuple) -> tuple:
+    bound = []
+    for handler in handlers:
+        if type(handler) not in _REWRITERS:
+            raise EffectTypeError(
+                f"plait.guided: the handler {handler!r} around a sub-program is not supported inside "
+                "a guided model or guide (scope, condition, scale and mask are); apply it to the "
+                "guided program as a whole"
+            )
+        # With fwd = identity, a rewriting handler returns the effect it would forward.
+        bound.append(handler.bind(_identity, None))
+    return tuple(bound)
+
+
+def _flatten(gen: Any, chain: tuple) -> Any:
+    """Run ``gen``, expanding loops and sub-programs; yield leaf effects with final addresses."""
+    answer: Any = None
+    failure: Optional[BaseException] = None
+    try:
+        while True:
+            try:
+                effect = gen.send(answer) if failure is None else gen.throw(failure)
+            except StopIteration as stop:
+                return stop.value
+            failure = None
+            kind = type(effect)
+            try:
+                if kind is Loop:
+                    answer = yield from _expand(effect, chain)
+                elif kind is Handled:
+                    answer = yield from _flatten(effect.program, _bind_rewriters(effect.handlers) + chain)
+                else:
+                    for handler in chain:
+                        effect = handler.handle(effect)
+                    answer = yield effect
+            except Exception as err:  # thrown at the user's yield line
+                failure = err
+    finally:
+        gen.close()
+
+
+def _expand(loop: Loop, chain: tuple) -> Any:
+    state = loop.init
+    for step in range(loop.steps):
+        args = (state,) if loop.xs is None else (state, loop.xs[step])
+        state = yield from _flatten(start(loop.kernel, args), (LoopStep(loop.name, step).bind(_identity, None), *chain))
+    return state
+
+
+# -- lockstep driving -------------------------------------------------------------------
+
+
+class _Escaped(BaseException):
+    """An exception that left the model or the guide: re-raised as it is by the combinator."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Side:
+    """One of the two programs: its generator and the effect it waits on (``pending``)."""
+
+    __slots__ = ("gen", "pending", "done", "value")
+
+    def __init__(self, gen: Any) -> None:
+        self.gen = gen
+        self.done = False
+        self.value: Any = None
+        self.pending: Any = None
+        self.send(None)
+
+    def send(self, answer: Any) -> None:
+        self._step(self.gen.send, answer)
+
+    def throw(self, err: BaseException) -> None:
+        self._step(self.gen.throw, err)
+
+    def _step(self, method: Callable[[Any], Any], arg: Any) -> None:
+        try:
+            self.pending = method(arg)
+        except StopIteration as stop:
+            self.done, self.pending, self.value = True, None, stop.value
+        except Exception as err:
+            raise _Escaped(err) from None
+
+
+def _total(log_prob: Any) -> Any:
+    return np.sum(log_prob) if getattr(log_prob, "ndim", 0) else log_prob
+
+
+class _Lockstep:
+    """The per-run state of one guided execution (see the module docstring)."""
+
+    def __init__(self, relation: str) -> None:
+        self.relation = relation
+        self.proposed: dict = {}  # address -> (value, guide dist): proposed, not yet used
+        self.guide_sampled: dict = {}  # address -> guide dist
+        self.model_sampled: set = set()
+        self.observed: dict = {}  # address -> model dist
+        self.decisions: dict = {}  # branch name -> (decision, forced)
+        self.claims: dict = {}  # branch name -> the guide's own decision, before the model's
+
+    def run(self, model_gen: Any, guide_gen: Any) -> Any:
+        model = guide = None
+        try:
+            model = _Side(model_gen)
+            guide = _Side(guide_gen)
+            while not model.done:
+                effect = model.pending
+                try:
+                    answer = yield from self._answer_model(effect, guide)
+                except Exception as err:
+                    model.throw(err)
+                    continue
+                model.send(answer)
+            yield from self._finish(guide)
+            return model.value
+        except _Escaped as escaped:
+            raise escaped.error from None
+        finally:
+            for side in (model, guide):
+                if side is not None:
+                    side.gen.close()
+
+    # -- the model's effects --------------------------------------------------------------
+    def _answer_model(self, effect: Any, guide: _Side) -> Any:
+        kind = type(effect)
+        if kind is Sample and effect.value is UNSET:
+            return (yield from self._latent(effect, guide))
+        if kind is Observe:
+            name = effect.name
+            if name in self.guide_sampled:
+                raise error(
+                    ObservedAddressError, name,
+                    f"the guide samples {name!r} ~ {describe(self.guide_sampled[name])}, "
+                    f"which the model observes ({describe(effect.dist)}); observed addresses are never proposed",
+                )
+            check_observation(name, effect.dist, effect.value)
+            self.observed[name] = effect.dist
+            return (yield effect)
+        if kind is Branch:
+            decision = yield effect
+            self._decide(effect, decision)
+            return decision
+        return (yield effect)
+
+    def _latent(self, effect: Any, guide: _Side) -> Any:
+        name = effect.name
+        if name in self.model_sampled:
+            raise error(
+                DuplicateAddressError, name,
+                f"address {name!r} is used twice in one run; addresses must be unique "
+                "(build them from loop indices, e.g. ('x', i), or use plait.scope)",
+            )
+        if name not in self.proposed:
+            yield from self._advance(guide, until=name)
+        if name not in self.proposed:
+            waiting = guide.pending
+            if type(waiting) is Branch:
+                raise error(
+                    LockstepOrderError, name,
+                    f"the model needs latent {name!r} ~ {describe(effect.dist)} before it decides branch "
+                    f"{waiting.name!r}, but the guide waits for that decision without having proposed "
+                    f"{name!r}; the guide must propose in the model's order around received branches",
+                )
+            raise error(
+                MissingAddressError, name,
+                f"model sampled latent {name!r} ~ {describe(effect.dist)} but the guide did not propose it"
+                + self._path_note(),
+            )
+        value, guide_dist = self.proposed.pop(name)
+        self.model_sampled.add(name)
+        check_site(name, effect.dist, guide_dist, relation=self.relation)
+        weight = _total(effect.dist.log_prob(value)) - _total(guide_dist.log_prob(value))
+        yield Factor(GuideWeight(name), weight)
+        return value
+
+    def _decide(self, effect: Branch, decision: Any) -> None:
+        name = effect.name
+        forced = effect.condition is not None and decision != effect.condition
+        self.decisions[name] = (decision, forced)
+        if name in self.claims:
+            claim = self.claims.pop(name)
+            if claim != decision:
+                if forced:
+                    raise ForcedBranchConflict(name)
+                raise error(
+                    BranchMismatchError, name,
+                    f"branch {name!r}: the model decided {decision!r} but the guide computed {claim!r}; "
+                    f"let the guide receive the decision with `yield plait.branch({name!r})`",
+                )
+
+    def _path_note(self) -> str:
+        if not self.decisions:
+            return ""
+        taken = ", ".join(f"{n!r}={d!r}" for n, (d, _) in self.decisions.items())
+        return f" (path: branch {taken})"
+
+    # -- the guide's effects --------------------------------------------------------------
+    def _advance(self, guide: _Side, until: Optional[Hashable]) -> Any:
+        """Run the guide until it proposes ``until``, blocks on an unknown decision, or returns."""
+        while not guide.done:
+            effect = guide.pending
+            kind = type(effect)
+            if kind is Branch and effect.condition is None and effect.name not in self.decisions:
+                return  # blocked: waits for the model's decision
+            try:
+                answer = yield from self._answer_guide(effect, done=until is None)
+            except Exception as err:
+                guide.throw(err)
+                continue
+            guide.send(answer)
+            if kind is Sample and effect.name == until:
+                return
+
+    def _answer_guide(self, effect: Any, done: bool) -> Any:
+        kind = type(effect)
+        name = getattr(effect, "name", None)
+        check_guide_effect(name, effect)
+        if kind is Sample:
+            if name in self.guide_sampled:
+                raise error(
+                    DuplicateAddressError, name,
+                    f"the guide samples address {name!r} twice in one run; addresses must be unique",
+                )
+            if name in self.observed:
+                raise error(
+                    ObservedAddressError, name,
+                    f"the guide samples {name!r} ~ {describe(effect.dist)}, which the model observes "
+                    f"({describe(self.observed[name])}); observed addresses are never proposed",
+                )
+            if done or name in self.model_sampled:
+                raise self._extra(name, effect.dist)
+            self.guide_sampled[name] = effect.dist
+            value = yield effect
+            self.proposed[name] = (value, effect.dist)
+            return value
+        if kind is Branch:
+            if name in self.decisions:
+                decision, forced = self.decisions[name]
+                if effect.condition is not None and effect.condition != decision and not forced:
+                    raise error(
+                        BranchMismatchError, name,
+                        f"branch {name!r}: the model decided {decision!r} but the guide computed "
+                        f"{effect.condition!r}; let the guide receive the decision with "
+                        f"`yield plait.branch({name!r})`",
+                    )
+                return decision
+            if done:
+                raise error(
+                    BranchMismatchError, name,
+                    f"the guide waits for branch {name!r}, which the model never took on this run"
+                    + self._path_note(),
+                )
+            self.claims[name] = effect.condition
+            return effect.condition
+        return (yield effect)
+
+    def _extra(self, name: Hashable, dist: Any) -> Exception:
+        latents = sorted(map(repr, self.model_sampled))
+        return error(
+            ExtraAddressError, name,
+            f"guide proposed {name!r} ~ {describe(dist)} which the model never samples on this run; "
+            f"model latent addresses on this run: [{', '.join(latents)}]" + self._path_note(),
+        )
+
+    def _finish(self, guide: _Side) -> Any:
+        yield from self._advance(guide, until=None)
+        if not guide.done:  # blocked on a decision the model never made
+            guide.throw(
+                error(
+                    BranchMismatchError, guide.pending.name,
+                    f"the guide waits for branch {guide.pending.name!r}, which the model never took "
+                    "on this run" + self._path_note(),
+                )
+            )
+            yield from self._advance(guide, until=None)
+        for name, (_, dist) in self.proposed.items():
+            raise self._extra(name, dist)
+        for name, claim in self.claims.items():
+            raise error(
+                BranchMismatchError, name,
+                f"the guide decided branch {name!r} = {claim!r}, which the model never took on this run"
+                + self._path_note(),
+            )
