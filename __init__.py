@@ -37,6 +37,7 @@ from .effects import (
 from .effects.distributions import *  # noqa: F401,F403
 from .effects.distributions import __all__ as _distribution_names
 from .effects.distributions import supports
+from .effects import transforms
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .gradients import (
@@ -92,6 +93,7 @@ __all__ = [
     "handlers",
     "inference",
     "supports",
+    "transforms",
     "UNSET",
     "Sample",
     "Observe",
