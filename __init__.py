@@ -41,6 +41,8 @@ from .effects import transforms
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .gradients import (
+    SGD,
+    Adam,
     Dual,
     diff,
     grad,
@@ -80,6 +82,8 @@ from .inference import (
     run,
     simulate,
     smc,
+    svi,
+    SVIResult,
 )
 from .handlers.scope import scope
 
@@ -123,6 +127,10 @@ __all__ = [
     "importance",
     "Population",
     "smc",
+    "svi",
+    "SVIResult",
+    "Adam",
+    "SGD",
     "mh",
     "gradinf",
     "coupled_difference",

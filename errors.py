@@ -31,6 +31,7 @@ __all__ = [
     "GradInfError",
     "NoDerivativeRuleError",
     "PerturbationEscapeError",
+    "SupportMismatchError",
 ]
 
 
@@ -112,4 +113,13 @@ class PerturbationEscapeError(PlaitError):
     computation in outer state, or when a derivative operator returns a
     function over dual numbers; the stale perturbation would otherwise be
     confused with a live one.
+    """
+
+
+class SupportMismatchError(PlaitError, ValueError):
+    """A guide or proposal samples an address with a different support (or kind) than the model.
+
+    A guide whose support differs from the model's gives wrong answers without
+    failing: a Normal guide for a positive variable proposes impossible values,
+    a Uniform(0, 1) proposal for a Gamma variable never explores most of it.
     """

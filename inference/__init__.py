@@ -18,6 +18,7 @@ from .population import Population
 from .smc import smc
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
+from .svi import SVIResult, svi
 
 __all__ = [
     "Execution",
@@ -51,4 +52,6 @@ __all__ = [
     "mixture",
     "repeat",
     "cycle",
+    "svi",
+    "SVIResult",
 ]
