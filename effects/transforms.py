@@ -36,6 +36,7 @@ array([0.2689, 0.5   , 0.7311])
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Tuple
 
@@ -474,6 +475,21 @@ def biject_to(support: Any, *, positive: str = "exp") -> Transform:
     >>> biject_to(simplex(4)).forward(np.array([0.0, 0.0, 0.0])).round(3)
     array([0.25, 0.25, 0.25, 0.25])
     """
+    if positive not in ("exp", "softplus"):
+        raise ValueError(f"biject_to: positive must be 'exp' or 'softplus', got {positive!r}")
+    try:
+        return _cached_biject_to(support, positive)
+    except TypeError:  # an unhashable argument: not a support
+        return _biject_to(support, positive)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_biject_to(support: Any, positive: str) -> Transform:
+    # Supports and transforms are immutable, and params ask on every run.
+    return _biject_to(support, positive)
+
+
+def _biject_to(support: Any, positive: str) -> Transform:
     if positive not in ("exp", "softplus"):
         raise ValueError(f"biject_to: positive must be 'exp' or 'softplus', got {positive!r}")
     if not isinstance(support, Support):

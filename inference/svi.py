@@ -302,14 +302,24 @@ def _require_finite(value: Any, trace: Trace, who: str) -> None:
 
 
 def _elbo_particle(model: Callable[..., Any], guide: Callable[..., Any], args: tuple,
-                   unconstrained: Mapping[Hashable, Any], rng: Any, reparam: bool) -> Any:
-    """``log p(x, z) - log q(z)`` at one draw ``z ~ q`` (a Dual when the params are)."""
+                   unconstrained: Mapping[Hashable, Any], rng: Any, reparam: bool,
+                   stl: bool = False) -> Any:
+    """``log p(x, z) - log q(z)`` at one draw ``z ~ q`` (a Dual when the params are).
+
+    With ``stl`` the guide's density is evaluated at the draws with plain
+    params: only the pathwise part of ``∇ log q`` is kept.
+    """
     guide_trace = _run_guide(guide, args, unconstrained, rng)
     if reparam:
         _require_reparameterised(guide_trace)
     model_trace = _run_model(model, args, unconstrained, guide_trace.latents, rng)
     _check_guide_against_model(model_trace, guide_trace)
-    log_q, log_p = _log_prior(guide_trace), _log_joint(model_trace)
+    log_p = _log_joint(model_trace)
+    if stl:
+        plain = {a: stop_gradient(u) for a, u in unconstrained.items()}
+        log_q = _log_prior(_run_guide(guide, args, plain, rng, fixed=guide_trace.latents))
+    else:
+        log_q = _log_prior(guide_trace)
     _require_finite(log_q, guide_trace, "guide")
     _require_finite(log_p, model_trace, "model")
     return log_p - log_q
@@ -356,8 +366,9 @@ class _Estimator:
     """Per-run state of a gradient estimator (the score baseline lives here)."""
 
     def __init__(self, kind: str, model: Callable[..., Any], guide: Callable[..., Any], args: tuple,
-                 layout: _Layout, num_particles: int, baseline_decay: float) -> None:
+                 layout: _Layout, num_particles: int, baseline_decay: float, stl: bool) -> None:
         self.kind = kind
+        self.stl = stl
         self.model, self.guide, self.args = model, guide, args
         self.layout = layout
         self.num_particles = num_particles
@@ -384,7 +395,8 @@ class _Estimator:
             u = self.layout.unflatten(_one_hot(theta, tag))
             total: Any = 0.0
             for _ in range(self.num_particles):
-                total = total + _elbo_particle(self.model, self.guide, self.args, u, rng, reparam=True)
+                total = total + _elbo_particle(self.model, self.guide, self.args, u, rng, reparam=True,
+                                               stl=self.stl)
             value, grad = _read(total, tag, n)
         return value / self.num_particles, grad / self.num_particles
 
@@ -521,6 +533,7 @@ def svi(
     on_step: Optional[Callable[[int, float], None]] = None,
     average_last: int = 0,
     baseline_decay: float = 0.9,
+    stl: bool = False,
 ) -> SVIResult:
     """Fit the guide's params by stochastic gradient ascent on the ELBO.
 
@@ -535,7 +548,11 @@ def svi(
     sites).  ``num_particles`` draws are averaged per step.
     ``average_last=k`` returns the average of the last ``k`` iterates
     (Polyak averaging, in unconstrained space), which removes most of the
-    noise a constant step size leaves.  ``on_step(step, elbo)`` is called
+    noise a constant step size leaves.  ``stl=True`` (reparam only) is
+    "sticking the landing" (Roeder, Wu & Duvenaud 2017): the guide's
+    density is differentiated only through the draws, not its params, which
+    drops a term of mean zero; the gradient noise then vanishes where the
+    guide equals the posterior.  ``on_step(step, elbo)`` is called
     after every step; ``progress=True`` prints the ELBO to stderr twenty
     times.  The same seed gives the same result.
 
@@ -560,6 +577,8 @@ def svi(
     average_last = check_count("svi", "average_last", average_last, 0)
     if average_last > num_steps:
         raise ValueError(f"svi: average_last ({average_last}) exceeds num_steps ({num_steps})")
+    if stl and estimator != "reparam":
+        raise ValueError(f"svi: stl=True applies to estimator='reparam' only, got estimator={estimator!r}")
     if not (isinstance(baseline_decay, (int, float)) and 0.0 <= baseline_decay < 1.0):
         raise ValueError(f"svi: baseline_decay must be in [0, 1), got {baseline_decay!r}")
     optimizer = Adam(0.05) if optimizer is None else optimizer
@@ -573,7 +592,7 @@ def svi(
     if layout.size == 0:
         raise HandlerError("svi: neither the guide nor the model declares a plait.param; there is nothing to fit")
     rng = np.random.default_rng(steps_seed)
-    estimate = _Estimator(estimator, model, guide, args, layout, num_particles, baseline_decay)
+    estimate = _Estimator(estimator, model, guide, args, layout, num_particles, baseline_decay, stl)
     callbacks = [c for c in (on_step, _printer(num_steps, None) if progress else None) if c is not None]
 
     theta = layout.initial.copy()
