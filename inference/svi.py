@@ -132,7 +132,7 @@ def _check_guide_against_model(model_trace: Trace, guide_trace: Trace) -> None:
     >>> _check_guide_against_model(plait.simulate(model, seed=0), plait.simulate(guide, seed=0))
     Traceback (most recent call last):
     ...
-    plait.errors.SupportMismatchError: at 'w' the guide's support differs from the model's: the guide samples Normal(loc=1.0, scale=1.0) with support Real (-inf, inf) [continuous], the model has Gamma(concentration=2.0, rate=1.0) with support PositiveReal (0, inf) [continuous]; a variational family must have exactly the model's support at every latent site (for a positive variable use a LogNormal or Gamma guide)
+    plait.errors.SupportMismatchError: at 'w' the guide's support differs from the model's: the guide samples Normal(loc=1.0, scale=1.0) with support Real (-inf, inf) [continuous], the model has Gamma(shape=2.0, rate=1.0) with support PositiveReal (0, inf) [continuous]; a variational family must have exactly the model's support at every latent site (for a positive variable use a LogNormal or Gamma guide)
     """
     for address, (_, effect) in guide_trace.record.items():
         if isinstance(effect, (Observe, Factor)):

@@ -343,14 +343,15 @@ def exact_posterior():
 
 def test_score_estimator_fits_a_discrete_posterior():
     post, log_evidence = exact_posterior()
-    fit = plait.svi(discrete_model, simplex_guide, optimizer=plait.Adam(lambda t: 0.05 / (1 + t / 300)),
-                    num_steps=3000, num_particles=2, estimator="score", average_last=1000, seed=0)
-    # Score-function gradients are noisy: the fitted probabilities are
-    # averages over ~2000 draws of a gradient with SD of order 1, and the
-    # curvature of the ELBO in the logits is of order the probabilities, so
-    # the SE of each probability is ~0.01; 0.04 is 4 SE.
-    np.testing.assert_allclose(fit.params["probs"], post, atol=0.04)
-    assert abs(fit.final_elbo - log_evidence) < 0.1
+    fit = plait.svi(discrete_model, simplex_guide, optimizer=plait.Adam(0.05), num_steps=2000,
+                    average_last=1000, estimator="score", seed=0)
+    # The simplex family contains the posterior, and there f = log p - log q
+    # equals log evidence for every z: as the running-mean baseline reaches
+    # it, (f - b) grad log q vanishes and so does the gradient noise.  The
+    # iterates converge (seeds 1-3 land within 1e-14), so the check is
+    # deterministic; 0.01 leaves room for a slower seed.
+    np.testing.assert_allclose(fit.params["probs"], post, atol=0.01)
+    assert abs(fit.final_elbo - log_evidence) < 1e-3
 
 
 def elbo_of_logits(logits):
@@ -370,9 +371,79 @@ def test_gradinf_program_gives_an_unbiased_elbo_gradient():
 
 
 def test_gradinf_estimator_fits_a_discrete_posterior():
-    post, log_evidence = exact_posterior()
-    fit = plait.svi(discrete_model, logits_guide, optimizer=plait.Adam(lambda t: 0.1 / (1 + t / 100)),
-                    num_steps=400, estimator="gradinf", seed=0)
-    # GradInf's estimate for one categorical site is exact up to the coupling
-    # draw: the fit converges close to the posterior.
-    np.testing.assert_allclose(softmax(fit.params["logits"]), post, atol=0.01)
+    post, _ = exact_posterior()
+    fit = plait.svi(discrete_model, logits_guide, optimizer=plait.Adam(0.05), num_steps=600,
+                    average_last=400, estimator="gradinf", seed=0)
+    # GradInf's gradient keeps a mean-zero -grad log q(z) term, so the noise
+    # does not vanish at the optimum.  Over seeds 0-4 the averaged fit missed
+    # the posterior by SD ~0.025 per probability (max 0.052): 0.1 is 4 SE.
+    np.testing.assert_allclose(softmax(fit.params["logits"]), post, atol=0.1)
+    assert fit.estimator == "gradinf" and np.all(np.isfinite(fit.elbo))
+
+
+# -- optimisers and the params handler -------------------------------------------------------
+
+def test_adam_matches_the_published_update_and_keeps_no_state():
+    opt = plait.Adam(0.1, betas=(0.8, 0.9), eps=1e-6)
+    x, state = np.array([1.0, -2.0]), opt.init(np.zeros(2))
+    g1, g2 = np.array([0.5, -1.0]), np.array([0.2, 3.0])
+    x1, s1 = opt.update(x, g1, state)
+    x2, s2 = opt.update(x1, g2, s1)
+    m = 0.2 * g1
+    v = 0.1 * g1 ** 2
+    ref1 = x - 0.1 * (m / 0.2) / (np.sqrt(v / 0.1) + 1e-6)
+    m = 0.8 * m + 0.2 * g2
+    v = 0.9 * v + 0.1 * g2 ** 2
+    ref2 = ref1 - 0.1 * (m / (1 - 0.8 ** 2)) / (np.sqrt(v / (1 - 0.9 ** 2)) + 1e-6)
+    np.testing.assert_allclose(x1, ref1, rtol=1e-14)
+    np.testing.assert_allclose(x2, ref2, rtol=1e-14)
+    assert s2.step == 2 and state.step == 0 and not np.any(state.m)
+    # a schedule is read at the step index
+    steps = []
+    sched = plait.Adam(lambda t: steps.append(t) or 0.1)
+    sched.update(x, g1, sched.update(x, g1, sched.init(x))[1])
+    assert steps == [0, 1]
+
+
+def test_optimiser_arguments_are_validated():
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        plait.Adam(0.0)
+    with pytest.raises(ValueError, match="betas"):
+        plait.Adam(0.1, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="eps"):
+        plait.Adam(0.1, eps=-1.0)
+    with pytest.raises(ValueError, match="schedule gave"):
+        plait.SGD(lambda t: -1.0).update(0.0, 1.0, plait.SGD(0.1).init(0.0))
+    with pytest.raises(ValueError, match="gradients must be finite"):
+        plait.SGD(0.1).update(0.0, np.nan, plait.SGD(0.1).init(0.0))
+
+
+def test_svi_with_sgd():
+    fit = plait.svi(gaussian_model, normal_guide, YS, optimizer=plait.SGD(lambda t: 0.02 / (1 + t / 500)),
+                    num_steps=1500, stl=True, seed=0)
+    assert abs(fit.params["loc"] - POST_MEAN) < 0.01 * abs(POST_MEAN)
+    assert abs(fit.params["scale"] - POST_SD) < 0.01 * POST_SD
+
+
+def test_params_handler_answers_constrained_values_and_reports_new_params():
+    from plait.handlers.params import ParamsSeen
+
+    def prog():
+        p = yield plait.param("p", np.array([0.2, 0.3, 0.5]), constraint=S.simplex(3))
+        w = yield plait.param("w", 2.0)
+        return p, w
+
+    result = plait.run(plait.handlers.params(prog, {"p": np.zeros(2)}), handlers=[plait.handlers.TraceHandler()])
+    p, w = result.value
+    np.testing.assert_allclose(p, np.ones(3) / 3)
+    assert w == 2.0
+    seen = [o for _, o in result.outputs if isinstance(o, ParamsSeen)][0]
+    assert list(seen.new) == ["w"]
+    np.testing.assert_allclose(result.trace.params["p"], np.ones(3) / 3)
+
+
+def test_simplex_param_round_trips_through_svi_layout():
+    layout = _Layout(_discover(discrete_model, simplex_guide, (), np.random.default_rng(0)))
+    assert layout.size == 2
+    fitted = layout.constrained(layout.initial)
+    np.testing.assert_allclose(fitted["probs"], np.ones(3) / 3)
