@@ -20,6 +20,7 @@ from .population import Population
 from .smc import smc
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
+from .svi import SVIResult, svi
 
 __all__ = [
     "Execution",
@@ -59,4 +60,6 @@ __all__ = [
     "mixture",
     "repeat",
     "cycle",
+    "svi",
+    "SVIResult",
 ]
