@@ -260,7 +260,8 @@ class _SampleFunction(SampleRequest):
     distribution or a frozen ``scipy.stats`` distribution.  Addresses are any
     hashable value; tuples such as ``("x", i)`` are cheap.  ``coupling=``
     names the coupling :func:`plait.gradinf` uses at this site ("crn",
-    "reparam", "maxindep", "reflection", "always_flip", "score", "indep");
+    "reparam", "maxindep", "reflection", "always_flip", "score", "indep",
+    and for a layer of coins "same_or_antithetic", "same_or_indep");
     every other interpretation ignores it.  (A compiled
     callable rather than a function: it runs once per site of every run.)
 

@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
 
-from ..effects.distributions import Coupled
+from ..effects.distributions import Bernoulli, Coupled
 from ..effects.records import (
     RESAMPLE_POINT,
     UNSET,
@@ -284,6 +284,8 @@ class _Segment:
     def __init__(self) -> None:
         self.sites: List[Tuple[Hashable, Any, Any]] = []
         self.index: Dict[Hashable, List[int]] = {}
+        #: A's uniforms at "same_or_antithetic" layers, by site: B's antithetic copy reuses them.
+        self.uniforms: Dict[int, np.ndarray] = {}
 
     def add(self, address: Hashable, dist: Any, value: Any) -> None:
         self.index.setdefault(address, []).append(len(self.sites))
@@ -323,8 +325,18 @@ class _ARun:
 
     def _plain(self, effect: Any) -> Any:
         if type(effect) is Sample:
-            value = effect.value if effect.value is not UNSET else effect.dist.sample(self.rng)
-            self.segment.add(effect.name, _base(effect.dist), value)
+            dist = effect.dist
+            if effect.value is not UNSET:
+                value = effect.value
+            elif (type(dist) is Coupled and dist.coupling == "same_or_antithetic" and type(dist.base) is Bernoulli
+                  and dist.batch_shape):
+                # The draw Bernoulli.sample makes (same stream, same int64 coins), keeping the uniforms.
+                u = self.rng.random(dist.batch_shape)
+                value = (u < dist.base.p).astype(np.int64)
+                self.segment.uniforms[len(self.segment.sites)] = u
+            else:
+                value = dist.sample(self.rng)
+            self.segment.add(effect.name, _base(dist), value)
             return value
         if type(effect) in (Observe, Factor):
             self.log_weight = self.log_weight + _log_weight_of(effect)
@@ -581,7 +593,7 @@ class _BRunner:
             return own_law(_base(dist_b), self.rng), cursor
         _, dist_a, value_a = segment.sites[i]
         options = couple(_coupling(dist_b), dist_a, value_a, _base(dist_b), self.ad_mode, self.rng,
-                         main=weight.v != 0.0)
+                         main=weight.v != 0.0, uniforms=segment.uniforms.get(i))
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
