@@ -38,6 +38,8 @@ __all__ = [
     "GuideConditioningError",
     "BranchMismatchError",
     "LockstepOrderError",
+    "LogDensityError",
+    "BridgeError",
 ]
 
 
@@ -157,3 +159,28 @@ class BranchMismatchError(SoundnessError):
 
 class LockstepOrderError(SoundnessError):
     """A guide waits for a branch decision while the model needs a value the guide has not proposed."""
+
+
+class LogDensityError(PlaitError, ValueError):
+    """A model cannot be given an unconstrained log density (:class:`plait.LogDensity`).
+
+    Its latent addresses change between runs, a latent is discrete, or a
+    site's log density is NaN.  ``address`` names the site (None when it is
+    not one site).
+    """
+
+    def __init__(self, message: str, address: object = None) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class BridgeError(PlaitError):
+    """A model cannot be translated to another system (:mod:`plait.bridges`).
+
+    A distribution has no counterpart there, or two addresses render to the
+    same site name.  ``address`` names the site.
+    """
+
+    def __init__(self, message: str, address: object = None) -> None:
+        super().__init__(message)
+        self.address = address

@@ -21,6 +21,7 @@ from .smc import smc
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
 from .svi import SVIResult, svi
+from .unconstrained import LogDensity
 
 __all__ = [
     "Execution",
@@ -62,4 +63,5 @@ __all__ = [
     "cycle",
     "svi",
     "SVIResult",
+    "LogDensity",
 ]

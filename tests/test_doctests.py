@@ -16,7 +16,7 @@ def all_modules():
         leaf = info.name.rsplit(".", 1)[-1]
         # The repository root is the package root in editable installs: skip non-package files.
         if info.name.count(".") == 1 and leaf not in {
-            "effects", "handlers", "inference", "gradients", "ext", "errors"
+            "effects", "handlers", "inference", "gradients", "ext", "errors", "bridges"
         }:
             continue
         names.append(info.name)

@@ -1,0 +1,431 @@
+"""``LogDensity``: a model's log density on unconstrained space, BridgeStan style.
+
+``plait.LogDensity(model, *args, observations=None)`` fixes the layout of the
+model's continuous latent sites in one flat float64 vector ``x``: each site
+``address`` occupies a slice, holding ``biject_to(support).inverse(value)``.
+``log_density(x)`` runs the model once with every latent fixed to
+``T.forward(x[slice])`` and returns ``log p(T(x)) + sum log |J_T(x)|``;
+``log_density_and_grad(x)`` does the same in one forward-mode pass with
+``dim`` directions (plait's :mod:`~plait.gradients`), so outside samplers and
+optimisers (emcee, ``scipy.optimize``, BridgeStan-style tools) can use plait
+models directly.
+
+The layout is discovered from two seeded runs.  Models whose latent
+addresses change with their values, and models with discrete latents, are
+refused with an error naming the addresses: sum discrete sites out
+(``plait.exact`` on the discrete part), or fix them with ``observations=``.
+
+Transforms (:func:`plait.transforms.biject_to`): reals and real vectors as
+they are, positive values by ``exp``, the unit interval by ``logit``,
+bounded intervals by a scaled logit, half-bounded ones by ``low + exp`` /
+``high - exp``, the simplex by stick-breaking (``k - 1`` coordinates).
+plait has no covariance- or correlation-matrix family (no LKJ or Wishart),
+so there is no matrix transform.  A ``Uniform(low, high)`` whose bounds
+depend on other latents gets its scaled logit from those bounds as they are
+computed (derivatives included), so the Jacobian follows them.
+
+>>> import numpy as np
+>>> import plait
+>>> def model(y):
+...     s = yield plait.sample("s", plait.Gamma(2.0, 1.0))
+...     yield plait.observe("y", plait.Normal(0.0, s), y)
+>>> ld = plait.LogDensity(model, 1.5)
+>>> ld.dim, ld.constrain(np.array([0.0]))
+(1, {'s': 1.0})
+>>> value, gradient = ld.log_density_and_grad(np.array([0.0]))
+>>> bool(np.isclose(value, ld.log_density(np.array([0.0]))))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple
+
+import attrs
+import numpy as np
+import scipy.special as sc
+
+from ..effects.distributions.base import Wrapped
+from ..effects.distributions.continuous import Uniform
+from ..effects.records import UNSET, Factor, Observe, Sample
+from ..effects.transforms import Transform, biject_to
+from ..errors import ExtraAddressError, InvalidParameterError, LogDensityError
+from ..gradients.api import value_and_grad
+from ..gradients.dual import Dual, stop_gradient
+from ..handlers.base import Handler
+from ..handlers.condition import Condition
+from ..handlers.replay import Substitute
+from ..handlers.trace import TraceHandler
+from .runtime import run
+
+__all__ = ["LogDensity"]
+
+#: The seeds of the two discovery runs (fixed, so a LogDensity is reproducible).
+_DISCOVERY_SEEDS = (20240601, 20240602)
+
+
+@attrs.frozen
+class _Site:
+    """Where one latent site lives in the flat vector."""
+
+    address: Hashable
+    shape: Tuple[int, ...]  # the constrained value's shape
+    free_shape: Tuple[int, ...]  # its unconstrained shape
+    offset: int
+    size: int
+
+
+class _BoundedBy(Transform):
+    """``low + (high - low) expit(x)`` for bounds that may be Duals (a Uniform over latents)."""
+
+    __slots__ = ("low", "high")
+
+    def __init__(self, low: Any, high: Any) -> None:
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def forward(self, x: Any) -> Any:
+        return self.low + (self.high - self.low) * sc.expit(x)
+
+    def inverse(self, y: Any) -> Any:
+        return sc.logit((y - self.low) / (self.high - self.low))
+
+    def log_abs_det_jacobian(self, x: Any) -> Any:
+        return np.log(self.high - self.low) + sc.log_expit(x) + sc.log_expit(-x)
+
+
+def _base(dist: Any) -> Any:
+    while isinstance(dist, Wrapped):
+        dist = dist.base
+    return dist
+
+
+def _transform(address: Hashable, dist: Any) -> Transform:
+    """The bijection onto ``dist``'s support, following latent-dependent Uniform bounds."""
+    base = _base(dist)
+    if isinstance(base, Uniform) and (type(base.low) is Dual or type(base.high) is Dual):
+        return _BoundedBy(base.low, base.high)
+    try:
+        return biject_to(dist.support)
+    except InvalidParameterError as error:
+        raise LogDensityError(
+            f"LogDensity: latent site {address!r} ~ {dist!r} has support {dist.support!r}, "
+            f"which has no bijection from unconstrained space ({error})",
+            address,
+        ) from None
+
+
+class _Discover(Handler):
+    """Record ``(address, dist, value)`` of every latent sample no inner handler fixed."""
+
+    def begin(self) -> None:
+        self.found: List[Tuple[Hashable, Any, Any]] = []
+
+    def handle(self, effect: Any) -> Any:
+        answer = self.fwd(effect)
+        if type(effect) is Sample and effect.value is UNSET:
+            self.found.append((effect.name, effect.dist, answer))
+        return answer
+
+    def end(self, result: Any) -> None:
+        result.outputs.append((self, self.found))
+
+
+class _Unconstrain(Handler):
+    """Answer each latent sample with ``T.forward(x[slice])`` and sum the log-Jacobians."""
+
+    def __init__(self, x: Any, sites: Mapping[Hashable, _Site]) -> None:
+        self.x = x
+        self.sites = sites
+
+    def begin(self) -> None:
+        self.log_jacobian: Any = 0.0
+        self.seen: set = set()
+
+    def handle(self, effect: Any) -> Any:
+        if type(effect) is Sample and effect.value is UNSET:
+            name = effect.name
+            site = self.sites.get(name)
+            if site is None:
+                raise LogDensityError(
+                    f"LogDensity: the model sampled latent site {name!r} ~ {effect.dist!r}, which "
+                    f"was not among the latent sites found when the LogDensity was built "
+                    f"({list(self.sites)}); the model's address set changes with its values",
+                    name,
+                )
+            u = self.x[site.offset:site.offset + site.size]
+            u = u[0] if site.free_shape == () else np.reshape(u, site.free_shape)
+            t = _transform(name, effect.dist)
+            lj = t.log_abs_det_jacobian(u)
+            self.log_jacobian = self.log_jacobian + (np.sum(lj) if np.ndim(lj) else lj)
+            self.seen.add(name)
+            effect = effect.with_value(t.forward(u))
+        return self.fwd(effect)
+
+    def end(self, result: Any) -> None:
+        missing = [a for a in self.sites if a not in self.seen]
+        if missing:
+            raise LogDensityError(
+                f"LogDensity: the model did not sample the latent sites {missing!r} found when the "
+                "LogDensity was built; the model's address set changes with its values",
+                missing[0],
+            )
+        result.outputs.append((self, self.log_jacobian))
+
+
+class _Collect(Handler):
+    """Record the distribution of every latent sample (for ``unconstrain``)."""
+
+    def begin(self) -> None:
+        self.dists: Dict[Hashable, Any] = {}
+
+    def handle(self, effect: Any) -> Any:
+        if type(effect) is Sample and effect.value is UNSET:
+            self.dists[effect.name] = effect.dist
+        return self.fwd(effect)
+
+    def end(self, result: Any) -> None:
+        result.outputs.append((self, self.dists))
+
+
+def _output(result: Any, kind: type) -> Any:
+    return next(value for handler, value in result.outputs if type(handler) is kind)
+
+
+def _plain(value: Any) -> Any:
+    v = stop_gradient(value)
+    return float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
+
+
+def _primal_sum(value: Any) -> float:
+    return float(np.sum(stop_gradient(value)))
+
+
+class LogDensity:
+    """The log density of ``model(*args)`` on unconstrained space, with its gradient.
+
+    ``observations`` (address → value) conditions the model
+    (:func:`plait.handlers.condition`).  The latent sites must be continuous
+    and the same in every run; they are found by two seeded runs.  The flat
+    vector holds them in the order the first run visited them
+    (``addresses``), each unconstrained by :func:`plait.transforms.biject_to`
+    of its support and flattened in C order.
+
+    * ``dim``: the length of ``x``;
+    * ``log_density(x)``: ``log p(T(x), data) + log |J_T(x)|``; ``-inf`` where
+      the model's density is zero, and a :class:`~plait.errors.LogDensityError`
+      naming the address when a site's log density is NaN;
+    * ``log_density_and_grad(x)``: the value and the gradient (zeros where the
+      value is ``-inf``), from one forward-mode pass;
+    * ``constrain(x)`` → ``{address: value}``, ``unconstrain(choices)`` → ``x``.
+
+    >>> import numpy as np
+    >>> import plait
+    >>> def model():
+    ...     p = yield plait.sample("p", plait.Beta(2.0, 2.0))
+    ...     yield plait.observe("flip", plait.Bernoulli(p), 1)
+    >>> ld = plait.LogDensity(model)
+    >>> x = ld.unconstrain({"p": 0.75})
+    >>> x.round(6), ld.constrain(x)
+    (array([1.098612]), {'p': 0.75})
+    >>> lp = np.log(6 * 0.75 * 0.25) + np.log(0.75) + np.log(0.75 * 0.25)  # Beta, flip, Jacobian
+    >>> bool(np.isclose(ld.log_density(x), lp))
+    True
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        *args: Any,
+        observations: Optional[Mapping[Hashable, Any]] = None,
+    ) -> None:
+        self.model = model
+        self.args = args
+        self.observations = dict(observations or {})
+        self._inner: Tuple[Handler, ...] = (
+            (Condition(self.observations),) if self.observations else ()
+        )
+        self._sites = self._discover()
+        self.dim: int = sum(s.size for s in self._sites.values())
+
+    @property
+    def addresses(self) -> List[Hashable]:
+        """The latent addresses, in the order of their slices in ``x``.
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("a", plait.Normal(0.0, 1.0))
+        ...     yield plait.sample("b", plait.Dirichlet([1.0, 1.0, 1.0]))
+        >>> ld = plait.LogDensity(model)
+        >>> ld.addresses, ld.dim
+        (['a', 'b'], 3)
+        """
+        return list(self._sites)
+
+    def _discover(self) -> Dict[Hashable, _Site]:
+        runs = []
+        for seed in _DISCOVERY_SEEDS:
+            result = run(
+                self.model, *self.args,
+                handlers=(*self._inner, _Discover(), TraceHandler()), seed=seed,
+            )
+            runs.append((_output(result, _Discover), result.trace))
+        (first, trace), (second, _) = runs
+        a, b = [s[0] for s in first], [s[0] for s in second]
+        if set(a) != set(b):
+            raise LogDensityError(
+                "LogDensity needs a fixed set of latent addresses, but two runs of the model "
+                f"sampled different ones: only in the first run {[x for x in a if x not in b]!r}, "
+                f"only in the second {[x for x in b if x not in a]!r}",
+                next(iter(set(a) ^ set(b))),
+            )
+        unused = [k for k in self.observations if k not in trace.observations]
+        if unused:
+            raise ExtraAddressError(
+                f"LogDensity: observations give values for {unused!r}, which the model never samples"
+            )
+        sites: Dict[Hashable, _Site] = {}
+        offset = 0
+        for address, dist, value in first:
+            if dist.is_discrete:
+                raise LogDensityError(
+                    f"LogDensity: latent site {address!r} ~ {dist!r} is discrete (value {value!r}); "
+                    "an unconstrained density needs continuous latents: sum it out (e.g. compute "
+                    "the marginal with plait.exact and factor it in) or fix it with observations=",
+                    address,
+                )
+            shape = tuple(np.shape(value))
+            free = _transform(address, dist).unconstrained_shape(shape)
+            size = math.prod(free)
+            sites[address] = _Site(address, shape, free, offset, size)
+            offset += size
+        return sites
+
+    def _check(self, x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.dim,):
+            raise ValueError(f"LogDensity: x must have shape ({self.dim},), got {x.shape}")
+        return x
+
+    def _run(self, x: Any) -> Tuple[Any, Any]:
+        handlers = (*self._inner, _Unconstrain(x, self._sites), TraceHandler())
+        result = run(self.model, *self.args, handlers=handlers)
+        return result, _output(result, _Unconstrain)
+
+    def _evaluate(self, x: Any) -> Any:
+        result, log_jacobian = self._run(x)
+        total: Any = log_jacobian
+        zero = False
+        for address, (answer, effect) in result.trace.record.items():
+            kind = type(effect)
+            if kind is Sample or kind is Observe:
+                lp = effect.dist.log_prob(answer)
+                what = f"{'observed' if kind is Observe else 'latent'} site {address!r} ~ {effect.dist!r} at value {_plain(answer)!r}"
+            elif kind is Factor:
+                lp = effect.log_weight
+                what = f"factor {address!r}"
+            else:
+                continue
+            primal = _primal_sum(lp)
+            if math.isnan(primal):
+                raise LogDensityError(f"LogDensity: the log density of {what} is NaN", address)
+            if primal == -math.inf:
+                zero = True  # keep going: a later NaN must still be reported
+            total = total + (np.sum(lp) if np.ndim(lp) else lp)
+        if zero:
+            return -math.inf
+        if math.isnan(_primal_sum(total)):
+            raise LogDensityError(
+                "LogDensity: the log density is inf - inf at this x: a transformed value reached "
+                "the boundary of its support (|x| too large for float64)"
+            )
+        return total
+
+    def log_density(self, x: Any) -> float:
+        """``log p(T(x)) + log |J_T(x)|`` at the unconstrained point ``x`` (``-inf`` where p is 0).
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("rate", plait.Exponential(1.0))
+        >>> ld = plait.LogDensity(model)
+        >>> bool(ld.log_density(np.array([0.5])) == -np.exp(0.5) + 0.5)
+        True
+        """
+        return float(self._evaluate(self._check(x)))
+
+    def log_density_and_grad(self, x: Any) -> Tuple[float, np.ndarray]:
+        """``(log_density(x), its gradient)``; one forward-mode pass with ``dim`` directions.
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("z", plait.Normal(1.0, 2.0))
+        >>> value, g = plait.LogDensity(model).log_density_and_grad(np.array([3.0]))
+        >>> g   # -(z - 1) / 4
+        array([-0.5])
+        """
+        x = self._check(x)
+        if self.dim == 0:
+            return float(self._evaluate(x)), np.zeros(0)
+        value, gradient = value_and_grad(self._evaluate, x)
+        value = float(value)
+        if value == -math.inf:
+            return value, np.zeros(self.dim)
+        return value, np.asarray(gradient, dtype=np.float64)
+
+    def constrain(self, x: Any) -> Dict[Hashable, Any]:
+        """The latent values ``{address: T(x[slice])}`` at the unconstrained point ``x``.
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("w", plait.Dirichlet([1.0, 1.0]))
+        >>> plait.LogDensity(model).constrain(np.array([0.0]))
+        {'w': array([0.5, 0.5])}
+        """
+        result, _ = self._run(self._check(x))
+        return {a: _plain(result.trace[a]) for a in self._sites}
+
+    def unconstrain(self, choices: Mapping[Hashable, Any]) -> np.ndarray:
+        """The unconstrained point of the latent values ``choices`` (every latent address).
+
+        A value outside its site's support raises
+        :class:`~plait.errors.LogDensityError` naming the address.
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("u", plait.Uniform(0.0, 4.0))
+        >>> plait.LogDensity(model).unconstrain({"u": 2.0})
+        array([0.])
+        """
+        handlers = (*self._inner, _Collect(), Substitute(choices, strict=True))
+        dists = _output(run(self.model, *self.args, handlers=handlers), _Collect)
+        x = np.empty(self.dim)
+        for address, site in self._sites.items():
+            if address not in dists:
+                raise LogDensityError(
+                    f"LogDensity.unconstrain: the model did not sample {address!r} at these choices",
+                    address,
+                )
+            value = choices[address]
+            if tuple(np.shape(value)) != site.shape:
+                raise ValueError(
+                    f"LogDensity.unconstrain: the value of {address!r} must have shape {site.shape}, "
+                    f"got {np.shape(value)}"
+                )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u = np.asarray(_transform(address, dists[address]).inverse(value), dtype=float)
+            if not np.all(np.isfinite(u)):
+                raise LogDensityError(
+                    f"LogDensity.unconstrain: the value {value!r} of {address!r} ~ {dists[address]!r} "
+                    f"is not in the interior of its support {dists[address].support!r}",
+                    address,
+                )
+            x[site.offset:site.offset + site.size] = u.ravel()
+        return x
+
+    def __repr__(self) -> str:
+        name = getattr(self.model, "__name__", repr(self.model))
+        return f"LogDensity({name}, dim={self.dim}, addresses={self.addresses!r})"
