@@ -160,7 +160,10 @@ class _Unconstrain(Handler):
             lj = t.log_abs_det_jacobian(u)
             self.log_jacobian = self.log_jacobian + (np.sum(lj) if np.ndim(lj) else lj)
             self.seen.add(name)
-            effect = effect.with_value(t.forward(u))
+            value = t.forward(u)
+            if type(value) is np.float64:
+                value = float(value)  # plait's scalar fast paths take Python floats
+            effect = effect.with_value(value)
         return self.fwd(effect)
 
     def end(self, result: Any) -> None:
@@ -175,14 +178,28 @@ class _Unconstrain(Handler):
 
 
 class _Collect(Handler):
-    """Record the distribution of every latent sample (for ``unconstrain``)."""
+    """Record the distribution of every latent sample (for ``unconstrain``).
+
+    It sits inside the substitution, so it can refuse a value outside its
+    support before the model computes with it.
+    """
+
+    def __init__(self, choices: Mapping[Hashable, Any]) -> None:
+        self.choices = choices
 
     def begin(self) -> None:
         self.dists: Dict[Hashable, Any] = {}
 
     def handle(self, effect: Any) -> Any:
         if type(effect) is Sample and effect.value is UNSET:
-            self.dists[effect.name] = effect.dist
+            name, dist = effect.name, effect.dist
+            self.dists[name] = dist
+            if name in self.choices and not np.all(dist.support.contains(self.choices[name])):
+                raise LogDensityError(
+                    f"LogDensity.unconstrain: the value {self.choices[name]!r} of {name!r} ~ {dist!r} "
+                    f"is outside its support {dist.support!r}",
+                    name,
+                )
         return self.fwd(effect)
 
     def end(self, result: Any) -> None:
@@ -198,7 +215,16 @@ def _plain(value: Any) -> Any:
     return float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
 
 
+def _describe(address: Hashable, answer: Any, effect: Any) -> str:
+    if type(effect) is Factor:
+        return f"factor {address!r}"
+    kind = "observed" if type(effect) is Observe else "latent"
+    return f"{kind} site {address!r} ~ {effect.dist!r} at value {_plain(answer)!r}"
+
+
 def _primal_sum(value: Any) -> float:
+    if type(value) is float:
+        return value
     return float(np.sum(stop_gradient(value)))
 
 
@@ -321,15 +347,13 @@ class LogDensity:
             kind = type(effect)
             if kind is Sample or kind is Observe:
                 lp = effect.dist.log_prob(answer)
-                what = f"{'observed' if kind is Observe else 'latent'} site {address!r} ~ {effect.dist!r} at value {_plain(answer)!r}"
             elif kind is Factor:
                 lp = effect.log_weight
-                what = f"factor {address!r}"
             else:
                 continue
             primal = _primal_sum(lp)
             if math.isnan(primal):
-                raise LogDensityError(f"LogDensity: the log density of {what} is NaN", address)
+                raise LogDensityError(f"LogDensity: the log density of {_describe(address, answer, effect)} is NaN", address)
             if primal == -math.inf:
                 zero = True  # keep going: a later NaN must still be reported
             total = total + (np.sum(lp) if np.ndim(lp) else lp)
@@ -400,7 +424,7 @@ class LogDensity:
         >>> plait.LogDensity(model).unconstrain({"u": 2.0})
         array([0.])
         """
-        handlers = (*self._inner, _Collect(), Substitute(choices, strict=True))
+        handlers = (*self._inner, _Collect(choices), Substitute(choices, strict=True))
         dists = _output(run(self.model, *self.args, handlers=handlers), _Collect)
         x = np.empty(self.dim)
         for address, site in self._sites.items():

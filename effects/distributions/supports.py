@@ -31,6 +31,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ...gradients.dual import Dual, stop_gradient
+
 __all__ = [
     "Support",
     "Real",
@@ -81,7 +83,13 @@ _to_float = np.frompyfunc(_big_float, 1, 1)
 
 
 def _as_values(x: Any) -> np.ndarray | None:
-    """``x`` as a float array, or None if it is not numeric at all."""
+    """``x`` as a float array, or None if it is not numeric at all.
+
+    A dual number is judged by its plain value: membership has no derivative,
+    and a reparameterised draw (a Dual) lies where its primal lies.
+    """
+    if type(x) is Dual:
+        x = stop_gradient(x)
     try:
         return float_array(x)
     except (TypeError, ValueError):
