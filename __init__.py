@@ -16,6 +16,7 @@ exact measure or a gradient estimator.
 """
 
 from . import effects, errors, ext, gradients, handlers, inference
+from . import bridges
 from .effects import (
     UNSET,
     Deterministic,
@@ -99,6 +100,7 @@ from .handlers.scope import scope
 __version__ = "0.1.0"
 
 __all__ = [
+    "bridges",
     "effects",
     "errors",
     "ext",

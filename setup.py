@@ -14,7 +14,7 @@ from setuptools.command.build_py import build_py
 # otherwise install every root-level .py file (setup.py, scratch scripts) as a
 # ``plait`` module.  Only these root modules belong to the package.
 ROOT_MODULES = {"__init__", "errors"}
-SUBPACKAGE_ROOTS = ("effects", "handlers", "inference", "gradients", "ext")
+SUBPACKAGE_ROOTS = ("effects", "handlers", "inference", "gradients", "ext", "bridges")
 
 
 class BuildPy(build_py):

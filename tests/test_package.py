@@ -7,6 +7,7 @@ from pathlib import Path
 
 import plait
 
+ISSUE_9_API = ["LogDensity"]
 ISSUE_2_API = [
     "sample", "observe", "factor", "param", "deterministic", "iterate", "fold", "scope",
     "simulate", "log_density", "run", "Stack", "Trace",
@@ -18,12 +19,12 @@ HANDLERS = ["seed", "trace", "replay", "condition", "substitute", "block", "scop
 
 
 def test_public_api_is_exposed():
-    for name in ISSUE_2_API:
+    for name in ISSUE_2_API + ISSUE_9_API:
         assert hasattr(plait, name), name
         assert name in plait.__all__, name
     for name in HANDLERS:
         assert callable(getattr(plait.handlers, name)), name
-    for sub in ("effects", "handlers", "inference", "gradients", "ext"):
+    for sub in ("effects", "handlers", "inference", "gradients", "ext", "bridges"):
         assert getattr(plait, sub).__name__ == f"plait.{sub}"
 
 
@@ -49,3 +50,15 @@ def test_only_intended_modules_are_installed():
         top_level = sorted(p.name for p in root.glob("*.py"))
         assert top_level == ["__init__.py", "errors.py"], top_level
         assert not (root / "tests").exists() and not (root / "bench").exists()
+
+
+def test_bridges_import_without_torch():
+    # plait.bridges.pyro loads torch and pyro only inside to_pyro.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import plait.bridges.pyro; "
+        "assert 'torch' not in sys.modules and 'pyro' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -118,6 +118,9 @@ def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
     if type(value) is Dual:
         validate(family, name, stop_gradient(value), kind)
         return value
+    if is_tensor(value):
+        validate(family, name, detached(value), kind)
+        return value
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
@@ -182,11 +185,41 @@ def _broadcast_shape(family: str, params: dict) -> tuple:
         ) from None
 
 
+def is_tensor(value: Any) -> bool:
+    """True for a torch tensor, recognised by its type so that torch is never imported here.
+
+    The Pyro bridge (:mod:`plait.bridges.pyro`) runs models on tensors so
+    that NUTS can differentiate them; a distribution built from tensor
+    parameters checks their values and keeps the tensors as they are, for
+    the bridge to hand to torch.  Such a distribution is a description for
+    the bridge: plait's own samplers and densities need numbers or Duals.
+
+    >>> is_tensor(1.0), is_tensor(np.zeros(2))
+    (False, False)
+    """
+    t = type(value)
+    return t is not np.ndarray and t.__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def detached(value: Any) -> Any:
+    """A tensor's values as a numpy array (no derivatives); anything else unchanged."""
+    return value.detach().cpu().numpy() if is_tensor(value) else value
+
+
+def tensor_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
+    """``params`` when some parameter is a torch tensor: check the values, keep the tensors."""
+    plain = {name: validate(family, name, detached(v), kind) for name, (v, kind) in spec.items()}
+    arrays, shape = broadcast(family, **plain)
+    return [v if is_tensor(v) else a for (v, _), a in zip(spec.values(), arrays)], shape
+
+
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
     for v, _ in spec.values():
         if type(v) is Dual:
             return dual_params(family, spec)
+        if is_tensor(v):
+            return tensor_params(family, spec)
     arrays = {name: validate(family, name, v, kind) for name, (v, kind) in spec.items()}
     return broadcast(family, **arrays)
 
@@ -258,7 +291,7 @@ def plain(value: Any) -> Any:
 
 def scalar_or_array(a: Any, integer: bool = False) -> Any:
     """Python number for 0-d arrays (the fast paths rely on it), else the array; Duals pass."""
-    if type(a) is Dual:
+    if type(a) is Dual or (type(a) is not np.ndarray and is_tensor(a)):
         return a
     if a.ndim == 0:
         return int(a) if integer else float(a)

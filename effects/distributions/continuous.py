@@ -28,6 +28,7 @@ from .base import (
     ArrayLike,
     Distribution,
     as_values,
+    detached,
     fail,
     norm_shape,
     out,
@@ -201,7 +202,7 @@ class Uniform(Distribution):
                 self.batch_shape = ()
                 return
         (lo, hi), self.batch_shape = params("Uniform", low=(low, "real"), high=(high, "real"))
-        if (lo >= hi).any():
+        if (detached(lo) >= detached(hi)).any():
             fail("Uniform", "high", f"> low ({show(low)})", high)
         self.low, self.high = scalar_or_array(lo), scalar_or_array(hi)
 

@@ -34,6 +34,8 @@ from .base import (
     Distribution,
     as_values,
     broadcast,
+    detached,
+    is_tensor,
     fail,
     norm_shape,
     out,
@@ -168,6 +170,17 @@ class Categorical(Distribution):
     def __init__(self, probs: ArrayLike = None, logits: ArrayLike = None) -> None:
         if (probs is None) == (logits is None):
             raise InvalidParameterError("Categorical: give exactly one of 'probs' and 'logits'")
+        if is_tensor(probs) or is_tensor(logits):
+            # Check the values, keep the tensor (for the Pyro bridge): tensor
+            # methods only, so torch is not imported here.
+            checked = Categorical(probs=detached(probs), logits=detached(logits))
+            for slot in ("_cdf", "_lpl", "batch_shape"):
+                setattr(self, slot, getattr(checked, slot))
+            if probs is not None:
+                self.probs, self.logits = probs, probs.log()
+            else:
+                self.probs, self.logits = logits.softmax(-1), logits
+            return
         if probs is not None:
             p = _vector("probs", validate("Categorical", "probs", probs, "nonnegative"))
             k = p.shape[-1]

@@ -20,7 +20,7 @@ from scipy.special import gammaln, xlogy
 
 from ...errors import InvalidParameterError
 from ...gradients.dual import Dual, stop_gradient
-from .base import ArrayLike, Distribution, as_values, fail, norm_shape, out, show, validate
+from .base import ArrayLike, Distribution, as_values, detached, fail, is_tensor, norm_shape, out, show, validate
 from .reparam import gamma_draw
 from .supports import RealVector, Simplex
 
@@ -51,9 +51,9 @@ class Dirichlet(Distribution):
         a = validate("Dirichlet", "alpha", alpha, "positive")
         if a.ndim == 0:
             fail("Dirichlet", "alpha", "a vector (last axis = categories)", alpha)
-        self.alpha = a if type(a) is Dual else _frozen(a)
-        self.batch_shape = a.shape[:-1]
-        self.event_shape = a.shape[-1:]
+        self.alpha = a if type(a) is Dual or is_tensor(a) else _frozen(a)
+        self.batch_shape = tuple(a.shape[:-1])
+        self.event_shape = tuple(a.shape[-1:])
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> np.ndarray:
         """Points on the simplex, shape ``shape + batch_shape + (k,)``.
@@ -120,6 +120,14 @@ class MultivariateNormal(Distribution):
 
     def __init__(self, loc: ArrayLike, cov: ArrayLike) -> None:
         name = "MultivariateNormal"
+        if is_tensor(loc) or is_tensor(cov):
+            # Check the values, keep the tensors (for the Pyro bridge).
+            checked = MultivariateNormal(detached(loc), detached(cov))
+            self.loc = loc if is_tensor(loc) else checked.loc
+            self.cov = cov if is_tensor(cov) else checked.cov
+            self.scale_tril = None if is_tensor(cov) else checked.scale_tril
+            self.batch_shape, self.event_shape = checked.batch_shape, checked.event_shape
+            return
         if type(loc) is Dual or type(cov) is Dual:
             # Check the plain values (same messages), then keep the duals.
             checked = MultivariateNormal(stop_gradient(loc), stop_gradient(cov))
