@@ -188,7 +188,8 @@ class _ToPyro(Handler):
     def _tensor(self, value: Any, dtype: Any = None) -> Any:
         if is_tensor(value):
             return value if dtype is None or value.dtype == dtype else value.to(dtype)
-        return self.torch.as_tensor(np.asarray(detached(value)), dtype=dtype or self.dtype)
+        # A copy: plait's parameter arrays are read-only, torch wants writable memory.
+        return self.torch.as_tensor(np.array(detached(value)), dtype=dtype or self.dtype)
 
     def _dist(self, address: Hashable, dist: Any) -> Tuple[Any, Any, bool]:
         """``(pyro distribution, log-density scale or None, integer-valued)``."""
