@@ -508,11 +508,7 @@ class _BRunner:
         except (EffectTypeError, GradInfError):
             raise
         except Exception as error:
-            raise GradInfError(
-                f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
-                "Its coupling moved it to a state the program does not accept; couplings such as "
-                "'always_flip' can reach states of zero probability: use 'crn' there"
-            ) from error
+            raise _path_failed(where, answers, error) from error
         finally:
             if not keep:
                 gen.close()
@@ -575,11 +571,7 @@ class _BRunner:
             except (EffectTypeError, GradInfError):
                 raise
             except Exception as error:
-                raise GradInfError(
-                    f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: "
-                    f"{error}. Its coupling moved it to a state the program does not accept; couplings such as "
-                    "'always_flip' can reach states of zero probability: use 'crn' there"
-                ) from error
+                raise _path_failed(where, answers, error) from error
             finally:
                 gen.close()
         return leaves
@@ -597,6 +589,14 @@ class _BRunner:
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
+
+
+def _path_failed(where: Any, answers: list, error: Exception) -> GradInfError:
+    return GradInfError(
+        f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
+        "Its coupling moved it to a state the program does not accept; couplings such as "
+        "'always_flip' can reach states of zero probability: use 'crn' there"
+    )
 
 
 def _where(where: Any) -> str:
