@@ -49,6 +49,7 @@ from ..effects.records import (
     Sample,
 )
 from ..errors import EffectTypeError, GradInfError
+from ..ext import _resample as _resample_kernels
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
 from .mean_field import MeanField
@@ -164,6 +165,12 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
 
     ``π_j ∝ |primal of w_j|``, or ∝ |tangent| when every primal is 0; a child
     of ``j`` carries ``w_j / (k π_j)``, which makes the draw properly weighted.
+    The selection sizes are plain floats: from ``_COMPILED_FROM`` paths up the
+    draw is the compiled multinomial kernel of :mod:`plait.ext` (the generic
+    "resample on the primal, correct the weights" path of the population
+    core); below that, where a call's checks cost more than the draw (the
+    usual SIR population is a handful of paths), the same law is drawn by
+    bisection in Python.
     """
     sizes = [abs(w.v) for w in weights]
     total = math.fsum(sizes)
@@ -172,14 +179,21 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
         total = math.fsum(sizes)
         if not total > 0:
             return []
-    cumulative = list(itertools.accumulate(sizes))
-    draws = []
-    for u in rng.random(k).tolist():
-        j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
-        while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
-            j -= 1
-        draws.append((j, total / (k * sizes[j])))
-    return draws
+    if len(sizes) >= _COMPILED_FROM:
+        with np.errstate(divide="ignore"):
+            picks = _resample_kernels.multinomial(np.log(sizes), rng=rng, size=k).tolist()
+    else:
+        cumulative = list(itertools.accumulate(sizes))
+        picks = []
+        for u in rng.random(k).tolist():
+            j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
+            while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
+                j -= 1
+            picks.append(j)
+    return [(j, total / (k * sizes[j])) for j in picks]
+
+
+_COMPILED_FROM = 64
 
 
 class TwistedSMC:
