@@ -16,6 +16,7 @@ that keeps the finished results.
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import pickle
 import traceback
 from functools import partial
@@ -162,10 +163,14 @@ def _check_picklable(fn: Callable[..., Any], caller: str) -> None:
 
 
 def _culprit(fn: Callable[..., Any]) -> Optional[Tuple[str, Any]]:
-    """The part of a ``functools.partial`` task that cannot be pickled, with a name for it."""
+    """The part of a ``functools.partial`` task that cannot be pickled, with its parameter's name."""
     if not isinstance(fn, partial):
         return None
-    parts = [(f"argument {i}", a) for i, a in enumerate(fn.args)] + list(fn.keywords.items())
+    try:
+        bound = inspect.signature(fn.func).bind_partial(*fn.args, **fn.keywords).arguments
+        parts = list(bound.items())
+    except (TypeError, ValueError):
+        parts = [(f"argument {i}", a) for i, a in enumerate(fn.args)] + list(fn.keywords.items())
     for name, part in parts:
         try:
             pickle.dumps(part)
