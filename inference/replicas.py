@@ -180,19 +180,18 @@ def _culprit(fn: Callable[..., Any]) -> Optional[Tuple[str, Any]]:
 
 
 def _pickling_message(caller: str, executor: str, culprit: Optional[Tuple[str, Any]], exc: BaseException) -> str:
-    what = "the task"
-    kind = "it"
+    what, kind = "the task", ""
     if culprit is not None:
         name, obj = culprit
         what = f"{name}={obj!r}"
         qualname = getattr(obj, "__qualname__", "")
         if "<lambda>" in qualname:
-            kind = "it is a lambda, and a lambda"
+            kind = " (it is a lambda)"
         elif "<locals>" in qualname:
-            kind = "it is a function defined inside another function, and such a function"
+            kind = " (it is a function defined inside another function)"
     return (
         f"{caller}: cannot send {what} to the {executor} workers: they receive it by pickling, "
-        f"and {kind} cannot be pickled ({type(exc).__name__}: {exc}). Define models, guides and "
-        f"kernels as module-level functions (a def at the top level of an importable module), "
-        f"or run in this process (executor=None)."
+        f"which failed{kind}: {type(exc).__name__}: {exc}. Define models, guides and kernels at "
+        f"module level (a def at the top level of an importable module), or run in this process "
+        f"(executor=None)."
     )
