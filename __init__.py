@@ -40,9 +40,12 @@ from .effects import (
 from .effects.distributions import *  # noqa: F401,F403
 from .effects.distributions import __all__ as _distribution_names
 from .effects.distributions import supports
+from .effects import transforms
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .gradients import (
+    SGD,
+    Adam,
     Dual,
     diff,
     grad,
@@ -88,6 +91,8 @@ from .inference import (
     run,
     simulate,
     smc,
+    svi,
+    SVIResult,
 )
 from .handlers.scope import scope
 
@@ -101,6 +106,7 @@ __all__ = [
     "handlers",
     "inference",
     "supports",
+    "transforms",
     "UNSET",
     "Sample",
     "Observe",
@@ -138,6 +144,10 @@ __all__ = [
     "Population",
     "PopulationRuns",
     "smc",
+    "svi",
+    "SVIResult",
+    "Adam",
+    "SGD",
     "mh",
     "gradinf",
     "coupled_difference",

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import EffectTypeError, InvalidParameterError
 from ..ext._interpreter import SampleConstructor, SampleRequest
-from .distributions import Coupled, Distribution, as_distribution
+from .distributions import Coupled, Distribution, Support, as_distribution
 
 __all__ = [
     "UNSET",
@@ -128,8 +128,9 @@ class Factor:
 class Param:
     """Request the value of a parameter, initialised to ``init``.
 
-    ``constraint`` is an optional support object (for example
-    ``plait.supports.positive``) that optimisers respect.
+    ``constraint`` is ``None`` or a continuous support object (for example
+    ``plait.supports.positive``); optimisers keep the parameter inside it by
+    stepping in unconstrained space (``plait.transforms``).
 
     >>> import plait
     >>> plait.param("w", 0.1).init
@@ -259,7 +260,8 @@ class _SampleFunction(SampleRequest):
     distribution or a frozen ``scipy.stats`` distribution.  Addresses are any
     hashable value; tuples such as ``("x", i)`` are cheap.  ``coupling=``
     names the coupling :func:`plait.gradinf` uses at this site ("crn",
-    "reparam", "maxindep", "reflection", "always_flip", "score", "indep");
+    "reparam", "maxindep", "reflection", "always_flip", "score", "indep",
+    and for a layer of coins "same_or_antithetic", "same_or_indep");
     every other interpretation ignores it.  (A compiled
     callable rather than a function: it runs once per site of every run.)
 
@@ -328,14 +330,45 @@ def factor(name: Address, log_weight: Any) -> Factor:
 def param(name: Address, init: Any, constraint: Any = None) -> Param:
     """Request a parameter's value; ``init`` is used unless a handler supplies one.
 
+    ``constraint`` is ``None`` (any real value) or a continuous support
+    object: ``plait.supports.positive``, ``unit_interval``, ``simplex(k)``,
+    ``real``, ``Interval(low, high)``...  Optimisers (:func:`plait.svi`) step
+    in unconstrained space through ``plait.transforms.biject_to(constraint)``,
+    so the parameter always stays inside it.  A constraint that is not a
+    continuous support, or an ``init`` outside it, raises here, at the
+    model's ``yield`` line.
+
     >>> import plait
     >>> def model():
-    ...     w = yield plait.param("w", 0.5)
+    ...     w = yield plait.param("w", 0.5, constraint=plait.supports.positive)
     ...     return w
     >>> plait.simulate(model, seed=0).value
     0.5
+    >>> plait.param("w", -1.0, constraint=plait.supports.positive)
+    Traceback (most recent call last):
+    ...
+    plait.errors.InvalidParameterError: param 'w': init -1.0 lies outside its constraint PositiveReal (0, inf) [continuous]
     """
+    if constraint is not None:
+        _check_constraint(name, init, constraint)
     return Param(name, init, constraint)
+
+
+def _check_constraint(name: Address, init: Any, constraint: Any) -> None:
+    from ..gradients.dual import stop_gradient
+    from .transforms import biject_to
+
+    if not isinstance(constraint, Support) or constraint.is_discrete:
+        raise InvalidParameterError(
+            f"param {name!r}: constraint must be a continuous support such as plait.supports.positive, "
+            f"unit_interval, simplex(k) or real; got {constraint!r}"
+        )
+    biject_to(constraint)  # raises for supports with no bijection (mixed batched bounds)
+    inside = constraint.contains(stop_gradient(init))
+    if not np.all(inside):
+        raise InvalidParameterError(
+            f"param {name!r}: init {init!r} lies outside its constraint {constraint!r}"
+        )
 
 
 def deterministic(name: Address, value: Any) -> Deterministic:

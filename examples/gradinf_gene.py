@@ -1,6 +1,6 @@
 """GradInf tutorial: gradient of a loss of a gene-transcription network simulated by Gillespie.
 
-Run:  python examples/gradinf_gene.py [estimates]
+Run:  python examples/gradinf_gene.py [estimates] [--plot gene.png]
 
 Four reactions (gradinf.md §9.4): ∅→M (α), M→M+P (β·m), M→∅ (γ·m),
 P→∅ (δ·p), from (m, p) = (5, 40), with θ = log(α, β, γ, δ) = log(18, 8, 1.5, 4).
@@ -11,10 +11,13 @@ exponential reparameterisation, the reaction choice the maximal coupling
 with independent residual ("maxindep"), and a resampling point follows each
 event, so SIR keeps the population small.  Every alternative path runs its
 own clock.  We print the gradient estimate of GradInf with SIR(2) against
-the score-function estimator, with standard errors.
+the score-function estimator, with standard errors.  With ``--plot PATH``
+it also draws the distribution of each estimator's estimates, one panel
+per coordinate (the exact gradient is not computed here; needs matplotlib:
+``pip install "plait[plot]"``; without it the script says so and goes on).
 """
 
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -55,10 +58,46 @@ def report(name, model, inference, estimates):
     se = values.std(axis=0, ddof=1) / np.sqrt(estimates)
     print(f"{name:18s} " + "  ".join(f"{m:+.4f}±{s:.4f}" for m, s in zip(values.mean(axis=0), se))
           + f"   {seconds:.2f} s/estimate")
+    return values
+
+
+def plot(path, estimates, coordinates):
+    """A histogram per estimator (rows) and gradient coordinate (columns), with each one's mean."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # we only write a file
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"note: matplotlib is not installed (pip install \"plait[plot]\"); no plot written to {path}")
+        return
+    rows, cols = len(estimates), len(coordinates)
+    fig, axes = plt.subplots(rows, cols, sharex="col", figsize=(3 * cols, 2.1 * rows), squeeze=False)
+    for r, (name, values) in enumerate(estimates.items()):
+        for c, coordinate in enumerate(coordinates):
+            ax = axes[r, c]
+            ax.hist(values[:, c], bins=20, color="tab:blue", alpha=0.75)
+            ax.axvline(values[:, c].mean(), color="black", linestyle=":", label="mean of the estimates")
+            ax.set_title(f"{name}\nvariance {values[:, c].var(ddof=1):.3g}", fontsize=8)
+            ax.set_yticks([])
+            if r == rows - 1:
+                ax.set_xlabel(f"d loss / d {coordinate}")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":
-    estimates = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    parser = argparse.ArgumentParser(description="GradInf on a Gillespie simulation against the score function")
+    parser.add_argument("estimates", nargs="?", type=int, default=20, help="estimates per estimator (default 20)")
+    parser.add_argument("--plot", metavar="PATH", help="write the estimator distributions to this PNG")
+    options = parser.parse_args()
     print("d loss / d log(alpha, beta, gamma, delta), T = 0.1, one trace")
-    report("GradInf, SIR(2)", gene(), plait.SIR(2), estimates)
-    report("score function", gene("score", "score"), plait.Score(), estimates)
+    estimates = {
+        "GradInf, SIR(2)": report("GradInf, SIR(2)", gene(), plait.SIR(2), options.estimates),
+        "score function": report("score function", gene("score", "score"), plait.Score(), options.estimates),
+    }
+    if options.plot:
+        plot(options.plot, estimates, ["log α", "log β", "log γ", "log δ"])

@@ -40,6 +40,7 @@ from .optimize import (
     gradient_descent,
     stochastic_gradient_descent,
 )
+from .optimizers import SGD, Adam
 from .special import log_softmax, logsumexp, polygamma, softmax
 
 __all__ = [
@@ -65,6 +66,8 @@ __all__ = [
     "fixed_point",
     "gradient_descent",
     "stochastic_gradient_descent",
+    "Adam",
+    "SGD",
     "logsumexp",
     "log_softmax",
     "softmax",

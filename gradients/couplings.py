@@ -20,6 +20,9 @@ from .dual import Dual, primal, tangent
 
 __all__ = ["W", "TOL", "as_w", "couple", "own_law", "lex_gt", "lex_max", "lex_min"]
 
+#: The two signed first-order couplings of a layer of coins (gradinf.md §3.5).
+SAME_OR = ("same_or_antithetic", "same_or_indep")
+
 
 def as_w(x: Any) -> W:
     """A scalar (plain or a one-direction :class:`Dual`) as a :class:`W`.
@@ -61,14 +64,18 @@ def _family(dist: Any) -> str:
 
 
 def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
-           rng: np.random.Generator, main: bool = True) -> List[Tuple[Any, W]]:
+           rng: np.random.Generator, main: bool = True, uniforms: Any = None) -> List[Tuple[Any, W]]:
     """The conditional law of the B value given A's value ``x_a`` at one site.
 
     ``coupling`` is "crn"/"reparam", "maxindep", "reflection",
-    "always_flip", "score" or "indep" (FD mode only).  Returns
+    "always_flip", "score", "indep" (FD mode only), or for a layer of coins
+    "same_or_antithetic" / "same_or_indep" (AD mode only).  Returns
     ``[(value_B, weight)]``.  ``main`` says whether the path's weight has a
     primal part (a layer of coins is expanded to first order on such a
     path, and sampled coordinate by coordinate on a derivative path).
+    ``uniforms``: the uniforms A drew its layer from (``x_a = u < p_A``),
+    which "same_or_antithetic" reuses; without them it draws them given
+    ``x_a`` from ``rng``, which has the same joint law.
 
     >>> from plait.effects.distributions import Bernoulli
     >>> [(x, (w.v, w.t)) for x, w in couple("crn", Bernoulli(0.3), 0, Bernoulli(0.3), True, None)]
@@ -84,11 +91,21 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
                 "difference: use plait.coupled_difference(model, theta_a, theta_b, ...) for it"
             )
         return [(dist_b.sample(rng), W(1.0))]
+    if coupling in SAME_OR and not ad_mode:
+        raise EffectTypeError(
+            f"the {coupling!r} coupling of a Bernoulli layer is a first-order signed coupling: its weights "
+            "add across coordinates instead of multiplying, so B's law is right only to first order in "
+            "theta_b - theta_a. That gives unbiased derivatives (plait.gradinf) but biased finite "
+            "differences: use 'crn' or 'always_flip' with plait.coupled_difference"
+        )
     if coupling == "score":
         q = (as_w(np.sum(dist_b.log_prob(x_a))) - as_w(np.sum(dist_a.log_prob(x_a))))
         if not math.isfinite(q.v):
             raise EffectTypeError(f"score coupling: {dist_b!r} and {dist_a!r} disagree on the support at {x_a!r}")
         return [(x_a, q.exp())]
+    if family == "Bernoulli" and dist_a.batch_shape and coupling in SAME_OR:
+        return _same_or_layer(coupling, np.asarray(primal(dist_a.p), dtype=float), np.asarray(x_a),
+                              _as_ws(dist_b.p), main, rng, uniforms)
     if family == "Bernoulli" and dist_a.batch_shape:
         return _bernoulli_layer(coupling, np.asarray(primal(dist_a.p), dtype=float), np.asarray(x_a),
                                 _as_ws(dist_b.p), main, rng)
@@ -152,6 +169,9 @@ def _bernoulli(coupling: str, pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
         return _outcomes([(xa, 1.0 - w), (1 - xa, w)])
     if coupling == "maxindep":  # for a coin, the maximal coupling is the monotone one
         return _bernoulli("crn", pa, xa, pb)
+    if coupling in SAME_OR:
+        raise EffectTypeError(f"the {coupling!r} coupling is for a layer of coins (a Bernoulli site whose p is "
+                              "a 1-d array); a single coin has crn, always_flip, score, indep")
     raise EffectTypeError(f"Bernoulli has no {coupling!r} coupling (crn, always_flip, score, indep)")
 
 
@@ -198,6 +218,66 @@ def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W],
                 changed[i] = v
                 out.append((changed, q * others))
     return _outcomes(out)
+
+
+def _same_or_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W], main: bool,
+                   rng: np.random.Generator, uniforms: Any) -> List[Tuple[Any, W]]:
+    """A layer of coins either kept whole or moved whole: the "same-or" couplings (gradinf.md §3.5).
+
+    With Δ_i the change in the probability of A's coin i, B keeps A's layer
+    with weight ``1 + Σ w1_i``, ``w1_i = Δ_i / (2 P_A(a_i))``, or takes a
+    second layer b with weight ``Σ w2_i``: the antithetic copy
+    ``b_i = 1{u_i > 1 − pA_i}`` of A's uniforms, ``w2_i = −Δ_i / (2
+    min(pA_i, 1 − pA_i))`` where ``b_i ≠ a_i``; or an independent draw
+    from A's probabilities, ``w2_i = Δ^b_i / (2 P_A(b_i)) − w1_i``.  Each
+    outcome carries half of every coordinate's derivative, and the weights
+    add over coordinates, so B's law is right to first order: exact on a
+    path whose parameters equal A's in value (ε² = 0), wrong by O(Δ²) where
+    they differ by O(1).  A derivative path (``main`` false) can differ so;
+    it couples each coin by CRN instead, exact for any parameters and with
+    weights that stay 1 in size, where the one-coin same-or laws (also
+    exact) would multiply |weight| by up to ``1 + |Δ_i| / min(pA_i, 1 −
+    pA_i)`` per coin.  A coin with pA_i ∈ {0, 1} that moves with θ is
+    never reached by either layer; it gets its own flip outcome, as in CRN.
+    """
+    if pa.ndim != 1:
+        raise EffectTypeError(f"a Bernoulli layer must be one-dimensional, got batch shape {pa.shape}")
+    if not main:
+        return _bernoulli_layer("crn", pa, xa, pb, False, rng)
+    d = len(pa)
+    if coupling == "same_or_antithetic":
+        if uniforms is None:
+            # A's uniforms given its coins (u < pA exactly when the coin is 1): the joint law of A's own draw.
+            v = rng.random(d)
+            uniforms = np.where(xa == 1, v * pa, pa + v * (1.0 - pa))
+        other = (np.asarray(uniforms) > 1.0 - pa).astype(np.int64)
+    else:
+        other = (rng.random(d) < pa).astype(np.int64)
+    edge = (pa == 0.0) | (pa == 1.0)
+    other = np.where(edge, xa, other)
+    same, moved, flips = W(1.0), W(0.0), []
+    for i in range(d):
+        p, a = float(pa[i]), int(xa[i])
+        delta = (pb[i] - p) if a else (p - pb[i])
+        if delta.is_zero():
+            continue
+        if edge[i]:
+            flipped = xa.copy()
+            flipped[i] = 1 - a
+            same = same + delta
+            flips.append((flipped, delta * -1.0))
+            continue
+        w1 = delta * (0.5 / (p if a else 1.0 - p))
+        same = same + w1
+        b = int(other[i])
+        if b == a:
+            continue
+        if coupling == "same_or_antithetic":
+            moved = moved + delta * (-0.5 / min(p, 1.0 - p))
+        else:
+            delta_b = (pb[i] - p) if b else (p - pb[i])
+            moved = moved + (delta_b * (0.5 / (p if b else 1.0 - p)) - w1)
+    return _outcomes([(xa.copy(), same), (other, moved)] + flips)
 
 
 def _categorical(coupling: str, pa: List[float], ia: int, pb: List[W]) -> List[Tuple[Any, W]]:

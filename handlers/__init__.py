@@ -16,6 +16,7 @@ NumPyro: ``trace(replay(model, t))``.
 from .base import HandledModel, Handler, apply
 from .block import Block, block
 from .condition import Condition, condition
+from .params import Params, params
 from .replay import Replay, Substitute, replay, substitute
 from .scope import LoopStep, Scope, scope_model
 from .seed import Seed, seed
@@ -35,6 +36,7 @@ __all__ = [
     "Site",
     "Replay",
     "Substitute",
+    "Params",
     "Condition",
     "Block",
     "Scope",
@@ -45,6 +47,7 @@ __all__ = [
     "trace",
     "replay",
     "substitute",
+    "params",
     "condition",
     "block",
     "scope",

@@ -21,6 +21,7 @@ from .runs import PopulationRuns
 from .smc import smc
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
+from .svi import SVIResult, svi
 
 __all__ = [
     "Execution",
@@ -61,4 +62,6 @@ __all__ = [
     "mixture",
     "repeat",
     "cycle",
+    "svi",
+    "SVIResult",
 ]

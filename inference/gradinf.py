@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
 
-from ..effects.distributions import Coupled
+from ..effects.distributions import Bernoulli, Coupled
 from ..effects.records import (
     RESAMPLE_POINT,
     UNSET,
@@ -49,6 +49,7 @@ from ..effects.records import (
     Sample,
 )
 from ..errors import EffectTypeError, GradInfError
+from ..ext import _resample as _resample_kernels
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
 from .mean_field import MeanField
@@ -164,6 +165,12 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
 
     ``π_j ∝ |primal of w_j|``, or ∝ |tangent| when every primal is 0; a child
     of ``j`` carries ``w_j / (k π_j)``, which makes the draw properly weighted.
+    The selection sizes are plain floats: from ``_COMPILED_FROM`` paths up the
+    draw is the compiled multinomial kernel of :mod:`plait.ext` (the generic
+    "resample on the primal, correct the weights" path of the population
+    core); below that, where a call's checks cost more than the draw (the
+    usual SIR population is a handful of paths), the same law is drawn by
+    bisection in Python.
     """
     sizes = [abs(w.v) for w in weights]
     total = math.fsum(sizes)
@@ -172,14 +179,21 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
         total = math.fsum(sizes)
         if not total > 0:
             return []
-    cumulative = list(itertools.accumulate(sizes))
-    draws = []
-    for u in rng.random(k).tolist():
-        j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
-        while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
-            j -= 1
-        draws.append((j, total / (k * sizes[j])))
-    return draws
+    if len(sizes) >= _COMPILED_FROM:
+        with np.errstate(divide="ignore"):
+            picks = _resample_kernels.multinomial(np.log(sizes), rng=rng, size=k).tolist()
+    else:
+        cumulative = list(itertools.accumulate(sizes))
+        picks = []
+        for u in rng.random(k).tolist():
+            j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
+            while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
+                j -= 1
+            picks.append(j)
+    return [(j, total / (k * sizes[j])) for j in picks]
+
+
+_COMPILED_FROM = 64
 
 
 class TwistedSMC:
@@ -284,6 +298,8 @@ class _Segment:
     def __init__(self) -> None:
         self.sites: List[Tuple[Hashable, Any, Any]] = []
         self.index: Dict[Hashable, List[int]] = {}
+        #: A's uniforms at "same_or_antithetic" layers, by site: B's antithetic copy reuses them.
+        self.uniforms: Dict[int, np.ndarray] = {}
 
     def add(self, address: Hashable, dist: Any, value: Any) -> None:
         self.index.setdefault(address, []).append(len(self.sites))
@@ -323,8 +339,18 @@ class _ARun:
 
     def _plain(self, effect: Any) -> Any:
         if type(effect) is Sample:
-            value = effect.value if effect.value is not UNSET else effect.dist.sample(self.rng)
-            self.segment.add(effect.name, _base(effect.dist), value)
+            dist = effect.dist
+            if effect.value is not UNSET:
+                value = effect.value
+            elif (type(dist) is Coupled and dist.coupling == "same_or_antithetic" and type(dist.base) is Bernoulli
+                  and dist.batch_shape):
+                # The draw Bernoulli.sample makes (same stream, same int64 coins), keeping the uniforms.
+                u = self.rng.random(dist.batch_shape)
+                value = (u < dist.base.p).astype(np.int64)
+                self.segment.uniforms[len(self.segment.sites)] = u
+            else:
+                value = dist.sample(self.rng)
+            self.segment.add(effect.name, _base(dist), value)
             return value
         if type(effect) in (Observe, Factor):
             self.log_weight = self.log_weight + _log_weight_of(effect)
@@ -496,11 +522,7 @@ class _BRunner:
         except (EffectTypeError, GradInfError):
             raise
         except Exception as error:
-            raise GradInfError(
-                f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
-                "Its coupling moved it to a state the program does not accept; couplings such as "
-                "'always_flip' can reach states of zero probability: use 'crn' there"
-            ) from error
+            raise _path_failed(where, answers, error) from error
         finally:
             if not keep:
                 gen.close()
@@ -563,11 +585,7 @@ class _BRunner:
             except (EffectTypeError, GradInfError):
                 raise
             except Exception as error:
-                raise GradInfError(
-                    f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: "
-                    f"{error}. Its coupling moved it to a state the program does not accept; couplings such as "
-                    "'always_flip' can reach states of zero probability: use 'crn' there"
-                ) from error
+                raise _path_failed(where, answers, error) from error
             finally:
                 gen.close()
         return leaves
@@ -581,10 +599,18 @@ class _BRunner:
             return own_law(_base(dist_b), self.rng), cursor
         _, dist_a, value_a = segment.sites[i]
         options = couple(_coupling(dist_b), dist_a, value_a, _base(dist_b), self.ad_mode, self.rng,
-                         main=weight.v != 0.0)
+                         main=weight.v != 0.0, uniforms=segment.uniforms.get(i))
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
+
+
+def _path_failed(where: Any, answers: list, error: Exception) -> GradInfError:
+    return GradInfError(
+        f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
+        "Its coupling moved it to a state the program does not accept; couplings such as "
+        "'always_flip' can reach states of zero probability: use 'crn' there"
+    )
 
 
 def _where(where: Any) -> str:

@@ -284,3 +284,109 @@ def test_layers_of_coins(coupling):
     h = 1e-5  # the expectation is a polynomial in theta: central differences are exact to ~1e-10
     exact = (expected_two_layers(0.5 + h) - expected_two_layers(0.5 - h)) / (2 * h)
     unbiased(two_layers(coupling), 0.5, exact, n=3000, inference=plait.SIR(1))
+
+
+# The "same-or" layer couplings (gradinf.md §3.5), checked against exact derivatives: plait.exact
+# of a twin program that draws the same coins one scalar site at a time, at a dual theta.
+
+SAME_OR = ["same_or_antithetic", "same_or_indep"]
+SLOPE1, SHIFT1 = np.array([1.0, -0.5, 2.0, 0.3, -1.2]), np.array([0.1, 0.2, -0.3, 0.0, 0.5])
+SLOPE2 = np.array([0.8, -1.5, 0.4, 1.1])
+MIX = np.array([[1.5, -1.0, 0.5, 0.0, 2.0], [-2.0, 0.5, 1.0, 1.5, 0.0],
+                [0.5, 2.0, -1.5, 0.0, 1.0], [0.0, 0.0, 2.5, -2.0, 1.0]])
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def coins(name, p, coupling, scalar_sites):
+    # One layer site, or (for the exact twin) one scalar site per coin.
+    if not scalar_sites:
+        return (yield plait.sample(name, plait.Bernoulli(p), coupling=coupling))
+    out = []
+    for i in range(len(SLOPE1) if name == "b1" else len(SLOPE2)):
+        out.append((yield plait.sample((name, i), plait.Bernoulli(p[i]))))
+    return np.array(out)
+
+
+def one_layer(coupling, scalar_sites=False):
+    def model(theta):
+        b = yield from coins("b1", sigmoid(theta * SLOPE1 + SHIFT1), coupling, scalar_sites)
+        s = np.sum(b)
+        return (s - 2.0) ** 2 + 3.0 * b[0] * b[2] - b[4]
+    return model
+
+
+def dependent_layers(coupling, scalar_sites=False):
+    # Layer 2 depends on layer 1, so a path that moves layer 1 meets O(1) differences in layer 2.
+    def model(theta):
+        b1 = yield from coins("b1", sigmoid(theta * SLOPE1 + SHIFT1), coupling, scalar_sites)
+        b2 = yield from coins("b2", sigmoid(theta * SLOPE2 + MIX @ b1 - 1.0), coupling, scalar_sites)
+        return (np.sum(b2) - 1.5) ** 2 + np.sum(b1) * b2[0] - 2.0 * b1[2] * b2[3]
+    return model
+
+
+def exact_derivative(program, theta):
+    return plait.diff(lambda th: plait.exact(program, th).mean, theta)
+
+
+@pytest.mark.parametrize("coupling", SAME_OR)
+def test_same_or_layer_is_unbiased_on_one_layer(coupling):
+    unbiased(one_layer(coupling), 0.4, exact_derivative(one_layer(None, True), 0.4), n=2000)
+
+
+@pytest.mark.parametrize("coupling", SAME_OR)
+def test_same_or_layers_are_unbiased_on_two_dependent_layers(coupling):
+    unbiased(dependent_layers(coupling), 0.4, exact_derivative(dependent_layers(None, True), 0.4), n=2000)
+
+
+def layer_chain(coupling, scalar_sites=False):
+    # A layer per loop step, its probabilities set by the previous step's coins: derivative
+    # paths are resampled between the layers.
+    slope, mix = np.array([1.0, -2.0, 0.5]), np.array([[0.0, 1.5, -1.0], [2.0, 0.0, 1.0], [-1.5, 1.0, 0.0]])
+
+    def model(theta):
+        def step(state):
+            p = sigmoid(theta * slope + mix @ np.array(state) - 0.5)
+            if scalar_sites:
+                b = []
+                for i in range(3):
+                    b.append((yield plait.sample(("b", i), plait.Bernoulli(p[i]))))
+            else:
+                b = yield plait.sample("b", plait.Bernoulli(p), coupling=coupling)
+            return tuple(int(x) for x in b)
+
+        final = yield plait.iterate(step, (0, 0, 0), 3, name="chain")
+        return float((sum(final) - 1.0) ** 2 + final[0])
+    return model
+
+
+@pytest.mark.parametrize("coupling, inference", [("same_or_antithetic", plait.SIR(1)),
+                                                  ("same_or_indep", plait.VariableElimination())],
+                         ids=["antithetic-sir1", "indep-ve"])
+def test_same_or_layers_in_a_loop(coupling, inference):
+    exact = exact_derivative(layer_chain(None, True), 0.3)
+    unbiased(layer_chain(coupling), 0.3, exact, n=2000, inference=inference)
+
+
+@pytest.mark.parametrize("coupling", SAME_OR)
+def test_same_or_layers_refuse_finite_differences(coupling):
+    with pytest.raises(plait.errors.EffectTypeError, match="first-order.*coupled_difference"):
+        plait.coupled_difference(one_layer(coupling), 0.3, 0.5, seed=0)
+
+
+def test_same_or_needs_a_layer():
+    with pytest.raises(plait.errors.EffectTypeError, match="layer of coins"):
+        plait.gradinf(flip_with("same_or_antithetic"), 0.3, seed=0)
+
+
+def test_same_or_layer_moves_a_coin_that_a_never_flips():
+    # Coin 1 has probability 0 on A's path but moves with theta: neither layer copy reaches it.
+    def model(theta):
+        b = yield plait.sample("b", plait.Bernoulli(np.stack([0.5 + 0 * theta, theta - 0.2])),
+                               coupling="same_or_antithetic")
+        return float(b[0] + 2 * b[1] + b[0] * b[1])
+
+    assert plait.gradinf(model, 0.2, seed=0) in (2.0, 3.0)  # 2 + b0, with A's first coin b0
+    unbiased(model, 0.2, 2.5)

@@ -14,8 +14,10 @@ from .base import Distribution, Wrapped
 
 __all__ = ["Coupled", "COUPLINGS"]
 
-#: The couplings of gradinf.md §3 (``"reparam"`` is CRN for continuous families).
-COUPLINGS = ("crn", "reparam", "maxindep", "reflection", "always_flip", "score", "indep")
+#: The couplings of gradinf.md §3 (``"reparam"`` is CRN for continuous families; the
+#: "same_or" pair is for layers of coins, §3.5).
+COUPLINGS = ("crn", "reparam", "maxindep", "reflection", "always_flip", "score", "indep",
+             "same_or_antithetic", "same_or_indep")
 
 
 class Coupled(Wrapped):
