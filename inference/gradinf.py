@@ -860,6 +860,7 @@ def gradinf(
     seed: SeedLike = None,
     direction: Any = None,
     num_samples: Optional[int] = None,
+    executor: Any = None,
 ) -> Any:
     """An unbiased estimate of d/dθ E[model(θ)] by coupled paths (GradInf).
 
@@ -873,7 +874,10 @@ def gradinf(
     ``plait.resample_point``.  A vector ``theta`` takes one pass per
     coordinate with common random numbers for the primal path, or one pass
     along ``direction``.  ``num_samples=n`` averages n independent estimates
-    and returns ``(mean, standard error)``.  With observations or factors
+    and returns ``(mean, standard error)``; the estimates use seeds spawned
+    from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
+    default: in this process) with identical results, a failing one raising
+    :class:`~plait.errors.ReplicaError`.  With observations or factors
     the estimand is the unnormalised expectation E[W · f].
 
     >>> import plait
@@ -890,9 +894,13 @@ def gradinf(
     if num_samples is not None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
             raise ValueError(f"gradinf: num_samples must be an int >= 2, got {num_samples!r}")
-        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        estimates = np.array([gradinf(model, theta, inference=inference, seed=s, direction=direction)
-                              for s in root.spawn(int(num_samples))])
+        from functools import partial
+
+        from .replicas import run_replicas, spawn_seeds
+
+        task = partial(gradinf, model, theta, inference=inference, direction=direction)
+        estimates = np.array(run_replicas(task, spawn_seeds(seed, int(num_samples)), executor,
+                                          caller="gradinf", label="estimate"))
         mean = estimates.mean(axis=0)
         se = estimates.std(axis=0, ddof=1) / math.sqrt(len(estimates))
         return (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)
