@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from functools import partial
 from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
@@ -53,6 +54,7 @@ from ..ext import _resample as _resample_kernels
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
 from .mean_field import MeanField
+from .replicas import run_replicas, spawn_seeds
 from .runtime import SeedLike, start
 
 __all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score",
@@ -894,10 +896,6 @@ def gradinf(
     if num_samples is not None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
             raise ValueError(f"gradinf: num_samples must be an int >= 2, got {num_samples!r}")
-        from functools import partial
-
-        from .replicas import run_replicas, spawn_seeds
-
         task = partial(gradinf, model, theta, inference=inference, direction=direction)
         estimates = np.array(run_replicas(task, spawn_seeds(seed, int(num_samples)), executor,
                                           caller="gradinf", label="estimate"))
