@@ -38,6 +38,8 @@ __all__ = [
     "GuideConditioningError",
     "BranchMismatchError",
     "LockstepOrderError",
+    "ReplicaError",
+    "UnpicklableError",
     "LogDensityError",
     "BridgeError",
 ]
@@ -159,6 +161,28 @@ class BranchMismatchError(SoundnessError):
 
 class LockstepOrderError(SoundnessError):
     """A guide waits for a branch decision while the model needs a value the guide has not proposed."""
+
+
+class ReplicaError(PlaitError):
+    """One of several independent replicas (chains, SMC runs, estimates, batches) failed.
+
+    ``index`` and ``seed`` (a ``numpy.random.SeedSequence``) identify the
+    first replica that failed; the original exception is ``__cause__``.
+    ``results`` holds every replica's result in order, ``None`` where it
+    failed, so finished work is not lost; ``errors`` maps the index of each
+    failed replica to its exception.
+    """
+
+    def __init__(self, message: str, index: int, seed: object, results: list, errors: dict) -> None:
+        super().__init__(message)
+        self.index = index
+        self.seed = seed
+        self.results = results
+        self.errors = errors
+
+
+class UnpicklableError(PlaitError, TypeError):
+    """A model or argument could not be pickled to send it to an executor's worker processes."""
 
 
 class LogDensityError(PlaitError, ValueError):

@@ -33,6 +33,11 @@ subpackages = [
 ]
 
 # Every ext/*.pyx becomes plait.ext.<name>.
+# numpy's C random library: the compiled scalar draws of ext/_interpreter.pyx
+# call the very routines numpy's Generator methods call.
+NUMPY_RANDOM_LIB = str(Path(numpy.__file__).parent / "random" / "lib")
+LINKS_NUMPY_RANDOM = {"_interpreter"}
+
 extensions = [
     Extension(
         f"plait.ext.{Path(source).stem}",
@@ -40,6 +45,8 @@ extensions = [
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"],
+        **({"library_dirs": [NUMPY_RANDOM_LIB], "libraries": ["npyrandom"]}
+           if Path(source).stem in LINKS_NUMPY_RANDOM else {}),
     )
     for source in sorted(glob.glob("ext/*.pyx"))
 ]

@@ -3,7 +3,7 @@
 Run:  python bench/gradinf.py [--estimates 300] [--gene-estimates 20]
 
 Models (gradinf.md §9): the queue model (n = 50, θ = 15; exact derivative
-0.654704807917) with variable elimination, SIR(1), SIR(16) and the score
+0.654704807917) with variable elimination, SIR(1), SIR(4), SIR(16) and the score
 estimator with baseline E[x_n]; option pricing on a trinomial tree
 (ρ = dE/dr of a European call, n = 50, r = 0.15, σ = 0.05, S0 = 40, K = 41,
 category order [up, down, middle]) with VE, SIR(1) and the score estimator;
@@ -117,6 +117,7 @@ def main() -> int:
     rows = [
         ("queue n=50", "VE", queue(50, "crn"), 15.0, plait.VariableElimination(), n),
         ("queue n=50", "SIR(1)", queue(50, "crn"), 15.0, plait.SIR(1), n),
+        ("queue n=50", "SIR(4)", queue(50, "crn"), 15.0, plait.SIR(4), n),
         ("queue n=50", "SIR(16)", queue(50, "crn"), 15.0, plait.SIR(16), n),
         ("queue n=50", "score, baseline E[x_n]", queue(50, "score"), 15.0, plait.Score(13.5659305821), n),
         ("option n=50", "VE", option(50, "crn"), 0.15, plait.VariableElimination(), n),

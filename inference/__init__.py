@@ -17,6 +17,7 @@ from .guided import GuideWeight, guided
 from .importance import importance
 from .measure import Measure
 from .population import Population
+from .runs import PopulationRuns
 from .smc import smc
 from .runtime import Execution, RunResult, Stack, make_rng, run, start
 from .simulate import log_density, simulate
@@ -41,6 +42,7 @@ __all__ = [
     "CheckResult",
     "Counterexample",
     "Population",
+    "PopulationRuns",
     "smc",
     "mh",
     "gradinf",

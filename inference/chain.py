@@ -25,6 +25,8 @@ class Chain:
     accepted proposals per kernel.  ``mean``, ``sd``, ``ess``, ``rhat`` and
     ``mcse`` take an address or a function of the return value;
     ``summary()`` tabulates them.  ESS and split R-hat pool all chains.
+    ``observations`` holds the model's observed values; ``to_arviz()``
+    converts the chain to ``arviz.InferenceData``.
 
     >>> import plait
     >>> def model():
@@ -35,11 +37,14 @@ class Chain:
     """
 
     def __init__(self, draws: List[List[Dict[Hashable, Any]]], returns: List[List[Any]],
-                 log_joint: np.ndarray, acceptance: Dict[str, float]) -> None:
+                 log_joint: np.ndarray, acceptance: Dict[str, float],
+                 observations: Optional[Dict[Hashable, Any]] = None) -> None:
         self._draws = draws
         self.returns = returns
         self.log_joint = np.asarray(log_joint, dtype=float)
         self.acceptance = acceptance
+        #: The observed values ``{address: value}`` of the model (from a chain's last trace).
+        self.observations: Dict[Hashable, Any] = dict(observations or {})
         self._cache: Dict[Hashable, np.ndarray] = {}
 
     @property
@@ -135,6 +140,26 @@ class Chain:
             rates = ", ".join(f"{k} {v:.2f}" for k, v in self.acceptance.items())
             lines.append(f"acceptance: {rates}")
         return "\n".join(lines)
+
+    def to_arviz(self, addresses: Optional[List[Hashable]] = None,
+                 observed_data: Optional[Dict[Hashable, Any]] = None) -> Any:
+        """The chain as ``arviz.InferenceData`` (needs ``pip install plait[arviz]``).
+
+        ``posterior`` has dims ``(chain, draw)`` per latent address (tuple
+        addresses become ``"a/0"``), ``sample_stats`` the log joint ``lp``
+        and the acceptance rates as attributes, ``observed_data`` the
+        observations; see :func:`~plait.inference.arviz_output.chain_to_arviz`.
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("x", plait.Normal(0, 1))
+        >>> idata = plait.mh(model, num_samples=50, num_chains=2, seed=0).to_arviz()  # doctest: +SKIP
+        >>> idata.posterior["x"].dims  # doctest: +SKIP
+        ('chain', 'draw')
+        """
+        from .arviz_output import chain_to_arviz
+
+        return chain_to_arviz(self, addresses, observed_data)
 
     def __repr__(self) -> str:
         return f"Chain({self.num_chains} chains x {self.num_samples} draws, addresses {self.addresses!r})"

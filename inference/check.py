@@ -80,10 +80,20 @@ class Counterexample:
     choices: Tuple[Tuple[Any, Any], ...]
     address: Any
     error: BaseException
+    #: Branches the path took against their own condition on this path.  The
+    #: guide-types protocol asks a guide to follow *every* declared branch
+    #: both ways, so such a path still refutes, even though a run at these
+    #: very values would not take it.
+    forced: Tuple[Any, ...] = ()
 
     def __str__(self) -> str:
         steps = " -> ".join(f"{a!r}={v!r}" for a, v in self.choices) or "(root)"
-        return f"path {steps}: at {self.address!r}: {type(self.error).__name__}: {self.error}"
+        text = f"path {steps}: at {self.address!r}: {type(self.error).__name__}: {self.error}"
+        if self.forced:
+            names = ", ".join(repr(n) for n in self.forced)
+            text += (f" (branch {names} was taken against its condition at these values: a guide must "
+                     "follow every plait.branch both ways, whether or not these values reach it)")
+        return text
 
 
 @attrs.frozen
@@ -266,7 +276,8 @@ class _Explorer:
         except ForcedBranchConflict:
             return None  # the guide computed this branch itself: the path does not exist for it
         except _MISMATCHES as err:
-            raise _Refuted(Counterexample(_choices(self.log), getattr(err, "address", None), err)) from None
+            raise _Refuted(Counterexample(_choices(self.log), getattr(err, "address", None), err,
+                                          _against_condition(self.log))) from None
         except Exception as err:
             raise _Inconclusive(
                 f"the program raised {type(err).__name__} on path {_choices(self.log)!r}: {err}"
@@ -308,6 +319,11 @@ def _choices(log: list) -> tuple:
         elif type(effect) is Branch:
             out.append((("branch", effect.name), answer))
     return tuple(out)
+
+
+def _against_condition(log: list) -> tuple:
+    return tuple(effect.name for effect, answer in log
+                 if type(effect) is Branch and effect.condition is not None and bool(effect.condition) != answer)
 
 
 def _signature(log: list) -> tuple:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from functools import partial
 from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
@@ -49,9 +50,11 @@ from ..effects.records import (
     Sample,
 )
 from ..errors import EffectTypeError, GradInfError
+from ..ext import _resample as _resample_kernels
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
 from .mean_field import MeanField
+from .replicas import run_replicas, spawn_seeds
 from .runtime import SeedLike, start
 
 __all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score",
@@ -164,6 +167,12 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
 
     ``π_j ∝ |primal of w_j|``, or ∝ |tangent| when every primal is 0; a child
     of ``j`` carries ``w_j / (k π_j)``, which makes the draw properly weighted.
+    The selection sizes are plain floats: from ``_COMPILED_FROM`` paths up the
+    draw is the compiled multinomial kernel of :mod:`plait.ext` (the generic
+    "resample on the primal, correct the weights" path of the population
+    core); below that, where a call's checks cost more than the draw (the
+    usual SIR population is a handful of paths), the same law is drawn by
+    bisection in Python.
     """
     sizes = [abs(w.v) for w in weights]
     total = math.fsum(sizes)
@@ -172,14 +181,21 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
         total = math.fsum(sizes)
         if not total > 0:
             return []
-    cumulative = list(itertools.accumulate(sizes))
-    draws = []
-    for u in rng.random(k).tolist():
-        j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
-        while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
-            j -= 1
-        draws.append((j, total / (k * sizes[j])))
-    return draws
+    if len(sizes) >= _COMPILED_FROM:
+        with np.errstate(divide="ignore"):
+            picks = _resample_kernels.multinomial(np.log(sizes), rng=rng, size=k).tolist()
+    else:
+        cumulative = list(itertools.accumulate(sizes))
+        picks = []
+        for u in rng.random(k).tolist():
+            j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
+            while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
+                j -= 1
+            picks.append(j)
+    return [(j, total / (k * sizes[j])) for j in picks]
+
+
+_COMPILED_FROM = 64
 
 
 class TwistedSMC:
@@ -508,11 +524,7 @@ class _BRunner:
         except (EffectTypeError, GradInfError):
             raise
         except Exception as error:
-            raise GradInfError(
-                f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
-                "Its coupling moved it to a state the program does not accept; couplings such as "
-                "'always_flip' can reach states of zero probability: use 'crn' there"
-            ) from error
+            raise _path_failed(where, answers, error) from error
         finally:
             if not keep:
                 gen.close()
@@ -575,11 +587,7 @@ class _BRunner:
             except (EffectTypeError, GradInfError):
                 raise
             except Exception as error:
-                raise GradInfError(
-                    f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: "
-                    f"{error}. Its coupling moved it to a state the program does not accept; couplings such as "
-                    "'always_flip' can reach states of zero probability: use 'crn' there"
-                ) from error
+                raise _path_failed(where, answers, error) from error
             finally:
                 gen.close()
         return leaves
@@ -597,6 +605,14 @@ class _BRunner:
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
+
+
+def _path_failed(where: Any, answers: list, error: Exception) -> GradInfError:
+    return GradInfError(
+        f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
+        "Its coupling moved it to a state the program does not accept; couplings such as "
+        "'always_flip' can reach states of zero probability: use 'crn' there"
+    )
 
 
 def _where(where: Any) -> str:
@@ -846,6 +862,7 @@ def gradinf(
     seed: SeedLike = None,
     direction: Any = None,
     num_samples: Optional[int] = None,
+    executor: Any = None,
 ) -> Any:
     """An unbiased estimate of d/dθ E[model(θ)] by coupled paths (GradInf).
 
@@ -859,7 +876,10 @@ def gradinf(
     ``plait.resample_point``.  A vector ``theta`` takes one pass per
     coordinate with common random numbers for the primal path, or one pass
     along ``direction``.  ``num_samples=n`` averages n independent estimates
-    and returns ``(mean, standard error)``.  With observations or factors
+    and returns ``(mean, standard error)``; the estimates use seeds spawned
+    from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
+    default: in this process) with identical results, a failing one raising
+    :class:`~plait.errors.ReplicaError`.  With observations or factors
     the estimand is the unnormalised expectation E[W · f].
 
     >>> import plait
@@ -876,9 +896,9 @@ def gradinf(
     if num_samples is not None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
             raise ValueError(f"gradinf: num_samples must be an int >= 2, got {num_samples!r}")
-        root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        estimates = np.array([gradinf(model, theta, inference=inference, seed=s, direction=direction)
-                              for s in root.spawn(int(num_samples))])
+        task = partial(gradinf, model, theta, inference=inference, direction=direction)
+        estimates = np.array(run_replicas(task, spawn_seeds(seed, int(num_samples)), executor,
+                                          caller="gradinf", label="estimate"))
         mean = estimates.mean(axis=0)
         se = estimates.std(axis=0, ddof=1) / math.sqrt(len(estimates))
         return (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)

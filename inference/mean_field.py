@@ -50,22 +50,23 @@ class MeanField:
 
     def run(self, model: Callable[[Any], Any], theta: Any) -> Any:
         """``F`` of ``model(theta)`` run on means (a Dual when ``theta`` is one)."""
-        gen = start(model, (theta,))
-        log_weight: Any = 0.0
+        value, log_weight = self._drive(start(model, (theta,)), 0.0)
+        if type(log_weight) is float and log_weight == 0.0:
+            return value
+        return value * np.exp(log_weight)
+
+    def _drive(self, gen: Any, log_weight: Any) -> Any:
+        """Run ``gen`` to its end on means: its value, and the log weight so far."""
         answer = None
         try:
             while True:
                 try:
                     effect = gen.send(answer)
                 except StopIteration as stop:
-                    value = stop.value
-                    break
+                    return stop.value, log_weight
                 answer, log_weight = self._answer(effect, log_weight)
         finally:
             gen.close()
-        if type(log_weight) is float and log_weight == 0.0:
-            return value
-        return value * np.exp(log_weight)
 
     def _answer(self, effect: Any, log_weight: Any) -> Any:
         kind = type(effect)
@@ -91,18 +92,7 @@ class MeanField:
         state = loop.init
         for step in range(loop.steps):
             args = (state,) if loop.xs is None else (state, loop.xs[step])
-            gen = start(loop.kernel, args)
-            answer = None
-            try:
-                while True:
-                    try:
-                        effect = gen.send(answer)
-                    except StopIteration as stop:
-                        state = stop.value
-                        break
-                    answer, log_weight = self._answer(effect, log_weight)
-            finally:
-                gen.close()
+            state, log_weight = self._drive(start(loop.kernel, args), log_weight)
         return state, log_weight
 
 

@@ -8,6 +8,8 @@ are discarded and are the only ones during which step widths adapt.
 
 from __future__ import annotations
 
+import concurrent.futures
+from functools import partial
 from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional
 
 import numpy as np
@@ -15,6 +17,7 @@ import numpy as np
 from .chain import Chain
 from .kernels import Kernel, SingleSite
 from .mcmc import Context, MHState, Target
+from .replicas import run_replicas, spawn_seeds
 from .runtime import SeedLike, check_count
 
 __all__ = ["mh", "run_chain"]
@@ -63,6 +66,7 @@ def mh(
     init: Optional[Mapping[Hashable, Any]] = None,
     num_chains: int = 1,
     seed: SeedLike = None,
+    executor: Optional[concurrent.futures.Executor] = None,
 ) -> Chain:
     """Metropolis–Hastings over the traces of ``model(*args)``; returns a :class:`Chain`.
 
@@ -73,8 +77,16 @@ def mh(
     completed from the prior) or at a prior draw of positive density; a
     start of zero density raises
     :class:`~plait.errors.InitializationError` instead of rejecting forever.
-    Chains use independent streams from ``seed``; the same seed gives the
-    same chain.
+    Chains use independent streams spawned from ``seed``
+    (``SeedSequence.spawn``); the same seed gives the same chains.
+
+    ``executor`` (any ``concurrent.futures.Executor``: a
+    ``ProcessPoolExecutor``, a Dask ``Client.get_executor()``...) runs the
+    chains in parallel; the chains are identical to those run in this
+    process (the default).  The model, its arguments and the kernel then
+    travel by pickling, so define them at module level.  A chain that fails
+    raises :class:`~plait.errors.ReplicaError` naming its index and seed,
+    with the other chains' results in ``.results``.
 
     >>> import plait
     >>> def coin(flips):
@@ -93,20 +105,25 @@ def mh(
     kernel = SingleSite() if kernel is None else kernel
     if not isinstance(kernel, Kernel):
         raise TypeError(f"mh: kernel must be a plait kernel (SingleSite(), proposal_kernel(...)...), got {kernel!r}")
-    target = Target(model, tuple(args))
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    all_draws, all_values, all_log_joints = [], [], []
+    task = partial(_one_chain, model=model, args=tuple(args), kernel=kernel, init=init,
+                   num_samples=num_samples, burn_in=burn_in, thin=thin)
+    chains = run_replicas(task, spawn_seeds(seed, num_chains), executor, caller="mh", label="chain")
     accepted: Dict[str, List[int]] = {}
-    for stream in root.spawn(num_chains):
-        ctx = Context(target, np.random.default_rng(stream))
-        state = target.initial_state(ctx.rng, init)
-        draws, values, log_joints, _ = run_chain(target, kernel, ctx, state, num_samples, burn_in, thin)
-        all_draws.append(draws)
-        all_values.append(values)
-        all_log_joints.append(log_joints)
-        for label, (a, n) in ctx.accepted.items():
+    for _, _, _, tallies, _ in chains:
+        for label, (a, n) in tallies.items():
             tally = accepted.setdefault(label, [0, 0])
             tally[0] += a
             tally[1] += n
     acceptance = {label: a / n for label, (a, n) in accepted.items() if n}
-    return Chain(all_draws, all_values, np.array(all_log_joints), acceptance)
+    return Chain([c[0] for c in chains], [c[1] for c in chains], np.array([c[2] for c in chains]), acceptance,
+                 observations=chains[0][4])
+
+
+def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple, kernel: Kernel,
+               init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int) -> tuple:
+    """One chain from its own seed: (draws, return values, log joints, acceptance tallies, observations)."""
+    target = Target(model, args)
+    ctx = Context(target, np.random.default_rng(seed))
+    state = target.initial_state(ctx.rng, init)
+    draws, values, log_joints, state = run_chain(target, kernel, ctx, state, num_samples, burn_in, thin)
+    return draws, values, log_joints, ctx.accepted, dict(state.trace.observations)

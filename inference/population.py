@@ -127,6 +127,26 @@ class Population:
             lines.append(f"  mean {mean:.6g}, sd {sd:.6g}")
         return "\n".join(lines)
 
+    def to_arviz(self, num_draws: Optional[int] = None, seed: SeedLike = 0,
+                 observed_data: Optional[dict] = None) -> Any:
+        """The population as ``arviz.InferenceData`` (needs ``pip install plait[arviz]``).
+
+        ArviZ has no weighted samples: ``posterior`` holds ``num_draws``
+        (default: the number of particles) draws by systematic resampling
+        with ``seed`` (default 0: reproducible), dims ``(chain=1, draw)``;
+        ``sample_stats`` keeps the normalised weights, ESS and log evidence.
+        Latent addresses become variables when the traces were kept, else
+        the return values do.  See
+        :func:`~plait.inference.arviz_output.population_to_arviz`.
+
+        >>> p = Population([{"x": 1.0}, {"x": 3.0}], np.log([0.25, 0.75]))
+        >>> p.to_arviz(num_draws=4).posterior["x"].values.tolist()  # doctest: +SKIP
+        [[1.0, 3.0, 3.0, 3.0]]
+        """
+        from .arviz_output import population_to_arviz
+
+        return population_to_arviz(self, num_draws, seed, observed_data)
+
     def __repr__(self) -> str:
         return (
             f"Population({len(self)} particles, ESS {self.ess:.4g}, "

@@ -19,14 +19,18 @@ Three tiers run the same statistical algorithm at different costs:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+import concurrent.futures
+from functools import partial
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from .guided import guided
 from .population import Population
+from .replicas import run_replicas, spawn_seeds
 from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
 from .runtime import SeedLike, check_count
+from .runs import PopulationRuns
 from .smc_general import run_general
 from .smc_vectorised import run_vectorised
 
@@ -48,7 +52,9 @@ def smc(
     on_step: Optional[Callable[[int, Population], None]] = None,
     progress: bool = False,
     guide: Optional[Callable[..., Any]] = None,
-) -> Population:
+    num_runs: Optional[int] = None,
+    executor: Optional[concurrent.futures.Executor] = None,
+) -> Union[Population, PopulationRuns]:
     """Sequential Monte Carlo over ``model(*args)`` with ``num_particles`` particles.
 
     Particles advance to their next ``observe`` or ``factor`` (or through
@@ -72,6 +78,18 @@ def smc(
     importance sampling (``docs/soundness.md``).  Loops are then expanded
     inline (tier (a)); ``vectorized=True`` does not take a guide.
 
+    ``num_runs=n`` runs n independent SMCs on seeds spawned from ``seed``
+    and returns a :class:`~plait.inference.runs.PopulationRuns`: the list
+    of populations, the mean of their evidence estimates and an
+    evidence-weighted pooled population.  ``executor`` (any
+    ``concurrent.futures.Executor``: ``ProcessPoolExecutor``, Dask's
+    ``Client.get_executor()``) runs them in parallel, with the same result
+    as in this process; the model, its arguments, a guide and ``on_step``
+    must then pickle (define them at module level), and ``on_step`` and
+    ``progress`` run in the workers.  A run that fails raises
+    :class:`~plait.errors.ReplicaError` naming its index and seed, with the
+    other runs' populations in ``.results``.
+
     >>> import plait
     >>> def coin(flips):
     ...     p = yield plait.sample("p", plait.Beta(1.0, 1.0))
@@ -82,6 +100,16 @@ def smc(
     >>> round(pop.expectation(), 1)  # exact posterior mean 0.6
     0.6
     """
+    if num_runs is not None:
+        num_runs = check_count("smc", "num_runs", num_runs, 1)
+        prepare("smc", num_particles, resampler, ess_threshold, 0, None, False)  # fail fast, before any run
+        seeds = spawn_seeds(seed, num_runs)
+        task = partial(smc, model, *args, num_particles=num_particles, resampler=resampler,
+                       ess_threshold=ess_threshold, vectorized=vectorized, loops=loops, on_step=on_step,
+                       progress=progress, guide=guide)
+        return PopulationRuns(run_replicas(task, seeds, executor, caller="smc", label="run"), seeds)
+    if executor is not None:
+        raise ValueError("smc: executor= runs independent runs in parallel; pass num_runs= as well")
     num_particles, books, live = prepare(
         "smc", num_particles, resampler, ess_threshold, seed, on_step, progress
     )

@@ -81,3 +81,4 @@ def test_a_choice_without_a_finite_mean_is_refused():
 
     with pytest.raises(plait.GradInfError, match="'x'.*no finite mean"):
         plait.gradinf(model, 0.5, inference=plait.MeanField())
+

@@ -550,3 +550,32 @@ def test_check_enumerates_discrete_choices_and_bounds_recursion():
 
     result = plait.check(polar_model, polar_guide, 1.0, max_depth=9)
     assert result.verified and result.up_to_depth == 9
+
+
+def test_a_refutation_says_when_its_path_took_a_branch_against_the_condition():
+    # "pos" is always true for a Gamma draw; the guide only covers that arm.
+    def model():
+        w = yield plait.sample("w", plait.Gamma(2.0, 1.0))
+        if (yield plait.branch("pos", w > 0.0)):
+            yield plait.sample("z", plait.Normal(0.0, 1.0))
+        else:
+            yield plait.sample("z", plait.Beta(2.0, 2.0))
+
+    def guide():
+        yield plait.sample("w", plait.Gamma(2.0, 1.0))
+        yield plait.sample("z", plait.Normal(0.0, 1.0))
+
+    result = plait.check(model, guide)
+    assert result.status == "refuted"
+    assert result.counterexample.forced == ("pos",)
+    assert "taken against its condition" in result.reason
+    sound = plait.check(model, lambda: (yield from _branch_following_guide()))
+    assert sound.status == "verified" and sound.counterexample is None
+
+
+def _branch_following_guide():
+    yield plait.sample("w", plait.Gamma(2.0, 1.0))
+    if (yield plait.branch("pos")):
+        yield plait.sample("z", plait.Normal(0.0, 1.0))
+    else:
+        yield plait.sample("z", plait.Beta(2.0, 2.0))

@@ -19,6 +19,7 @@ from .continuous import Beta, Exponential, Gamma, LogNormal, Normal, StudentT, U
 from .discrete import Bernoulli, Binomial, Categorical, DiscreteUniform, Geometric, Poisson
 from .multivariate import Dirichlet, MultivariateNormal
 from .scipy_adapter import ScipyDistribution, as_distribution
+from ...ext import _interpreter as _compiled_draws
 from .supports import (
     FiniteSet,
     Interval,
@@ -35,6 +36,9 @@ from .supports import (
     simplex,
     unit_interval,
 )
+
+# The base interpreter draws scalar Normal and Bernoulli sites in C (same stream).
+_compiled_draws.register_scalar_families(Normal, Bernoulli)
 
 __all__ = [
     # interface and wrappers
