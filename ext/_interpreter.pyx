@@ -94,6 +94,34 @@ def draw(dist, rng):
     return _draw(dist, rng, _bitgen_of(rng))
 
 
+cdef class RunRandom:
+    """The random generator a compiled interpreter draws from, with its C state.
+
+    Swappable (a resampled particle continues with a fresh stream): setting
+    ``rng`` also fetches the bit generator's C state, which the generator
+    owns and this object keeps alive by holding the generator.
+
+    >>> import numpy as np
+    >>> r = RunRandom()
+    >>> r.rng = np.random.default_rng(0)
+    >>> type(r.rng).__name__
+    'Generator'
+    """
+
+    cdef object _rng
+    cdef bitgen_t* _bitgen
+
+    @property
+    def rng(self):
+        """The generator (None: samples must be fixed by handlers)."""
+        return self._rng
+
+    @rng.setter
+    def rng(self, value):
+        self._bitgen = _bitgen_of(value)
+        self._rng = value
+
+
 cdef class SampleConstructor:
     """Build records of one frozen sample class without running ``__init__``.
 
@@ -157,7 +185,7 @@ cdef class SampleRequest:
         return record
 
 
-cdef class BaseInterpreter:
+cdef class BaseInterpreter(RunRandom):
     """Answer effects that left the outermost handler, and record them.
 
     ``kinds`` is ``(Sample, Observe, Factor, Param, Deterministic, UNSET,
@@ -173,8 +201,6 @@ cdef class BaseInterpreter:
     (0.5, ['y'])
     """
 
-    cdef object _rng  # swappable: a resampled particle continues with a fresh stream
-    cdef bitgen_t* _bitgen  # _rng's C state (owned by _rng, which this object keeps alive)
     cdef dict record
     cdef object fail
     cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
@@ -186,16 +212,6 @@ cdef class BaseInterpreter:
         self.fail = fail
         (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
          self.deterministic_kind, self.unset, self.branch_kind) = kinds
-
-    @property
-    def rng(self):
-        """The run's random generator (None: samples must be fixed by handlers)."""
-        return self._rng
-
-    @rng.setter
-    def rng(self, value):
-        self._bitgen = _bitgen_of(value)
-        self._rng = value
 
     def __call__(self, effect):
         cdef object kind = type(effect)
@@ -379,7 +395,7 @@ cdef extern from "Python.h":
     bint PyGen_Check(object o)
 
 
-cdef class KernelSites:
+cdef class KernelSites(RunRandom):
     """Answer the sites of loop kernels run on explicit state (SMC tier (b)).
 
     Samples are drawn from ``rng``, observations and factors add to
@@ -395,8 +411,6 @@ cdef class KernelSites:
     (0.0, -0.918939)
     """
 
-    cdef object _rng
-    cdef bitgen_t* _bitgen
     cdef public double log_weight
     cdef set names
     cdef object fail, total, check
@@ -414,16 +428,6 @@ cdef class KernelSites:
          self.deterministic_kind, self.unset, self.branch_kind) = kinds
         self.loop_kind = loop_kind
         self.handled_kind = handled_kind
-
-    @property
-    def rng(self):
-        """The random generator the kernel sites draw from."""
-        return self._rng
-
-    @rng.setter
-    def rng(self, value):
-        self._bitgen = _bitgen_of(value)
-        self._rng = value
 
     cpdef reset(self):
         """Start a new kernel step: weight zero, no addresses used."""
