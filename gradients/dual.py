@@ -469,6 +469,9 @@ def _fast(d: Dual, o: Any, op: int) -> Any:
 
     ``op``: 0 ``d + o``, 1 ``d - o``, 2 ``o - d``, 3 ``d * o``, 4 ``d / o``, 5 ``o / d``.
     """
+    r = _compiled_binary(d, o, op)  # one direction: ext/_dual_scalar.pyx, the formulas of _fast_one
+    if r is not None:
+        return r
     p = d.primal
     t = d._tangent
     if type(p) is not np.float64 or type(t) is not np.ndarray or not math.isfinite(p):
@@ -515,7 +518,10 @@ def _fast_one(p: float, t: float, q: float, u: Any, op: int, tag: int) -> Any:
     """:func:`_fast` for one direction, in Python floats (GradInf's scalar θ lives here).
 
     The same formulas as the array branch; a result tangent of 0 is kept
-    (not dropped to None) so the type of every result is the same.
+    (not dropped to None) so the type of every result is the same.  The
+    compiled ``plait.ext._dual_scalar.binary`` runs these formulas first;
+    this is its reference (tested equal), and the path of tangents that are
+    not float64.
     """
     if op == 0:
         y, s = p + q, t if u is None else t + u
@@ -684,3 +690,7 @@ def fit(t: Any, shape: tuple) -> Any:
 
 
 from .factored import Factored  # noqa: E402  (uses the helpers above)
+from ..ext._dual_scalar import binary as _compiled_binary  # noqa: E402
+from ..ext._dual_scalar import register as _register_compiled  # noqa: E402
+
+_register_compiled(Dual, _LIVE, escaped)

@@ -6,6 +6,8 @@ import pickle
 from fractions import Fraction
 
 import pytest
+
+import plait
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -68,3 +70,45 @@ def test_exp_and_pickle():
     assert (e.v, e.t) == (math.e, 2.0 * math.e)
     back = pickle.loads(pickle.dumps(W(1.5, -2.5)))
     assert (back.v, back.t) == (1.5, -2.5)
+
+
+# --- compiled one-direction scalar dual arithmetic against its Python reference ---
+
+numbers = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@given(numbers, numbers, numbers, numbers, st.integers(0, 5), st.booleans())
+def test_compiled_scalar_dual_ops_match_the_reference(p, t, q, u, op, dual_other):
+    import numpy as np
+
+    from plait.ext._dual_scalar import binary
+    from plait.gradients.dual import Dual, _fast_one, perturbation
+
+    with perturbation() as tag:
+        d = Dual(p, [t], tag=tag)
+        other = Dual(q, [u], tag=tag) if dual_other else q
+        got = binary(d, other, op)
+        want = _fast_one(p, t, q, u if dual_other else None, op, tag)
+        if want is None:
+            assert got is None
+        else:
+            assert type(got) is Dual and type(got.primal) is np.float64 and got._tangent.shape == (1,)
+            assert got.primal == want.primal or (math.isnan(got.primal) and math.isnan(want.primal))
+            np.testing.assert_array_equal(got._tangent, want._tangent)
+
+
+def test_compiled_scalar_dual_ops_decline_what_they_do_not_cover():
+    import numpy as np
+
+    from plait.ext._dual_scalar import binary
+    from plait.gradients.dual import Dual, perturbation
+
+    with perturbation() as tag, perturbation() as inner:
+        d = Dual(1.0, [1.0], tag=tag)
+        assert binary(Dual(1.0, [1.0, 2.0], tag=tag), 1.0, 0) is None   # two directions
+        assert binary(Dual(np.ones(2), [[1.0, 1.0]], tag=tag), 1.0, 0) is None  # not 0-d
+        assert binary(d, Dual(1.0, [1.0], tag=inner), 0) is None          # another tag
+        assert binary(d, True, 0) is None and binary(d, math.inf, 0) is None
+        assert binary(d, 0.0, 4) is None and binary(Dual(0.0, [1.0], tag=tag), 1.0, 5) is None
+    with pytest.raises(plait.errors.PerturbationEscapeError):
+        binary(d, 1.0, 0)
