@@ -153,13 +153,18 @@ class SIR:
         """Keep the large stratum, resample the small one."""
         if len(paths) <= self.k:
             return paths  # every stratum is small enough already
-        half = 0.5 * sum([abs(p.weight.v) for p in paths])
-        keep = [p for p in paths if abs(p.weight.v) > half]
-        rest = [p for p in paths if not abs(p.weight.v) > half]
+        half = 0.0
+        for p in paths:
+            half += abs(p.weight.v)
+        half *= 0.5
+        keep, rest = [], []
+        for p in paths:
+            (keep if abs(p.weight.v) > half else rest).append(p)
         if len(rest) <= self.k:
             return keep + rest
-        draws = _multinomial([p.weight for p in rest], self.k, rng)
-        return keep + [rest[j].weighted(rest[j].weight * f) for j, f in draws]
+        for j, f in _multinomial([p.weight for p in rest], self.k, rng):
+            keep.append(rest[j].weighted(rest[j].weight * f))
+        return keep
 
 
 def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tuple[int, float]]:
@@ -186,9 +191,11 @@ def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tup
             picks = _resample_kernels.multinomial(np.log(sizes), rng=rng, size=k).tolist()
     else:
         cumulative = list(itertools.accumulate(sizes))
+        last = len(sizes) - 1
         picks = []
-        for u in rng.random(k).tolist():
-            j = min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(sizes) - 1)
+        for _ in range(k):
+            j = bisect.bisect_right(cumulative, rng.random() * cumulative[-1])
+            j = j if j < last else last
             while sizes[j] == 0.0:  # a zero-size path is never picked, even at a boundary
                 j -= 1
             picks.append(j)
