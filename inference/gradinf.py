@@ -153,18 +153,25 @@ class SIR:
         """Keep the large stratum, resample the small one."""
         if len(paths) <= self.k:
             return paths  # every stratum is small enough already
-        half = 0.0
-        for p in paths:
-            half += abs(p.weight.v)
-        half *= 0.5
-        keep, rest = [], []
-        for p in paths:
-            (keep if abs(p.weight.v) > half else rest).append(p)
+        keep, rest = _strata(paths)
         if len(rest) <= self.k:
             return keep + rest
         for j, f in _multinomial([p.weight for p in rest], self.k, rng):
             keep.append(rest[j].weighted(rest[j].weight * f))
         return keep
+
+
+def _strata(paths: List[_Path]) -> Tuple[List[_Path], List[_Path]]:
+    """KeepLarge's split (gradinf.md §4.2): paths whose primal weight exceeds half the total, and the rest."""
+    half = 0.0
+    for p in paths:
+        half += abs(p.weight.v)
+    half *= 0.5
+    keep: List[_Path] = []
+    rest: List[_Path] = []
+    for p in paths:
+        (keep if abs(p.weight.v) > half else rest).append(p)
+    return keep, rest
 
 
 def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tuple[int, float]]:
@@ -230,9 +237,7 @@ class TwistedSMC:
 
     def resample(self, paths: List[_Path], rng: np.random.Generator, state_a: Any = None) -> List[_Path]:
         """Keep the large stratum; twist, split by sign, resample, untwist the rest."""
-        half = 0.5 * sum([abs(p.weight.v) for p in paths])
-        keep = [p for p in paths if abs(p.weight.v) > half]
-        rest = [p for p in paths if not abs(p.weight.v) > half]
+        keep, rest = _strata(paths)
         if len(rest) <= self.k:
             return keep + rest
         twisted = []
@@ -513,9 +518,7 @@ class _BRunner:
                     raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not supported")
                 if kind is Sample:
                     options, cursor = self._options(effect, segment, cursor, weight)
-                    # Branches of weight exactly 0 (an O(ε) branch of an O(ε) path) are dropped.
-                    weighted = [(value, weight * q) for value, q in options]
-                    weighted = [(value, w) for value, w in weighted if not w.is_zero()] or weighted[:1]
+                    weighted = _forks(options, weight)
                     for value, w in weighted[1:]:
                         stack.append((answers + [(effect.name, value, cursor)], w, log_weight, cursor, None))
                     value, weight = weighted[0]
@@ -571,9 +574,7 @@ class _BRunner:
                         options, cursor = self._options(effect, segment, cursor, weight)
                         value, q = options[0]
                         if len(options) > 1:
-                            # Branches of weight exactly 0 (an O(ε) branch of an O(ε) path) are dropped.
-                            weighted = [(v, weight * q) for v, q in options]
-                            weighted = [(v, w) for v, w in weighted if not w.is_zero()] or weighted[:1]
+                            weighted = _forks(options, weight)
                             for v, w in weighted[1:]:
                                 stack.append((answers + [(effect.name, v, cursor)], w, log_weight, cursor))
                             value, weight = weighted[0]
@@ -612,6 +613,16 @@ class _BRunner:
         if not options:
             raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
         return options, i
+
+
+def _forks(options: list, weight: W) -> list:
+    """A path's weighted outcomes at a site: ``[(value, weight * q)]``, exact zeros dropped (one kept).
+
+    A branch of weight exactly 0 (an O(ε) branch of an O(ε) path) contributes
+    nothing; the first outcome survives even then, so the path can finish.
+    """
+    weighted = [(value, weight * q) for value, q in options]
+    return [(value, w) for value, w in weighted if not w.is_zero()] or weighted[:1]
 
 
 def _path_failed(where: Any, answers: list, error: Exception) -> GradInfError:
