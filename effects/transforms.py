@@ -44,6 +44,7 @@ import numpy as np
 import scipy.special as sc
 
 from ..errors import InvalidParameterError
+from ..gradients.dual import Dual
 from .distributions.supports import Interval, Real, RealVector, Simplex, Support
 
 __all__ = [
@@ -296,7 +297,9 @@ class ScaledSigmoid(Transform):
 
     ``log |dy/dx| = log(high - low) + log expit(x) + log expit(-x)``, computed
     in log space so it stays finite for large ``|x|``.  With ``low = 0``,
-    ``high = 1`` it is the logit / expit pair of the unit interval.
+    ``high = 1`` it is the logit / expit pair of the unit interval.  The
+    bounds may themselves be Duals (a Uniform whose bounds are other
+    latents), and then the map and its Jacobian carry their derivatives.
 
     >>> from plait.effects.transforms import ScaledSigmoid
     >>> t = ScaledSigmoid(-1.0, 3.0)
@@ -317,24 +320,36 @@ class ScaledSigmoid(Transform):
     def _key(self) -> tuple:
         return (self.support,)
 
+    def _low(self) -> Any:
+        return _bound(self.low)
+
     def _width(self) -> Any:
-        return np.asarray(self.high, dtype=float) - np.asarray(self.low, dtype=float)
+        return _bound(self.high) - _bound(self.low)
+
+    def _unit(self) -> bool:
+        # Compared only when plain: a Dual bound equal to 0 may still move.
+        return type(self.low) is not Dual and type(self.high) is not Dual and self.low == 0.0 and self.high == 1.0
 
     def forward(self, x: Any) -> Any:
-        if self.low == 0.0 and self.high == 1.0:
+        if self._unit():
             return sc.expit(x)
-        return np.asarray(self.low, dtype=float) + self._width() * sc.expit(x)
+        return self._low() + self._width() * sc.expit(x)
 
     def inverse(self, y: Any) -> Any:
-        if self.low == 0.0 and self.high == 1.0:
+        if self._unit():
             return sc.logit(y)
-        return sc.logit((y - np.asarray(self.low, dtype=float)) / self._width())
+        return sc.logit((y - self._low()) / self._width())
 
     def log_abs_det_jacobian(self, x: Any) -> Any:
         return np.log(self._width()) + sc.log_expit(x) + sc.log_expit(-x)
 
     def __repr__(self) -> str:
         return f"ScaledSigmoid({self.low!r}, {self.high!r}) -> {self.support!r}"
+
+
+def _bound(v: Any) -> Any:
+    """A bound as a float array, or as itself when it is a Dual (so its derivative flows)."""
+    return v if type(v) is Dual else np.asarray(v, dtype=float)
 
 
 class StickBreaking(Transform):

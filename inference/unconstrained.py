@@ -44,12 +44,11 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple
 
 import attrs
 import numpy as np
-import scipy.special as sc
 
 from ..effects.distributions.base import Wrapped
 from ..effects.distributions.continuous import Uniform
 from ..effects.records import UNSET, Factor, Observe, Sample
-from ..effects.transforms import Transform, biject_to
+from ..effects.transforms import ScaledSigmoid, Transform, biject_to
 from ..errors import ExtraAddressError, InvalidParameterError, LogDensityError
 from ..gradients.api import value_and_grad
 from ..gradients.dual import Dual, stop_gradient
@@ -76,25 +75,6 @@ class _Site:
     size: int
 
 
-class _BoundedBy(Transform):
-    """``low + (high - low) expit(x)`` for bounds that may be Duals (a Uniform over latents)."""
-
-    __slots__ = ("low", "high")
-
-    def __init__(self, low: Any, high: Any) -> None:
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
-
-    def forward(self, x: Any) -> Any:
-        return self.low + (self.high - self.low) * sc.expit(x)
-
-    def inverse(self, y: Any) -> Any:
-        return sc.logit((y - self.low) / (self.high - self.low))
-
-    def log_abs_det_jacobian(self, x: Any) -> Any:
-        return np.log(self.high - self.low) + sc.log_expit(x) + sc.log_expit(-x)
-
-
 def _base(dist: Any) -> Any:
     while isinstance(dist, Wrapped):
         dist = dist.base
@@ -105,7 +85,7 @@ def _transform(address: Hashable, dist: Any) -> Transform:
     """The bijection onto ``dist``'s support, following latent-dependent Uniform bounds."""
     base = _base(dist)
     if isinstance(base, Uniform) and (type(base.low) is Dual or type(base.high) is Dual):
-        return _BoundedBy(base.low, base.high)
+        return ScaledSigmoid(base.low, base.high)  # its derivative follows the bounds
     try:
         return biject_to(dist.support)
     except InvalidParameterError as error:
