@@ -55,7 +55,7 @@ from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
 from .mean_field import MeanField
 from .replicas import run_replicas, spawn_seeds
-from .runtime import SeedLike, start
+from .runtime import SeedLike, check_count, start
 
 __all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score",
            "MeanField"]
@@ -145,9 +145,7 @@ class SIR:
     """
 
     def __init__(self, k: int = 1) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"SIR: k must be a positive int, got {k!r}")
-        self.k = int(k)
+        self.k = check_count("SIR", "k", k, 1)
 
     def resample(self, paths: List[_Path], rng: np.random.Generator) -> List[_Path]:
         """Keep the large stratum, resample the small one."""
@@ -912,10 +910,9 @@ def gradinf(
     """
     inference = SIR(1) if inference is None else inference
     if num_samples is not None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 2:
-            raise ValueError(f"gradinf: num_samples must be an int >= 2, got {num_samples!r}")
+        num_samples = check_count("gradinf", "num_samples", num_samples, 2)
         task = partial(gradinf, model, theta, inference=inference, direction=direction)
-        estimates = np.array(run_replicas(task, spawn_seeds(seed, int(num_samples)), executor,
+        estimates = np.array(run_replicas(task, spawn_seeds(seed, num_samples), executor,
                                           caller="gradinf", label="estimate"))
         mean = estimates.mean(axis=0)
         se = estimates.std(axis=0, ddof=1) / math.sqrt(len(estimates))

@@ -88,8 +88,7 @@ def importance(
         )
     if executor is not None:
         raise ValueError("importance: executor= runs batches in parallel; pass num_batches= as well")
-    if isinstance(num_particles, bool) or not isinstance(num_particles, (int, np.integer)) or num_particles < 1:
-        raise ValueError(f"importance: num_particles must be a positive int, got {num_particles!r}")
+    num_particles = check_count("importance", "num_particles", num_particles, 1)
     rng = make_rng(seed)
     program = model if guide is None else guided(model, guide)
     values = []
