@@ -23,6 +23,11 @@ from .seed import Seed, seed
 from .trace import Site, Trace, TraceHandler, trace
 from .weighting import Mask, Scale, mask, scale
 
+#: Handlers that only rewrite an effect on its way out and keep no per-run
+#: state: they can be applied afresh at every step of a loop (explicit-state
+#: SMC) or folded into a lockstep program (``plait.guided``).
+REWRITING_HANDLERS = (Scope, LoopStep, Condition, Scale, Mask)
+
 #: ``plait.handlers.scope(model, prefix)``: NumPyro's argument order.
 scope = scope_model
 

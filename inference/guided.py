@@ -47,9 +47,8 @@ from ..errors import (
     MissingAddressError,
     ObservedAddressError,
 )
-from ..handlers.condition import Condition
-from ..handlers.scope import LoopStep, Scope
-from ..handlers.weighting import Mask, Scale
+from ..handlers import REWRITING_HANDLERS
+from ..handlers.scope import LoopStep
 from .guide_checks import EQUAL, check_guide_effect, check_observation, check_site, describe, error
 from .runtime import start
 
@@ -57,7 +56,7 @@ __all__ = ["guided", "GuidedModel", "GuideWeight", "ForcedBranchConflict"]
 
 # Handlers that only rewrite an effect and forward it, answering with the
 # outer answer: the combinator can apply them itself while flattening.
-_REWRITERS = (Scope, LoopStep, Condition, Scale, Mask)
+_REWRITERS = REWRITING_HANDLERS
 
 
 @attrs.frozen(repr=False)

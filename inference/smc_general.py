@@ -37,10 +37,9 @@ from typing import Any, Callable, Iterable, List, Optional
 import numpy as np
 
 from ..effects.records import UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
+from ..handlers import REWRITING_HANDLERS
 from ..handlers.base import Handler
-from ..handlers.condition import Condition
-from ..handlers.scope import LoopStep, Scope
-from ..handlers.weighting import Mask, Scale
+from ..handlers.scope import LoopStep
 from .population import Population
 from .resampling import AdaptiveResampling
 from ..ext._interpreter import KernelSites
@@ -51,7 +50,7 @@ __all__ = ["run_general", "new_kernel_sites"]
 _STEP_KINDS = (Observe, Factor)
 #: Handlers that keep no per-run state: a loop under them can run in tier (b),
 #: each kernel step under fresh copies of them.
-_STATELESS = (Scope, LoopStep, Condition, Scale, Mask)
+_STATELESS = REWRITING_HANDLERS
 _WAIT = object()  # a particle at a loop whose outcome is not known yet
 _EXPAND = object()  # the answer that tells a suspended loop to run inline (tier (a))
 
