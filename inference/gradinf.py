@@ -39,20 +39,19 @@ from ..effects.distributions import Bernoulli, Coupled
 from ..effects.records import (
     RESAMPLE_POINT,
     UNSET,
-    Branch,
     Deterministic,
     Factor,
-    Handled,
     IndependentRuns,
     Loop,
     Observe,
-    Param,
     Sample,
 )
 from ..errors import EffectTypeError, GradInfError
 from ..ext import _resample as _resample_kernels
 from ..gradients.couplings import W, as_w, couple, own_law
 from ..gradients.dual import Dual, perturbation, primal
+from .gradinf_effects import answer_plain as _answer_plain
+from .gradinf_effects import log_weight_of as _log_weight_of
 from .mean_field import MeanField
 from .replicas import run_replicas, spawn_seeds
 from .runtime import SeedLike, check_count, start
@@ -406,41 +405,6 @@ def _coupling(dist: Any) -> str:
     if isinstance(dist, Coupled):
         return dist.coupling
     return "crn" if _base(dist).is_discrete else "reparam"
-
-
-def _log_weight_of(effect: Any) -> Any:
-    """The log weight an observation or factor adds (a plain number or a Dual)."""
-    if type(effect) is Observe:
-        return _log_total(effect.dist.log_prob(effect.value))
-    return _log_total(effect.log_weight)
-
-
-def _answer_plain(effect: Any) -> Any:
-    """The answer to a non-sample effect (observations are weighed by the caller)."""
-    kind = type(effect)
-    if kind is Observe:
-        return effect.value
-    if kind is Factor:
-        return None
-    if kind is Deterministic:
-        return effect.value
-    if kind is Param:
-        return effect.init
-    if kind is Branch and effect.condition is not None:
-        return effect.condition
-    if kind is Handled:
-        raise EffectTypeError("gradinf: handlers inside the model (scope, condition...) are not supported yet")
-    raise EffectTypeError(f"gradinf: cannot interpret {effect!r}")
-
-
-def _log_total(lp: Any) -> Any:
-    if type(lp) is Dual or isinstance(lp, np.ndarray):
-        return np.sum(lp)
-    return lp
-
-
-class _Fork(Exception):
-    pass
 
 
 class _BRunner:

@@ -23,9 +23,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..effects.distributions import Coupled
-from ..effects.records import UNSET, Branch, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
-from ..errors import EffectTypeError, GradInfError
+from ..effects.records import UNSET, Factor, Loop, Observe, Sample
+from ..errors import GradInfError
 from ..gradients.dual import primal
+from .gradinf_effects import answer_plain, log_weight_of
 from .runtime import start
 
 __all__ = ["MeanField"]
@@ -74,19 +75,10 @@ class MeanField:
             return _mean_of(effect), log_weight
         if kind is Loop:
             return self._loop(effect, log_weight)
-        if kind is Observe:
-            return effect.value, log_weight + np.sum(effect.dist.log_prob(effect.value))
-        if kind is Factor:
-            return None, log_weight + np.sum(effect.log_weight)
-        if kind is Deterministic:
-            return effect.value, log_weight  # resampling points included: there is no population
-        if kind is Param:
-            return effect.init, log_weight
-        if kind is Branch and effect.condition is not None:
-            return effect.condition, log_weight
-        if kind is Handled:
-            raise EffectTypeError("gradinf: handlers inside the model (scope, condition...) are not supported yet")
-        raise EffectTypeError(f"gradinf: cannot interpret {effect!r}")
+        if kind is Observe or kind is Factor:
+            log_weight = log_weight + log_weight_of(effect)
+        # Resampling points are deterministics, answered with their value: there is no population.
+        return answer_plain(effect), log_weight
 
     def _loop(self, loop: Loop, log_weight: Any) -> Any:
         state = loop.init
