@@ -14,6 +14,7 @@ gradinf.md §2.2.  :mod:`plait.gradients.couplings` re-exports the class as
 """
 
 from libc.math cimport exp as c_exp
+from libc.math cimport isfinite
 
 #: A tangent of magnitude at most this, on a zero primal, counts as zero.
 TOL = 1e-15
@@ -123,7 +124,10 @@ cdef inline W _div(W a, W b):
             return _w(a.t / b.t, 0.0)
         raise ZeroDivisionError("division of a first-order weight by zero")
     cdef double y = a.v / b.v
-    return _w(y, (a.t - y * b.t) / b.v)  # not / b.v², which underflows
+    if isfinite(y):
+        return _w(y, (a.t - y * b.t) / b.v)  # not / b.v², which underflows
+    # A subnormal divisor: y overflows, but the tangent's numerator may cancel.
+    return _w(y, ((a.t * b.v - a.v * b.t) / b.v) / b.v)
 
 
 cpdef bint lex_gt(W a, W b):
