@@ -25,8 +25,10 @@ caller's own writeable arrays (``x`` in ``theta * x``) is copied first
 derivative computed from it.
 
 Results match the unfactored computation up to rounding order
-(``c * (a * b)`` instead of ``(c * a) * b``); ``k`` stacked directions still
-equal ``k`` single passes bit for bit, since every row is ``c[j] * value``.
+(``c * (a * b)`` instead of ``(c * a) * b``, and a full ``sum``/``mean``
+of a chain is a dot product with its last factor, which is never multiplied
+out); ``k`` stacked directions still equal ``k`` single passes bit for bit,
+since every row is ``c[j] * value``.
 
 >>> import numpy as np
 >>> from plait.gradients import Dual, perturbation
@@ -204,6 +206,12 @@ def reduced(t: Factored, func: Any, axis: Any, keepdims: bool) -> Any:
     full reduction), or None when the value is not finite and the caller
     must reduce the expanded tangent instead.
     """
+    if axis is None and not keepdims and t._value is None:
+        s = _dot_of_chain(t)
+        if s is not None:
+            if func is np.mean:
+                s = s / math.prod(t.primal_shape)
+            return t.coef * s if math.isfinite(s) else None
     buf = _product_in_scratch(t) if t._value is None else None
     if buf is not None:
         s = func(buf, axis=axis, keepdims=keepdims)
@@ -224,22 +232,56 @@ _SCRATCH = threading.local()
 SCRATCH_LIMIT = 1 << 22  # elements; larger values get a fresh array
 
 
-def _product_in_scratch(t: Factored) -> "np.ndarray | None":
-    shape = t.primal_shape
-    n = math.prod(shape)
-    if n > SCRATCH_LIMIT or len(t.partials) < 2:
+def _plain_factors(t: Factored) -> "tuple | None":
+    """The factors of ``t``'s pending value if there are two or more, all float64 arrays of its shape."""
+    factors = t.partials if t.seed is None else (t.seed,) + t.partials
+    if len(factors) < 2:
         return None
-    first = t.partials[0] if t.seed is None else t.seed
-    rest = t.partials[1:] if t.seed is None else t.partials
-    for a in (first,) + rest:
+    shape = t.primal_shape
+    for a in factors:
         if type(a) is not np.ndarray or a.shape != shape or a.dtype != np.float64:
             return None
+    return factors
+
+
+def _product_in_scratch(t: Factored) -> "np.ndarray | None":
+    """The product of ``t``'s factors in the per-thread buffer, or None."""
+    factors = _plain_factors(t)
+    if factors is None:
+        return None
+    with np.errstate(invalid="ignore"):
+        return _multiply_in_scratch(factors, t.primal_shape)
+
+
+def _multiply_in_scratch(factors: tuple, shape: tuple) -> "np.ndarray | None":
+    n = math.prod(shape)
+    if n > SCRATCH_LIMIT:
+        return None
     buf = getattr(_SCRATCH, "buf", None)
     if buf is None or buf.size < n:
         buf = _SCRATCH.buf = np.empty(n)
     out = buf[:n].reshape(shape)
-    with np.errstate(invalid="ignore"):
-        np.multiply(first, rest[0], out=out)
-        for d in rest[1:]:
-            np.multiply(out, d, out=out)
+    np.multiply(factors[0], factors[1], out=out)
+    for d in factors[2:]:
+        np.multiply(out, d, out=out)
     return out
+
+
+def _dot_of_chain(t: Factored) -> "float | None":
+    """The sum of ``t``'s pending value without forming it, or None.
+
+    The last factor enters through a dot product (one pass, no buffer), the
+    others through the scratch buffer.  The rounding differs from summing
+    the formed product by the usual few ulps of a sum.  As with that sum, a
+    finite result vouches for every factor: a non-finite factor makes its
+    term, and so the dot product, inf or NaN.
+    """
+    factors = _plain_factors(t)
+    if factors is None or not all(a.flags.c_contiguous for a in factors):
+        return None
+    # 0 * inf and inf - inf are the replay's business (the zero absorbs), not the user's.
+    with np.errstate(invalid="ignore", over="ignore"):
+        head = factors[0] if len(factors) == 2 else _multiply_in_scratch(factors[:-1], t.primal_shape)
+        if head is None:
+            return None
+        return float(np.dot(head.reshape(-1), factors[-1].reshape(-1)))
