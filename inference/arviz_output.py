@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, 
 import numpy as np
 
 from ..ext import systematic
+from .replicas import spawn_seeds
 from .runtime import SeedLike, make_rng
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -204,8 +205,7 @@ def populations_to_arviz(populations: List["Population"], num_draws: Optional[in
     populations = list(populations)
     if num_draws is None and len({len(p) for p in populations}) > 1:
         raise ValueError("to_arviz: the populations differ in size; pass num_draws= to draw as many from each")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    seeds = [root] if len(populations) == 1 else root.spawn(len(populations))
+    seeds = [seed] if len(populations) == 1 else spawn_seeds(seed, len(populations))
     parts = [_draw_set(p, num_draws, s) for p, s in zip(populations, seeds)]
     names = {name for posterior, _, _ in parts for name in posterior}
     missing = [name for name in names if any(name not in posterior for posterior, _, _ in parts)]

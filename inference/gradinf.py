@@ -829,8 +829,7 @@ def _as_float(value: Any) -> float:
 # ---------------------------------------------------------------------------
 
 def _streams(seed: SeedLike) -> Tuple[np.random.SeedSequence, np.random.SeedSequence]:
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    a, b = root.spawn(2)
+    a, b = spawn_seeds(seed, 2)
     return a, b
 
 

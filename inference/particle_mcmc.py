@@ -20,6 +20,7 @@ from .chain import Chain
 from .kernels import Kernel, SingleSite
 from .mcmc import Context, MHState, Target
 from .population import Population
+from .replicas import spawn_seeds
 from .runtime import SeedLike, check_count
 from .smc import prepare, smc
 from .smc_general import _Particle, run_general
@@ -142,11 +143,10 @@ def pmmh(
     num_chains = check_count("pmmh", "num_chains", num_chains, 1)
     options = dict(smc_options or {})
     args = tuple(args)
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     prior = Target(model, args)
     all_draws, all_values, all_log_joints = [], [], []
     accepted = [0, 0]
-    for stream in root.spawn(num_chains):
+    for stream in spawn_seeds(seed, num_chains):
         rng = np.random.default_rng(stream)
         chain = _PMMHChain(model, args, params, num_particles, options, prior, rng)
         state = chain.start(init)

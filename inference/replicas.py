@@ -34,13 +34,27 @@ MAX_TASKS = 64
 
 
 def spawn_seeds(seed: SeedLike, n: int) -> List[np.random.SeedSequence]:
-    """``n`` independent child seeds of ``seed`` (an int, None or a ``SeedSequence``).
+    """``n`` independent child seeds of ``seed``: an int, None, a ``SeedSequence`` or a ``Generator``.
+
+    A ``SeedSequence`` is left as it is: its children are the next ``n`` that
+    ``seed.spawn`` would give, built without advancing its spawn counter, so
+    a call given the same ``SeedSequence`` twice is the same both times (and
+    never reuses the children the caller has spawned already).  A
+    ``Generator`` is a stream: it gives the root entropy by one draw.
 
     >>> [s.spawn_key for s in spawn_seeds(7, 3)]
     [(0,), (1,), (2,)]
+    >>> root = np.random.SeedSequence(7)
+    >>> spawn_seeds(root, 2)[1].spawn_key, spawn_seeds(root, 2)[1].spawn_key, root.n_children_spawned
+    ((1,), (1,), 0)
     """
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return root.spawn(n)
+    if isinstance(seed, np.random.SeedSequence):
+        first = seed.n_children_spawned
+        return [np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (first + i,),
+                                       pool_size=seed.pool_size) for i in range(n)]
+    if isinstance(seed, np.random.Generator):
+        seed = seed.integers(2 ** 63)
+    return np.random.SeedSequence(seed).spawn(n)
 
 
 def run_replicas(

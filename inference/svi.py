@@ -51,6 +51,7 @@ from ..handlers.replay import Substitute
 from ..handlers.trace import Trace, TraceHandler
 from .gradinf import gradinf
 from .guide_checks import check_traces
+from .replicas import spawn_seeds
 from .runtime import SeedLike, check_count, run, start
 
 __all__ = ["svi", "SVIResult"]
@@ -529,9 +530,7 @@ def svi(
     if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
         raise TypeError(f"svi: optimizer must have init(params) and update(params, grads, state), got {optimizer!r}")
 
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(
-        seed if not isinstance(seed, np.random.Generator) else seed.integers(2 ** 63))
-    discover_seed, steps_seed = root.spawn(2)
+    discover_seed, steps_seed = spawn_seeds(seed, 2)
     layout = _Layout(_discover(model, guide, args, np.random.default_rng(discover_seed)))
     if layout.size == 0:
         raise HandlerError("svi: neither the guide nor the model declares a plait.param; there is nothing to fit")

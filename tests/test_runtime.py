@@ -3,6 +3,7 @@
 import traceback
 
 import attrs
+import numpy as np
 import pytest
 
 import plait
@@ -283,3 +284,69 @@ def test_replay_prefix_through_loops():
     first = plait.run(model, seed=4, record=True)
     again = plait.run(model, seed=5, prefix=first.answers)
     assert again.value == first.value
+
+
+# -- seeds: a SeedSequence is an input, not a counter ------------------------------------------
+
+def _walk(ys):
+    x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+    for t, y in enumerate(ys):
+        x = yield plait.sample(("x", t), plait.Normal(0.8 * x, 0.6))
+        yield plait.observe(("y", t), plait.Normal(x, 0.5), y)
+    return x
+
+
+def _coins(theta):
+    a = yield plait.sample("a", plait.Bernoulli(theta))
+    b = yield plait.sample("b", plait.Bernoulli(theta))
+    return a + 2 * b
+
+
+def _loc_guide(ys):
+    loc = yield plait.param("loc", 0.0)
+    yield plait.sample("x", plait.Normal(loc, 1.0))
+    for t in range(len(ys)):
+        yield plait.sample(("x", t), plait.Normal(loc, 1.0))
+
+
+_YS = [0.4, -0.3, 1.1]
+_SPAWNING_CALLS = {
+    "importance batches": lambda seed: plait.importance(_walk, _YS, num_particles=20, num_batches=3,
+                                                         seed=seed).log_evidence,
+    "smc runs": lambda seed: [r.log_evidence for r in plait.smc(_walk, _YS, num_particles=20, num_runs=3,
+                                                                 seed=seed)],
+    "mh chains": lambda seed: plait.mh(_walk, _YS, num_samples=30, num_chains=2, seed=seed)["x"],
+    "pmmh chains": lambda seed: plait.pmmh(_walk, _YS, params=["x"], num_particles=10, num_samples=10,
+                                           num_chains=2, seed=seed)["x"],
+    "gradinf": lambda seed: [plait.gradinf(_coins, 0.3, seed=seed)],
+    "gradinf samples": lambda seed: plait.gradinf(_coins, 0.3, num_samples=20, seed=seed),
+    "svi": lambda seed: plait.svi(_walk, _loc_guide, _YS, num_steps=5, estimator="score",
+                                  seed=seed).params["loc"],
+}
+
+
+def test_spawn_seeds_does_not_advance_a_seed_sequence_nor_reuse_its_children():
+    from plait.inference.replicas import spawn_seeds
+
+    root = np.random.SeedSequence(3)
+    mine = root.spawn(2)  # children the caller has taken already
+    first, again = spawn_seeds(root, 3), spawn_seeds(root, 3)
+    assert [s.spawn_key for s in first] == [s.spawn_key for s in again] == [(2,), (3,), (4,)]
+    assert root.n_children_spawned == 2
+    assert [s.spawn_key for s in root.spawn(3)] == [(2,), (3,), (4,)]  # exactly what spawn gives
+    assert not {s.spawn_key for s in mine} & {s.spawn_key for s in first}
+
+
+@pytest.mark.parametrize("name", sorted(_SPAWNING_CALLS))
+def test_the_same_seed_sequence_gives_the_same_result_twice(name):
+    call = _SPAWNING_CALLS[name]
+    root = np.random.SeedSequence(2026)
+    np.testing.assert_array_equal(call(root), call(root))
+    assert root.n_children_spawned == 0
+    np.testing.assert_array_equal(call(root), call(np.random.SeedSequence(2026)))
+
+
+@pytest.mark.parametrize("name", sorted(_SPAWNING_CALLS))
+def test_a_generator_seed_is_a_stream(name):
+    call = _SPAWNING_CALLS[name]
+    np.testing.assert_array_equal(call(np.random.default_rng(4)), call(np.random.default_rng(4)))
