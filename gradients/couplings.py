@@ -82,6 +82,11 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
     [(0, (1.0, 0.0))]
     """
     family = _family(dist_a)
+    if family == "Bernoulli" and coupling == "crn" and type(dist_b) is type(dist_a) and not dist_a.batch_shape:
+        # GradInf's commonest site, first: a single coin coupled by common random numbers.
+        pa = dist_a.p
+        return _bernoulli_crn(pa if type(pa) is float else float(np.asarray(primal(pa))), int(x_a),
+                              as_w(dist_b.p))
     if family != _family(dist_b):
         return own_law(dist_b, rng)
     if coupling == "indep":
@@ -157,13 +162,28 @@ def _outcomes(pairs: List[Tuple[Any, W]]) -> List[Tuple[Any, W]]:
     return [(x, w) for x, w in pairs if not w.is_zero()]
 
 
+_ONE = W(1.0)
+_ZERO = W(0.0)
+
+
+def _bernoulli_crn(pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
+    """B's coin given A's coin ``xa`` under common random numbers: ``[(xa, stay), (1 - xa, flip)]``, zeros dropped."""
+    wa = W(pa)
+    if xa:
+        stay = _ONE if lex_gt(pb, wa) else pb / wa
+        flip = 1.0 - stay
+    else:
+        flip = (pb - pa) / W(1.0 - pa) if lex_gt(pb, wa) else _ZERO
+        stay = 1.0 - flip
+    outcomes = [] if stay.is_zero() else [(xa, stay)]
+    if not flip.is_zero():
+        outcomes.append((1 - xa, flip))
+    return outcomes
+
+
 def _bernoulli(coupling: str, pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
     if coupling == "crn":
-        if xa:
-            q1 = W(1.0) if lex_gt(pb, W(pa)) else pb / W(pa)
-        else:
-            q1 = (pb - pa) / W(1.0 - pa) if lex_gt(pb, W(pa)) else W(0.0)
-        return _outcomes([(xa, q1 if xa else 1.0 - q1), (1 - xa, 1.0 - q1 if xa else q1)])
+        return _bernoulli_crn(pa, xa, pb)
     if coupling == "always_flip":
         w = (W(pa) - pb) if xa else (pb - pa)
         return _outcomes([(xa, 1.0 - w), (1 - xa, w)])
