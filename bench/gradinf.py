@@ -16,7 +16,10 @@ fewer estimates (``--gene-estimates``); its variance is the sum over the
 four coordinates, listed one by one under the row.  Everything runs in
 this process; variance × time is the work-normalised variance the issue's
 targets are stated in (VE at least 5× better than the score function with
-a baseline).
+a baseline).  After the table, for the queue with VE and SIR(1): how many
+times an estimate executes the model's loop kernel, and what executing it
+that often costs with nothing around it (the floor under any engine that
+re-executes Python kernels; see ``kernel_floor``).
 """
 
 from __future__ import annotations
