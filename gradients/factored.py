@@ -206,13 +206,17 @@ def reduced(t: Factored, func: Any, axis: Any, keepdims: bool) -> Any:
     full reduction), or None when the value is not finite and the caller
     must reduce the expanded tangent instead.
     """
-    if axis is None and not keepdims and t._value is None:
-        s = _dot_of_chain(t)
+    factors = _plain_factors(t) if t._value is None else None
+    if factors is not None and axis is None and not keepdims:
+        s = _dot_of_chain(factors, t.primal_shape)
         if s is not None:
             if func is np.mean:
                 s = s / math.prod(t.primal_shape)
             return t.coef * s if math.isfinite(s) else None
-    buf = _product_in_scratch(t) if t._value is None else None
+    buf = None
+    if factors is not None:
+        with np.errstate(invalid="ignore"):
+            buf = _multiply_in_scratch(factors, t.primal_shape)
     if buf is not None:
         s = func(buf, axis=axis, keepdims=keepdims)
         if type(s) is np.ndarray and np.may_share_memory(s, buf):
@@ -244,16 +248,8 @@ def _plain_factors(t: Factored) -> "tuple | None":
     return factors
 
 
-def _product_in_scratch(t: Factored) -> "np.ndarray | None":
-    """The product of ``t``'s factors in the per-thread buffer, or None."""
-    factors = _plain_factors(t)
-    if factors is None:
-        return None
-    with np.errstate(invalid="ignore"):
-        return _multiply_in_scratch(factors, t.primal_shape)
-
-
 def _multiply_in_scratch(factors: tuple, shape: tuple) -> "np.ndarray | None":
+    """The product of ``factors`` in the per-thread buffer, or None past SCRATCH_LIMIT."""
     n = math.prod(shape)
     if n > SCRATCH_LIMIT:
         return None
@@ -267,8 +263,8 @@ def _multiply_in_scratch(factors: tuple, shape: tuple) -> "np.ndarray | None":
     return out
 
 
-def _dot_of_chain(t: Factored) -> "float | None":
-    """The sum of ``t``'s pending value without forming it, or None.
+def _dot_of_chain(factors: tuple, shape: tuple) -> "float | None":
+    """The sum of the product of ``factors`` (a pending value) without forming it, or None.
 
     The last factor enters through a dot product (one pass, no buffer), the
     others through the scratch buffer.  The rounding differs from summing
@@ -276,12 +272,11 @@ def _dot_of_chain(t: Factored) -> "float | None":
     finite result vouches for every factor: a non-finite factor makes its
     term, and so the dot product, inf or NaN.
     """
-    factors = _plain_factors(t)
-    if factors is None or not all(a.flags.c_contiguous for a in factors):
+    if not all(a.flags.c_contiguous for a in factors):
         return None
     # 0 * inf and inf - inf are the replay's business (the zero absorbs), not the user's.
     with np.errstate(invalid="ignore", over="ignore"):
-        head = factors[0] if len(factors) == 2 else _multiply_in_scratch(factors[:-1], t.primal_shape)
+        head = factors[0] if len(factors) == 2 else _multiply_in_scratch(factors[:-1], shape)
         if head is None:
             return None
         return float(np.dot(head.reshape(-1), factors[-1].reshape(-1)))
