@@ -26,12 +26,19 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import plait
 from plait.gradients import Dual, perturbation
+
+# The gene model is the tutorial's own (examples/ sits next to bench/ in the source tree).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from gradinf_gene import THETA as GENE_THETA  # noqa: E402
+from gradinf_gene import gene  # noqa: E402
 
 
 def queue(n: int, coupling: str, runs: list | None = None):
@@ -100,33 +107,6 @@ def option(n: int, coupling: str, sigma: float = 0.05, maturity: float = 0.5, s0
         k = yield plait.iterate(kernel, 0, n, name="tree")
         price = s0 * u**k
         return np.exp(-r * maturity) * max(price - strike, 0.0)
-
-    return model
-
-
-GENE_T = 0.1
-GENE_THETA = np.log([18.0, 8.0, 1.5, 4.0])
-
-
-def gene(coupling_time: str, coupling_choice: str):
-    # The model of examples/gradinf_gene.py (kept in step by hand: bench scripts do not import examples).
-    def model(theta):
-        alpha, beta, gamma, delta = np.exp(theta[0]), np.exp(theta[1]), np.exp(theta[2]), np.exp(theta[3])
-        m, p, t, i_m, i_p, event = 5, 40, 0.0, 0.0, 0.0, 0
-        while True:
-            rates = [alpha + 0.0 * beta, beta * m, gamma * m, delta * p]
-            total = rates[0] + rates[1] + rates[2] + rates[3]
-            wait = yield plait.sample(("wait", event), plait.Exponential(total), coupling=coupling_time)
-            if t + wait > GENE_T:  # each path reads its own clock
-                i_m, i_p = i_m + m * (GENE_T - t), i_p + p * (GENE_T - t)
-                break
-            i_m, i_p, t = i_m + m * wait, i_p + p * wait, t + wait
-            probs = np.stack(rates) / total
-            reaction = yield plait.sample(("reaction", event), plait.Categorical(probs), coupling=coupling_choice)
-            m, p = m + (1, 0, -1, 0)[reaction], p + (0, 1, 0, -1)[reaction]
-            yield plait.resample_point(("event", event))
-            event += 1
-        return (i_m / GENE_T - 10.4) ** 2 / 10.4**2 + (i_p / GENE_T - 22.3) ** 2 / 22.3**2
 
     return model
 
