@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 import plait
+from gradinf_plots import pyplot, save
 
 T = 0.1
 THETA = np.log([18.0, 8.0, 1.5, 4.0])
@@ -63,13 +64,8 @@ def report(name, model, inference, estimates):
 
 def plot(path, estimates, coordinates):
     """A histogram per estimator (rows) and gradient coordinate (columns), with each one's mean."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # we only write a file
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"note: matplotlib is not installed (pip install \"plait[plot]\"); no plot written to {path}")
+    plt = pyplot(path)
+    if plt is None:
         return
     rows, cols = len(estimates), len(coordinates)
     fig, axes = plt.subplots(rows, cols, sharex="col", figsize=(3 * cols, 2.1 * rows), squeeze=False)
@@ -83,10 +79,7 @@ def plot(path, estimates, coordinates):
             if r == rows - 1:
                 ax.set_xlabel(f"d loss / d {coordinate}")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save(plt, fig, path)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import plait
+from gradinf_plots import estimator_histograms, pyplot
 
 SIGMA, MATURITY, S0, STRIKE, N = 0.05, 0.5, 40.0, 41.0, 50
 
@@ -64,29 +65,12 @@ def exact_rho():
 
 def plot(path, estimates, exact, xlabel):
     """One histogram per estimator on a common axis, the exact value (``exact()``) as a vertical line."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # we only write a file
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"note: matplotlib is not installed (pip install \"plait[plot]\"); no plot written to {path}")
+    plt = pyplot(path)
+    if plt is None:
         return
     exact = exact()
     print(f"exact rho (plait.exact at a dual r): {exact:.4f}")
-    fig, axes = plt.subplots(len(estimates), 1, sharex=True, figsize=(7, 1.9 * len(estimates)), squeeze=False)
-    for ax, (name, values) in zip(axes[:, 0], estimates.items()):
-        ax.hist(values, bins=40, color="tab:blue", alpha=0.75)
-        ax.axvline(exact, color="tab:red", label="exact")
-        ax.axvline(values.mean(), color="black", linestyle=":", label="mean of the estimates")
-        ax.set_title(f"{name}: variance {values.var(ddof=1):.4g}", fontsize=9)
-        ax.set_yticks([])
-    axes[0, 0].legend(fontsize=8)
-    axes[-1, 0].set_xlabel(xlabel)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    estimator_histograms(plt, path, estimates, exact, xlabel)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ TUTORIALS = [("gradinf_queue.py", ["--estimates", "3"]), ("gradinf_option.py", [
 
 def run_tutorial(monkeypatch, script, args, png):
     monkeypatch.setattr(sys, "argv", [script, *args, "--plot", str(png)])
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # as `python examples/<script>` would (gradinf_plots)
     runpy.run_path(str(EXAMPLES / script), run_name="__main__")
 
 
