@@ -98,7 +98,7 @@ class ZeroMassError(PlaitError, ValueError):
 
 
 class VectorizationError(PlaitError, TypeError):
-    """A vectorised run (``smc(..., vectorized=True)``) met control flow on a particle value."""
+    """A vectorized run (``smc(..., vectorized=True)``) met control flow on a particle value."""
 
 
 class InitializationError(PlaitError, ValueError):
@@ -129,7 +129,7 @@ class PerturbationEscapeError(PlaitError):
 class SoundnessError(PlaitError):
     """A guide or proposal does not match its model, so the inference would be wrong.
 
-    Raised by the model/guide checks (:mod:`plait.inference.guide_checks`)
+    Raised by the model/guide checks (:mod:`plait.inference.vi.guide_checks`)
     before any estimate is returned.  ``address`` is the site where the
     mismatch was found (None when it is not one site).
     """

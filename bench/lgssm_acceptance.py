@@ -35,7 +35,7 @@ TIERS = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiers", nargs="*", default=["a", "b", "c"])
-    parser.add_argument("--resamplers", nargs="*", default=list(plait.inference.resampling.RESAMPLERS))
+    parser.add_argument("--resamplers", nargs="*", default=list(plait.inference.particles.resampling.RESAMPLERS))
     parser.add_argument("--particles", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=20)

@@ -7,7 +7,7 @@ y_t = x_t + N(0, 0.5^2), data simulated from a fixed seed.  For each N the
 script times, in the same process: plait.smc on the model written as a plain
 Python loop (tier (a): live generators + replay of resampled copies), the
 model written with ``plait.fold`` (tier (b), explicit loop state) and the same
-model with ``vectorized=True`` (tier (c)), a hand-written vectorised numpy
+model with ``vectorized=True`` (tier (c)), a hand-written vectorized numpy
 bootstrap filter, and the ``particles`` package's bootstrap filter when it is
 installed (a benchmark-only dependency: ``pip install --no-deps particles
 numba``).  Runs are interleaved in shuffled order and the minimum is kept.
@@ -33,7 +33,7 @@ from lgssm_model import PHI, SX, SY, kalman, lgssm, lgssm_fold, simulate_data  #
 
 
 def numpy_bootstrap(ys: list, n: int, seed: int) -> float:
-    """A hand-written vectorised bootstrap filter with ESS-triggered systematic resampling."""
+    """A hand-written vectorized bootstrap filter with ESS-triggered systematic resampling."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, math.sqrt(1.0 / (1.0 - PHI**2)), n)
     log_w = np.zeros(n)

@@ -80,7 +80,7 @@ from ..effects.distributions.supports import Interval, Real, RealVector, Simplex
 from ..effects.records import UNSET, Deterministic, Factor, Observe, Param, Sample
 from ..errors import BridgeError, DuplicateAddressError
 from ..handlers.base import Handler
-from ..inference.runtime import run
+from ..handlers.runloop import run
 
 __all__ = ["to_pyro", "site_name", "latent_choices"]
 

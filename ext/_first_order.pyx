@@ -4,12 +4,12 @@
 GradInf multiplies, adds and compares these for every fork of every
 alternative path, so they are a C struct of two doubles rather than a Python
 object with a ``__dict__``; the arithmetic is the same as the formulas of
-gradinf.md §2.2.  :mod:`plait.gradients.couplings` re-exports the class as
-``W``.
+gradinf.md §2.2.  :mod:`plait.inference.gradient_estimation.couplings` re-exports the class as
+``FirstOrder``.
 
->>> from plait.ext._first_order import W
->>> w = W(0.0, 2.0) * W(0.0, 3.0)   # both primal 0: exactly zero (safe_mul)
->>> (w.v, w.t), W(0.0, 1.0).sign(), (W(0.0, 2.0) / W(0.0, 4.0)).v
+>>> from plait.ext._first_order import FirstOrder
+>>> w = FirstOrder(0.0, 2.0) * FirstOrder(0.0, 3.0)   # both primal 0: exactly zero (safe_mul)
+>>> (w.v, w.t), FirstOrder(0.0, 1.0).sign(), (FirstOrder(0.0, 2.0) / FirstOrder(0.0, 4.0)).v
 ((0.0, 0.0), 1, 0.5)
 """
 
@@ -21,20 +21,20 @@ TOL = 1e-15
 cdef double _TOL = 1e-15
 
 
-cdef inline W _w(double v, double t):
-    cdef W w = W.__new__(W)
+cdef inline FirstOrder _w(double v, double t):
+    cdef FirstOrder w = FirstOrder.__new__(FirstOrder)
     w.v = v
     w.t = t
     return w
 
 
-cdef inline W _as(object o):
-    if type(o) is W:
-        return <W>o
+cdef inline FirstOrder _as(object o):
+    if type(o) is FirstOrder:
+        return <FirstOrder>o
     return _w(float(o), 0.0)
 
 
-cdef class W:
+cdef class FirstOrder:
     """A first-order number ``v + t·ε`` with GradInf's safe operations.
 
     * ``a * b`` with both primals 0 is exactly 0 (the O(ε²) term vanishes);
@@ -42,8 +42,8 @@ cdef class W:
       ratio of two O(ε) masses;
     * :meth:`sign` is lexicographic: the primal's sign, else the tangent's.
 
-    >>> W(1.0, 0.5) + 2.0
-    W(3.0, 0.5)
+    >>> FirstOrder(1.0, 0.5) + 2.0
+    FirstOrder(3.0, 0.5)
     """
 
     cdef public double v
@@ -54,19 +54,19 @@ cdef class W:
         self.t = t
 
     def __add__(self, o):
-        cdef W b = _as(o)
+        cdef FirstOrder b = _as(o)
         return _w(self.v + b.v, self.t + b.t)
 
     def __radd__(self, o):
-        cdef W b = _as(o)
+        cdef FirstOrder b = _as(o)
         return _w(b.v + self.v, b.t + self.t)
 
     def __sub__(self, o):
-        cdef W b = _as(o)
+        cdef FirstOrder b = _as(o)
         return _w(self.v - b.v, self.t - b.t)
 
     def __rsub__(self, o):
-        cdef W b = _as(o)
+        cdef FirstOrder b = _as(o)
         return _w(b.v - self.v, b.t - self.t)
 
     def __neg__(self):
@@ -106,19 +106,19 @@ cdef class W:
         return _w(e, e * self.t)
 
     def __reduce__(self):
-        return (W, (self.v, self.t))
+        return (FirstOrder, (self.v, self.t))
 
     def __repr__(self):
-        return f"W({self.v!r}, {self.t!r})"
+        return f"FirstOrder({self.v!r}, {self.t!r})"
 
 
-cdef inline W _mul(W a, W b):
+cdef inline FirstOrder _mul(FirstOrder a, FirstOrder b):
     if a.v == 0.0 and b.v == 0.0:
         return _w(0.0, 0.0)
     return _w(a.v * b.v, a.v * b.t + a.t * b.v)
 
 
-cdef inline W _div(W a, W b):
+cdef inline FirstOrder _div(FirstOrder a, FirstOrder b):
     if b.v == 0.0:
         if a.v == 0.0 and b.t != 0.0:
             return _w(a.t / b.t, 0.0)
@@ -130,28 +130,28 @@ cdef inline W _div(W a, W b):
     return _w(y, ((a.t * b.v - a.v * b.t) / b.v) / b.v)
 
 
-cpdef bint lex_gt(W a, W b):
+cpdef bint lex_gt(FirstOrder a, FirstOrder b):
     """``a > b`` lexicographically.
 
-    >>> lex_gt(W(0.5, 1.0), W(0.5, 0.0))
+    >>> lex_gt(FirstOrder(0.5, 1.0), FirstOrder(0.5, 0.0))
     True
     """
     return _w(a.v - b.v, a.t - b.t).sign() > 0
 
 
-cpdef W lex_max(W a, W b):
+cpdef FirstOrder lex_max(FirstOrder a, FirstOrder b):
     """The lexicographic maximum (a tie keeps ``a``).
 
-    >>> lex_max(W(0.5, -1.0), W(0.5, 0.0))
-    W(0.5, 0.0)
+    >>> lex_max(FirstOrder(0.5, -1.0), FirstOrder(0.5, 0.0))
+    FirstOrder(0.5, 0.0)
     """
     return a if _w(a.v - b.v, a.t - b.t).sign() >= 0 else b
 
 
-cpdef W lex_min(W a, W b):
+cpdef FirstOrder lex_min(FirstOrder a, FirstOrder b):
     """The lexicographic minimum (a tie keeps ``a``).
 
-    >>> lex_min(W(0.5, -1.0), W(0.5, 0.0))
-    W(0.5, -1.0)
+    >>> lex_min(FirstOrder(0.5, -1.0), FirstOrder(0.5, 0.0))
+    FirstOrder(0.5, -1.0)
     """
     return a if _w(a.v - b.v, a.t - b.t).sign() <= 0 else b

@@ -6,7 +6,7 @@ record, the run loop sends it through the handler stack, and the base
 interpreter answers and records it.  In pure Python each step pays for
 attribute lookups, bound-method calls and ``StopIteration`` exceptions; here
 they are C calls.  The logic is the one documented in
-:mod:`plait.inference.runtime`, which owns the Python-facing API, the error
+:mod:`plait.handlers.runloop`, which owns the Python-facing API, the error
 messages and the rare paths (loops, sub-programs); this module only makes the
 common path cheap.
 """
@@ -195,7 +195,7 @@ cdef class BaseInterpreter(RunRandom):
     ``address -> (answer, effect)`` in visit order.
 
     >>> import plait, numpy as np
-    >>> from plait.inference.runtime import Execution
+    >>> from plait.handlers.runloop import Execution
     >>> ex = Execution(np.random.default_rng(0), record_answers=False)
     >>> ex.base(plait.observe("y", plait.Normal(0, 1), 0.5)), list(ex.record)
     (0.5, ['y'])
@@ -259,7 +259,7 @@ cdef class Driver:
     generator is always closed.
 
     >>> import plait, numpy as np
-    >>> from plait.inference.runtime import Execution
+    >>> from plait.handlers.runloop import Execution
     >>> def model():
     ...     return (yield plait.sample("x", plait.Bernoulli(1.0)))
     >>> ex = Execution(np.random.default_rng(0), record_answers=False)
@@ -405,7 +405,7 @@ cdef class KernelSites(RunRandom):
     density.  :meth:`run_steps` runs one step of every particle's kernel.
 
     >>> import plait, numpy as np
-    >>> from plait.inference.smc_general import new_kernel_sites
+    >>> from plait.inference.particles.programs import new_kernel_sites
     >>> sites = new_kernel_sites(np.random.default_rng(0))
     >>> sites(plait.observe("y", plait.Normal(0, 1), 0.0)), round(sites.log_weight, 6)
     (0.0, -0.918939)

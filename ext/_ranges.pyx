@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, embedsignature=True
 """One-pass range checks of float64 arrays, for validating distribution parameters.
 
-A vectorised SMC run builds its distributions from particle-sized arrays at
+A vectorized SMC run builds its distributions from particle-sized arrays at
 every step; checking each parameter with numpy costs two reductions and their
 Python layers.  Here it is one C loop that stops at the first failure.
 """

@@ -22,14 +22,16 @@ serve nested runs and threads at once.
 from __future__ import annotations
 
 import copy as _copy
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from ..effects.records import Handled
+from ..errors import ModelTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..inference.runtime import Execution, RunResult
+    from .runloop import Execution, RunResult
 
-__all__ = ["Handler", "HandledModel", "apply"]
+__all__ = ["Handler", "HandledModel", "apply", "start"]
 
 
 class Handler:
@@ -37,7 +39,7 @@ class Handler:
 
     Subclasses override :meth:`handle`, and :meth:`begin` / :meth:`end` if they
     keep per-run state.  ``self.fwd`` passes an effect outward; ``self.run``
-    is the :class:`~plait.inference.runtime.Execution` being driven.
+    is the :class:`~plait.handlers.runloop.Execution` being driven.
 
     >>> import plait
     >>> class CountSamples(plait.handlers.Handler):
@@ -111,15 +113,11 @@ class HandledModel:
 
     def __init__(self, model: Callable[..., Any], handler: Handler) -> None:
         if not callable(model):
-            from ..errors import ModelTypeError
-
             raise ModelTypeError(f"cannot apply {handler!r} to {model!r}: it is not callable")
         self.model = model
         self.handler = handler
 
     def __call__(self, *args: Any) -> Any:
-        from ..inference.runtime import start
-
         return iter(Handled((self.handler,), start(self.model, args)))
 
     def __repr__(self) -> str:
@@ -140,3 +138,32 @@ def apply(model: Callable[..., Any], *handlers: Handler) -> Callable[..., Any]:
     for handler in handlers:
         model = HandledModel(model, handler)
     return model
+
+
+def start(model: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """Call ``model(*args)`` and check that it returned a generator.
+
+    >>> def not_a_model(x):
+    ...     return x
+    >>> start(not_a_model, (1,))
+    Traceback (most recent call last):
+    ...
+    plait.errors.ModelTypeError: not_a_model is a plain function, not a model: a model is a generator function (a function containing `yield`, e.g. `x = yield plait.sample("x", plait.Normal(0, 1))`), or any callable returning a generator
+    """
+    if inspect.isfunction(model) and not inspect.isgeneratorfunction(model):
+        raise ModelTypeError(
+            f"{model.__name__} is a plain function, not a model: " + _WHAT_A_MODEL_IS
+        )
+    if not callable(model):
+        raise ModelTypeError(f"{model!r} is not callable: " + _WHAT_A_MODEL_IS)
+    gen = model(*args)
+    if not inspect.isgenerator(gen):
+        name = getattr(model, "__name__", repr(model))
+        raise ModelTypeError(f"{name}(...) returned {gen!r}, not a generator: " + _WHAT_A_MODEL_IS)
+    return gen
+
+
+_WHAT_A_MODEL_IS = (
+    "a model is a generator function (a function containing `yield`, e.g. "
+    '`x = yield plait.sample("x", plait.Normal(0, 1))`), or any callable returning a generator'
+)

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 from ..effects.records import UNSET, Sample
 from .base import Handler, HandledModel
 
-__all__ = ["Seed", "seed"]
+__all__ = ["Seed", "seed", "make_rng"]
+
+SeedLike = Any  # None | int | Sequence[int] | np.random.SeedSequence | np.random.Generator
+
+
+def make_rng(seed: SeedLike) -> np.random.Generator:
+    """Return a numpy Generator for ``seed`` (a Generator is used as it is).
+
+    >>> int(make_rng(0).integers(10)) == int(make_rng(0).integers(10))
+    True
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
 
 
 class Seed(Handler):
@@ -30,8 +45,6 @@ class Seed(Handler):
         self.seed = seed
 
     def begin(self) -> None:
-        from ..inference.runtime import make_rng
-
         self.rng = make_rng(self.seed)
 
     def handle(self, effect: Any) -> Any:

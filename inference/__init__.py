@@ -5,24 +5,34 @@
 True
 """
 
-from .chain import Chain
-from .exact import exact
-from .kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
-from .mh import mh
-from .gradinf import SIR, MeanField, Score, TwistedSMC, VariableElimination, coupled_difference, gradinf
-from .gradinf import Population as ExactPopulation
-from .particle_mcmc import pmmh, rmsmc
-from .check import CheckResult, Counterexample, check
-from .guided import GuideWeight, guided
-from .importance import importance
-from .measure import Measure
-from .population import Population
-from .runs import PopulationRuns
-from .smc import smc
-from .runtime import Execution, RunResult, Stack, make_rng, run, start
+from .results.chain import Chain
+from .enumeration.exact import exact
+from .mcmc.kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
+from .mcmc.mh import mh
+from .gradient_estimation.estimator import (
+    SIR,
+    ExactPopulation,
+    MeanField,
+    Score,
+    TwistedSMC,
+    VariableElimination,
+    coupled_difference,
+    gradinf,
+)
+from .mcmc.particle import pmmh, rmsmc
+from .vi.check import CheckResult, Counterexample, check
+from .vi.guided import GuideWeight, guided
+from .particles.importance import importance
+from .enumeration.measure import Measure
+from .results.population import Population
+from .results.runs import PopulationRuns
+from .particles.tiers import smc
+from ..handlers.runloop import Execution, RunResult, Stack, run
+from ..handlers.seed import make_rng
+from ..handlers.base import start
 from .simulate import log_density, simulate
-from .svi import SVIResult, svi
-from .unconstrained import LogDensity
+from .vi.svi import SVIResult, svi
+from .embedding.log_density import LogDensity
 
 __all__ = [
     "Execution",

@@ -25,7 +25,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ReplicaError, UnpicklableError
-from .runtime import SeedLike
+from ..handlers.seed import SeedLike
 
 __all__ = ["run_replicas", "spawn_seeds", "MAX_TASKS"]
 

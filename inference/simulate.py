@@ -8,7 +8,8 @@ import numpy as np
 
 from ..handlers.replay import Substitute
 from ..handlers.trace import Trace, TraceHandler
-from .runtime import SeedLike, run
+from ..handlers.runloop import run
+from ..handlers.seed import SeedLike
 
 __all__ = ["simulate", "log_density"]
 

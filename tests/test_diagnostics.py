@@ -21,8 +21,8 @@ import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plait.inference import diagnostics
-from plait.inference.diagnostics import (
+from plait.inference.results import diagnostics
+from plait.inference.results.diagnostics import (
     autocorrelation,
     effective_sample_size,
     mcse_mean,

@@ -252,7 +252,7 @@ def test_nan_value_gives_nan(fam):
 
 
 @pytest.mark.parametrize("fam", FAMILIES, ids=IDS)
-def test_vectorised_log_prob_broadcasts_against_batch(fam):
+def test_vectorized_log_prob_broadcasts_against_batch(fam):
     @HYP
     @given(hs.lists(fam.params, min_size=3, max_size=3), hs.lists(fam.values, min_size=4, max_size=4))
     def check(param_rows, xs):

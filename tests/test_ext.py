@@ -247,7 +247,7 @@ def test_compiled_scalar_draws_match_the_generator_stream(dist):
 
 
 def test_a_swapped_generator_is_drawn_from():
-    from plait.inference.runtime import Execution
+    from plait.handlers.runloop import Execution
 
     ex = Execution(np.random.default_rng(0), record_answers=False)
     ex.base.rng = np.random.default_rng(3)

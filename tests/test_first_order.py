@@ -1,4 +1,4 @@
-"""The compiled first-order numbers W = v + t·ε against their defining formulas."""
+"""The compiled first-order numbers FirstOrder = v + t·ε against their defining formulas."""
 
 import importlib.machinery
 import math
@@ -12,21 +12,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plait.ext import _first_order
-from plait.gradients.couplings import W, lex_gt, lex_max, lex_min
+from plait.inference.gradient_estimation.couplings import FirstOrder, lex_gt, lex_max, lex_min
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 pairs = st.tuples(finite, finite)
 
 
 def test_the_compiled_class_is_the_one_in_use():
-    assert W is _first_order.W
+    assert FirstOrder is _first_order.FirstOrder
     assert any(_first_order.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES)
 
 
 @given(pairs, pairs)
 def test_arithmetic_is_first_order(a, b):
     (av, at), (bv, bt) = a, b
-    x, y = W(av, at), W(bv, bt)
+    x, y = FirstOrder(av, at), FirstOrder(bv, bt)
     assert ((x + y).v, (x + y).t) == (av + bv, at + bt)
     assert ((x - y).v, (x - y).t) == (av - bv, at - bt)
     assert ((-x).v, (-x).t) == (-av, -at)
@@ -46,31 +46,31 @@ def test_arithmetic_is_first_order(a, b):
 
 
 def test_plain_numbers_mix_in_from_either_side():
-    w = W(2.0, 3.0)
+    w = FirstOrder(2.0, 3.0)
     assert ((1.0 - w).v, (1.0 - w).t) == (-1.0, -3.0)
     assert ((2 * w).v, (2 * w).t) == (4.0, 6.0)
     assert ((w + 1).v, (1 + w).t) == (3.0, 3.0)
-    assert ((1.0 / W(2.0, 1.0)).t) == -0.25
+    assert ((1.0 / FirstOrder(2.0, 1.0)).t) == -0.25
 
 
 def test_safe_division_and_its_failure():
-    assert (W(0.0, 2.0) / W(0.0, 4.0)).v == 0.5  # two O(ε) masses: L'Hôpital
+    assert (FirstOrder(0.0, 2.0) / FirstOrder(0.0, 4.0)).v == 0.5  # two O(ε) masses: L'Hôpital
     with pytest.raises(ZeroDivisionError, match="first-order weight"):
-        W(1.0, 0.0) / W(0.0, 0.0)
+        FirstOrder(1.0, 0.0) / FirstOrder(0.0, 0.0)
 
 
 def test_lexicographic_sign_and_order():
-    assert [W(v, t).sign() for v, t in [(1e-300, -5.0), (-1e-300, 5.0), (0.0, 1e-14), (0.0, -1e-14), (0.0, 1e-16)]] == [
+    assert [FirstOrder(v, t).sign() for v, t in [(1e-300, -5.0), (-1e-300, 5.0), (0.0, 1e-14), (0.0, -1e-14), (0.0, 1e-16)]] == [
         1, -1, 1, -1, 0]
-    assert W(0.0, 1e-16).is_zero() and not W(0.0, 1e-14).is_zero() and not W(math.nan, 0.0).is_zero()
-    assert lex_gt(W(0.5, 1.0), W(0.5, 0.0)) and not lex_gt(W(0.5, 0.0), W(0.5, 0.0))
-    assert lex_max(W(0.5, -1.0), W(0.5, 0.0)).t == 0.0 and lex_min(W(0.5, -1.0), W(0.5, 0.0)).t == -1.0
+    assert FirstOrder(0.0, 1e-16).is_zero() and not FirstOrder(0.0, 1e-14).is_zero() and not FirstOrder(math.nan, 0.0).is_zero()
+    assert lex_gt(FirstOrder(0.5, 1.0), FirstOrder(0.5, 0.0)) and not lex_gt(FirstOrder(0.5, 0.0), FirstOrder(0.5, 0.0))
+    assert lex_max(FirstOrder(0.5, -1.0), FirstOrder(0.5, 0.0)).t == 0.0 and lex_min(FirstOrder(0.5, -1.0), FirstOrder(0.5, 0.0)).t == -1.0
 
 
 def test_exp_and_pickle():
-    e = W(1.0, 2.0).exp()
+    e = FirstOrder(1.0, 2.0).exp()
     assert (e.v, e.t) == (math.e, 2.0 * math.e)
-    back = pickle.loads(pickle.dumps(W(1.5, -2.5)))
+    back = pickle.loads(pickle.dumps(FirstOrder(1.5, -2.5)))
     assert (back.v, back.t) == (1.5, -2.5)
 
 

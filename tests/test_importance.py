@@ -7,7 +7,7 @@ import pytest
 from scipy.special import betaln
 
 import plait
-from plait.inference.population import self_normalised_standard_error
+from plait.inference.results.population import self_normalised_standard_error
 
 FLIPS = [1, 1, 0, 1, 1, 1, 0, 1]
 A, B = 2.0, 2.0

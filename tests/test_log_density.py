@@ -25,7 +25,7 @@ def gamma_normal(y):
         yield plait.observe(("y", i), plait.Normal(mu, tau ** -0.5), yi)
 
 
-def gamma_normal_vectorised(y):
+def gamma_normal_vectorized(y):
     tau = yield plait.sample("tau", plait.Gamma(A, B))
     mu = yield plait.sample("mu", plait.Normal(M0, (K0 * tau) ** -0.5))
     yield plait.observe("y", plait.Normal(mu, tau ** -0.5), y)
@@ -136,7 +136,7 @@ def test_observations_condition_the_model():
 # densities and gradients
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model", [gamma_normal, gamma_normal_vectorised])
+@pytest.mark.parametrize("model", [gamma_normal, gamma_normal_vectorized])
 def test_gamma_normal_matches_the_hand_written_posterior(model):
     ld = plait.LogDensity(model, Y)
     for x in POINTS[:, :2]:
@@ -163,7 +163,7 @@ def test_stick_breaking_jacobian_is_the_determinant_of_the_jacobian():
     "model, args, by_hand, dim",
     [
         (gamma_normal, (Y,), gamma_normal_by_hand, 2),
-        (gamma_normal_vectorised, (Y,), gamma_normal_by_hand, 2),
+        (gamma_normal_vectorized, (Y,), gamma_normal_by_hand, 2),
         (dirichlet_categorical, (Z,), dirichlet_categorical_by_hand, 3),
     ],
 )
@@ -289,7 +289,7 @@ def test_scipy_minimize_finds_the_map_in_unconstrained_coordinates():
     np.testing.assert_allclose(fit.x, dc.unconstrain({"theta": alpha_n / alpha_n.sum()}), atol=1e-5)
 
 
-def dirichlet_categorical_vectorised(z):
+def dirichlet_categorical_vectorized(z):
     theta = yield plait.sample("theta", plait.Dirichlet(ALPHA))
     yield plait.observe("z", plait.Categorical(theta), z)
 
@@ -313,7 +313,7 @@ def _emcee_means(ld, constrain, seed, nwalkers=12, nsteps=1500, burn=300):
 
 def test_emcee_gives_the_exact_posterior_means():
     mn, kn, an, bn = normal_gamma_posterior()
-    ld = plait.LogDensity(gamma_normal_vectorised, Y)
+    ld = plait.LogDensity(gamma_normal_vectorized, Y)
     np.testing.assert_allclose(ld.log_density(POINTS[0, :2]), gamma_normal_by_hand(POINTS[0, :2]))
 
     def gamma_normal_values(chain):
@@ -327,7 +327,7 @@ def test_emcee_gives_the_exact_posterior_means():
     assert np.all(np.abs(means - exact) < 4 * mcse), (means, exact, mcse, tau)
 
     alpha_n = ALPHA + COUNTS
-    dc = plait.LogDensity(dirichlet_categorical_vectorised, Z)
+    dc = plait.LogDensity(dirichlet_categorical_vectorized, Z)
     np.testing.assert_allclose(dc.log_density(POINTS[0]), dirichlet_categorical_by_hand(POINTS[0]))
     simplex = plait.transforms.biject_to(plait.supports.simplex(len(ALPHA)))
 

@@ -147,7 +147,7 @@ def test_custom_proposal_with_state_dependent_width():
                 w, lp = proposal, lp_new
         draws.append(w)
     draws = np.array(draws[1000:])
-    naive_mcse = draws.std() / math.sqrt(plait.inference.diagnostics.effective_sample_size(draws))
+    naive_mcse = draws.std() / math.sqrt(plait.inference.results.diagnostics.effective_sample_size(draws))
     assert abs(draws.mean() - exact) > 4 * naive_mcse
 
 

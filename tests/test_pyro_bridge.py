@@ -44,7 +44,7 @@ def gaussian(ys):
     return mu
 
 
-def beta_bernoulli_vectorised(flips):
+def beta_bernoulli_vectorized(flips):
     # One observation site for all flips: NUTS re-runs the model at every leapfrog step.
     p = yield plait.sample("p", plait.Beta(BETA_A, BETA_B))
     yield plait.observe("flips", plait.Bernoulli(p), np.asarray(flips))
@@ -68,7 +68,7 @@ def nuts_mean(model, args, name, seed):
 def test_nuts_on_beta_bernoulli_gives_the_exact_posterior_mean():
     heads = sum(FLIPS)
     exact = (BETA_A + heads) / (BETA_A + BETA_B + len(FLIPS))
-    mean, mcse, ess = nuts_mean(beta_bernoulli_vectorised, (FLIPS,), "p", seed=1)
+    mean, mcse, ess = nuts_mean(beta_bernoulli_vectorized, (FLIPS,), "p", seed=1)
     assert ess > 200
     assert abs(mean - exact) < 4 * mcse, (mean, exact, mcse, ess)
 

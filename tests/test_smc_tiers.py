@@ -1,4 +1,4 @@
-"""SMC tiers (b) (loops on explicit state) and (c) (vectorised): acceptance and agreement.
+"""SMC tiers (b) (loops on explicit state) and (c) (vectorized): acceptance and agreement.
 
 The full-size tier (a) LG-SSM check takes a quarter of an hour per
 resampler; it is ``python bench/lgssm_acceptance.py --tiers a``.
@@ -76,7 +76,7 @@ def test_same_seed_same_population_within_a_tier(options):
 
 
 def hmm_kernel(z, y):
-    # Written with arithmetic instead of `if`, so the same kernel vectorises.
+    # Written with arithmetic instead of `if`, so the same kernel vectorizes.
     z = yield plait.sample("z", plait.Bernoulli(0.3 + 0.5 * z))
     yield plait.observe("y", plait.Normal(2.0 * z, 1.0), y)
     return z
@@ -112,7 +112,7 @@ def test_evidence_is_unbiased_against_exact(vectorized, resampler):
     assert abs(means.mean() - exact.expectation(float)) < 4 * se + 1e-3
 
 
-def test_vectorised_prologue_values_follow_their_particles():
+def test_vectorized_prologue_values_follow_their_particles():
     # mu is drawn before the loop and the kernel closes over it: after every
     # resampling it must still belong to the same particle as the weights.
     data = [1.3, 0.7, 2.1, 1.8, 0.9, 1.5, 2.4, 1.1, 1.7, 2.0]
@@ -146,7 +146,7 @@ def test_vectorised_prologue_values_follow_their_particles():
     assert abs(evidences.mean() - 1.0) < 4 * se + 1e-3
 
 
-def test_vectorised_control_flow_on_a_particle_value_says_to_turn_vectorisation_off():
+def test_vectorized_control_flow_on_a_particle_value_says_to_turn_vectorization_off():
     def branching(x, y):
         x = yield plait.sample("x", plait.Normal(x, 1.0))
         if x > 0:  # depends on the particle
@@ -209,12 +209,12 @@ def test_progress_reports_each_loop_step(vectorized):
               on_step=lambda step, pop: seen.append((step, len(pop))))
     assert seen == [(s, 20) for s in range(1, 8)]
     out = io.StringIO()
-    show = plait.inference.resampling.progress_printer(total=7, stream=out)
+    show = plait.inference.particles.resampling.progress_printer(total=7, stream=out)
     plait.smc(lgssm_fold, YS[:7], num_particles=20, seed=0, vectorized=vectorized, on_step=show)
     assert "smc step 7/7" in out.getvalue()
 
 
-def test_vectorised_values_are_split_per_particle():
+def test_vectorized_values_are_split_per_particle():
     def model(ys):
         x = yield plait.fold(kernel, 0.0, ys, name="t")
         return {"x": x, "pair": (x, 1.0)}

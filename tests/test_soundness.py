@@ -13,7 +13,7 @@ from scipy import integrate, stats
 from scipy.special import betaln
 
 import plait
-from plait.inference.population import self_normalised_standard_error
+from plait.inference.results.population import self_normalised_standard_error
 
 # -- the trace-types weight model (its Fig. 1) ------------------------------------------
 

@@ -157,7 +157,7 @@ def test_contains_junk_is_false():
     assert boolean.contains(None) is False
 
 
-def test_contains_is_vectorised_with_batched_bounds():
+def test_contains_is_vectorized_with_batched_bounds():
     s = IntRange([0, 0, 1], [0, 1, 1])
     np.testing.assert_array_equal(s.contains([0, 0, 0]), [True, True, False])
     np.testing.assert_array_equal(s.contains([[1], [0]]), [[False, True, True], [True, True, False]])

@@ -15,7 +15,7 @@ from plait.errors import (
     SupportMismatchError,
 )
 from plait.gradients import grad, softmax
-from plait.inference.svi import _gradinf_program, _Layout, _discover
+from plait.inference.vi.svi import _gradinf_program, _Layout, _discover
 
 S = plait.supports
 
@@ -93,7 +93,7 @@ def test_reparam_gradient_is_the_exact_elbo_gradient_on_average():
 
     theta = np.array([0.3, np.log(0.7)])
     layout = _Layout(_discover(gaussian_model, normal_guide, (YS,), np.random.default_rng(0)))
-    from plait.inference.svi import _Estimator
+    from plait.inference.vi.svi import _Estimator
 
     est = _Estimator("reparam", gaussian_model, normal_guide, (YS,), layout, 1, 0.9, False)
     rng = np.random.default_rng(5)

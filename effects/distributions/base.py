@@ -110,7 +110,7 @@ def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
     NaN and infinities are rejected for every kind; for "real", "count" and
     "integer" the predicate itself already excludes infinities.  Arrays whose
     elements all lie in the kind's interval pass after one compiled scan
-    (particle-sized parameters of vectorised SMC take this path at every
+    (particle-sized parameters of vectorized SMC take this path at every
     step); the others get the element-wise diagnosis that names the first
     offending element.  A dual number is checked on its plain value and
     returned as it is.

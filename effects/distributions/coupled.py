@@ -3,7 +3,7 @@
 ``plait.sample(name, dist, coupling="crn")`` wraps ``dist`` in
 :class:`Coupled`.  Every other interpretation sees ``dist`` itself: sampling,
 densities, supports and enumeration are delegated, so the tag costs nothing
-outside gradient estimation (:mod:`plait.inference.gradinf`).
+outside gradient estimation (:mod:`plait.inference.gradient_estimation.estimator`).
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ class Support:
         raise NotImplementedError
 
     def contains(self, x: Any) -> Any:  # pragma: no cover - abstract
-        """Vectorised membership test (a Python bool for scalar ``x``)."""
+        """Vectorized membership test (a Python bool for scalar ``x``)."""
         raise NotImplementedError
 
     def _describe(self) -> str:

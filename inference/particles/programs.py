@@ -36,14 +36,15 @@ from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
 
-from ..effects.records import UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
-from ..handlers import REWRITING_HANDLERS
-from ..handlers.base import Handler
-from ..handlers.scope import LoopStep
-from .population import Population
+from ...effects.records import UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
+from ...handlers import REWRITING_HANDLERS
+from ...handlers.base import Handler
+from ...handlers.scope import LoopStep
+from ..results.population import Population
 from .resampling import AdaptiveResampling
-from ..ext._interpreter import KernelSites
-from .runtime import _KINDS, Execution, _fail, answer_log, start
+from ...ext._interpreter import KernelSites
+from ...handlers.runloop import _KINDS, Execution, _fail, answer_log
+from ...handlers.base import start
 
 __all__ = ["run_general", "new_kernel_sites"]
 

@@ -45,18 +45,18 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple
 import attrs
 import numpy as np
 
-from ..effects.distributions.base import Wrapped
-from ..effects.distributions.continuous import Uniform
-from ..effects.records import UNSET, Factor, Observe, Sample
-from ..effects.transforms import ScaledSigmoid, Transform, biject_to
-from ..errors import ExtraAddressError, InvalidParameterError, LogDensityError
-from ..gradients.api import value_and_grad
-from ..gradients.dual import Dual, stop_gradient
-from ..handlers.base import Handler
-from ..handlers.condition import Condition
-from ..handlers.replay import Substitute
-from ..handlers.trace import TraceHandler
-from .runtime import run
+from ...effects.distributions.base import Wrapped
+from ...effects.distributions.continuous import Uniform
+from ...effects.records import UNSET, Factor, Observe, Sample
+from ...effects.transforms import ScaledSigmoid, Transform, biject_to
+from ...errors import ExtraAddressError, InvalidParameterError, LogDensityError
+from ...gradients.api import value_and_grad
+from ...gradients.dual import Dual, stop_gradient
+from ...handlers.base import Handler
+from ...handlers.condition import Condition
+from ...handlers.replay import Substitute
+from ...handlers.trace import TraceHandler
+from ...handlers.runloop import run
 
 __all__ = ["LogDensity"]
 

@@ -22,12 +22,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..effects.distributions import Coupled
-from ..effects.records import UNSET, Factor, Loop, Observe, Sample
-from ..errors import GradInfError
-from ..gradients.dual import primal
-from .gradinf_effects import answer_plain, log_weight_of
-from .runtime import start
+from ...effects.distributions import Coupled
+from ...effects.records import UNSET, Factor, Loop, Observe, Sample
+from ...errors import GradInfError
+from ...gradients.dual import primal
+from .answers import answer_plain, log_weight_of
+from ...handlers.base import start
 
 __all__ = ["MeanField"]
 

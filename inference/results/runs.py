@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator, List, Optional
 import attrs
 import numpy as np
 
-from ..ext import logsumexp as _logsumexp
+from ...ext import logsumexp as _logsumexp
 from .population import Population
-from .runtime import SeedLike
+from ...handlers.seed import SeedLike
 
 __all__ = ["PopulationRuns"]
 

@@ -2,7 +2,7 @@
 
 A coupling gives, for one sample site, the conditional law of the B-path
 value given the A-path value: a list of ``(value_B, weight)`` whose weights
-sum to 1 (signed for ``always_flip``).  Weights are :class:`W` numbers
+sum to 1 (signed for ``always_flip``).  Weights are :class:`FirstOrder` numbers
 ``v + t·ε`` with ε² = 0, compared lexicographically (primal, then tangent),
 because A's and B's parameters are equal in value and differ only in ε.
 """
@@ -14,18 +14,18 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from ..errors import EffectTypeError
-from ..ext._first_order import TOL, W, lex_gt, lex_max, lex_min  # compiled: every fork multiplies these
-from .dual import Dual, primal, tangent
+from ...errors import EffectTypeError
+from ...ext._first_order import TOL, FirstOrder, lex_gt, lex_max, lex_min  # compiled: every fork multiplies these
+from ...gradients.dual import Dual, primal, tangent
 
-__all__ = ["W", "TOL", "as_w", "couple", "own_law", "lex_gt", "lex_max", "lex_min"]
+__all__ = ["FirstOrder", "TOL", "as_w", "couple", "own_law", "lex_gt", "lex_max", "lex_min"]
 
 #: The two signed first-order couplings of a layer of coins (gradinf.md §3.5).
 SAME_OR = ("same_or_antithetic", "same_or_indep")
 
 
-def as_w(x: Any) -> W:
-    """A scalar (plain or a one-direction :class:`Dual`) as a :class:`W`.
+def as_w(x: Any) -> FirstOrder:
+    """A scalar (plain or a one-direction :class:`Dual`) as a :class:`FirstOrder`.
 
     >>> as_w(2.5).v
     2.5
@@ -33,26 +33,26 @@ def as_w(x: Any) -> W:
     if type(x) is Dual:
         t = x._tangent
         if type(x.primal) is np.float64 and type(t) is np.ndarray and t.shape == (1,):
-            return W(float(x.primal), float(t[0]))  # the common case, without the generic unwrapping
+            return FirstOrder(float(x.primal), float(t[0]))  # the common case, without the generic unwrapping
         t = tangent(x)
         p = float(np.asarray(primal(x)))
         if t is None:
-            return W(p, 0.0)
+            return FirstOrder(p, 0.0)
         t = np.asarray(primal(t), dtype=float)
         if t.shape[0] != 1:
             raise EffectTypeError("GradInf runs one tangent direction per pass; got a dual with "
                                   f"{t.shape[0]} directions")
-        return W(p, float(t.reshape(-1)[0]))
-    return W(float(np.asarray(x)), 0.0)
+        return FirstOrder(p, float(t.reshape(-1)[0]))
+    return FirstOrder(float(np.asarray(x)), 0.0)
 
 
-def _as_ws(x: Any) -> List[W]:
+def _as_ws(x: Any) -> List[FirstOrder]:
     if type(x) is Dual:
         p = np.asarray(primal(x), dtype=float)
         t = tangent(x)
         rows = np.zeros_like(p) if t is None else np.asarray(primal(t), dtype=float)[0]
-        return [W(float(a), float(b)) for a, b in zip(p.ravel(), np.ravel(rows))]
-    return [W(float(a)) for a in np.ravel(np.asarray(x, dtype=float))]
+        return [FirstOrder(float(a), float(b)) for a, b in zip(p.ravel(), np.ravel(rows))]
+    return [FirstOrder(float(a)) for a in np.ravel(np.asarray(x, dtype=float))]
 
 
 def _has_tangent(ws: Any) -> bool:
@@ -64,7 +64,7 @@ def _family(dist: Any) -> str:
 
 
 def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
-           rng: np.random.Generator, main: bool = True, uniforms: Any = None) -> List[Tuple[Any, W]]:
+           rng: np.random.Generator, main: bool = True, uniforms: Any = None) -> List[Tuple[Any, FirstOrder]]:
     """The conditional law of the B value given A's value ``x_a`` at one site.
 
     ``coupling`` is "crn"/"reparam", "maxindep", "reflection",
@@ -95,7 +95,7 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
                 "the 'indep' coupling draws B independently, which only makes sense for a finite "
                 "difference: use plait.coupled_difference(model, theta_a, theta_b, ...) for it"
             )
-        return [(dist_b.sample(rng), W(1.0))]
+        return [(dist_b.sample(rng), FirstOrder(1.0))]
     if coupling in SAME_OR and not ad_mode:
         raise EffectTypeError(
             f"the {coupling!r} coupling of a Bernoulli layer is a first-order signed coupling: its weights "
@@ -132,18 +132,18 @@ def couple(coupling: str, dist_a: Any, x_a: Any, dist_b: Any, ad_mode: bool,
     if family == "Exponential" and coupling in ("crn", "reparam"):
         # x = e / rate with a shared standard exponential e.
         e = float(np.asarray(primal(x_a))) * float(np.asarray(primal(dist_a.rate)))
-        return [(e / dist_b.rate, W(1.0))]
+        return [(e / dist_b.rate, FirstOrder(1.0))]
     if family == "Normal":
         if coupling in ("crn", "reparam"):
             omega = (float(np.asarray(primal(x_a))) - float(np.asarray(primal(dist_a.loc)))) / float(
                 np.asarray(primal(dist_a.scale)))
-            return [(dist_b.loc + dist_b.scale * omega, W(1.0))]
+            return [(dist_b.loc + dist_b.scale * omega, FirstOrder(1.0))]
         if coupling == "reflection":
             return _reflection(dist_a, x_a, dist_b)
     return _uncoupled(dist_a, x_a, dist_b, coupling)
 
 
-def _uncoupled(dist_a: Any, x_a: Any, dist_b: Any, coupling: str) -> List[Tuple[Any, W]]:
+def _uncoupled(dist_a: Any, x_a: Any, dist_b: Any, coupling: str) -> List[Tuple[Any, FirstOrder]]:
     names = getattr(dist_a, "_param_names", ())
     same = all(
         not _has_tangent(_as_ws(getattr(dist_b, n))) and np.array_equal(
@@ -151,29 +151,29 @@ def _uncoupled(dist_a: Any, x_a: Any, dist_b: Any, coupling: str) -> List[Tuple[
         for n in names
     )
     if same:
-        return [(x_a, W(1.0))]
+        return [(x_a, FirstOrder(1.0))]
     raise EffectTypeError(
         f"no {coupling!r} coupling for {_family(dist_a)} with parameters that depend on theta; "
         "use coupling='score' (any family), or crn/reparam where the family has it"
     )
 
 
-def _outcomes(pairs: List[Tuple[Any, W]]) -> List[Tuple[Any, W]]:
+def _outcomes(pairs: List[Tuple[Any, FirstOrder]]) -> List[Tuple[Any, FirstOrder]]:
     return [(x, w) for x, w in pairs if not w.is_zero()]
 
 
-_ONE = W(1.0)
-_ZERO = W(0.0)
+_ONE = FirstOrder(1.0)
+_ZERO = FirstOrder(0.0)
 
 
-def _bernoulli_crn(pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
+def _bernoulli_crn(pa: float, xa: int, pb: FirstOrder) -> List[Tuple[Any, FirstOrder]]:
     """B's coin given A's coin ``xa`` under common random numbers: ``[(xa, stay), (1 - xa, flip)]``, zeros dropped."""
-    wa = W(pa)
+    wa = FirstOrder(pa)
     if xa:
         stay = _ONE if lex_gt(pb, wa) else pb / wa
         flip = 1.0 - stay
     else:
-        flip = (pb - pa) / W(1.0 - pa) if lex_gt(pb, wa) else _ZERO
+        flip = (pb - pa) / FirstOrder(1.0 - pa) if lex_gt(pb, wa) else _ZERO
         stay = 1.0 - flip
     outcomes = [] if stay.is_zero() else [(xa, stay)]
     if not flip.is_zero():
@@ -181,11 +181,11 @@ def _bernoulli_crn(pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
     return outcomes
 
 
-def _bernoulli(coupling: str, pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
+def _bernoulli(coupling: str, pa: float, xa: int, pb: FirstOrder) -> List[Tuple[Any, FirstOrder]]:
     if coupling == "crn":
         return _bernoulli_crn(pa, xa, pb)
     if coupling == "always_flip":
-        w = (W(pa) - pb) if xa else (pb - pa)
+        w = (FirstOrder(pa) - pb) if xa else (pb - pa)
         return _outcomes([(xa, 1.0 - w), (1 - xa, w)])
     if coupling == "maxindep":  # for a coin, the maximal coupling is the monotone one
         return _bernoulli("crn", pa, xa, pb)
@@ -195,8 +195,8 @@ def _bernoulli(coupling: str, pa: float, xa: int, pb: W) -> List[Tuple[Any, W]]:
     raise EffectTypeError(f"Bernoulli has no {coupling!r} coupling (crn, always_flip, score, indep)")
 
 
-def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W], main: bool,
-                     rng: np.random.Generator) -> List[Tuple[Any, W]]:
+def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[FirstOrder], main: bool,
+                     rng: np.random.Generator) -> List[Tuple[Any, FirstOrder]]:
     """A layer of independent coins, each coupled by ``coupling`` (gradinf.md §3.5).
 
     The joint law is the product of the coordinates' laws.  On a path with
@@ -211,26 +211,26 @@ def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W],
     laws = [_bernoulli(coupling, float(pa[i]), int(xa[i]), pb[i]) for i in range(len(pa))]
     if not main:
         value = xa.copy()
-        factor = W(1.0)
+        factor = FirstOrder(1.0)
         for i, law in enumerate(laws):
             sizes = np.array([abs(q.v) for _, q in law])
             if not sizes.sum() > 0:
                 return []
             j = int(rng.choice(len(law), p=sizes / sizes.sum())) if len(law) > 1 else 0
             value[i] = law[j][0]
-            factor = factor * W(math.copysign(sizes.sum(), law[j][1].v))
+            factor = factor * FirstOrder(math.copysign(sizes.sum(), law[j][1].v))
         return [(value, factor)]
-    kept = W(1.0)
+    kept = FirstOrder(1.0)
     stay = []
     for i, law in enumerate(laws):
-        q = next((q for v, q in law if v == int(xa[i])), W(0.0))
+        q = next((q for v, q in law if v == int(xa[i])), FirstOrder(0.0))
         stay.append(q)
         kept = kept * q
     out = [(xa.copy(), kept)]
     for i, law in enumerate(laws):
         for v, q in law:
             if v != int(xa[i]):
-                others = W(1.0)
+                others = FirstOrder(1.0)
                 for j, s in enumerate(stay):
                     if j != i:
                         others = others * s
@@ -240,8 +240,8 @@ def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W],
     return _outcomes(out)
 
 
-def _same_or_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W], main: bool,
-                   rng: np.random.Generator, uniforms: Any) -> List[Tuple[Any, W]]:
+def _same_or_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[FirstOrder], main: bool,
+                   rng: np.random.Generator, uniforms: Any) -> List[Tuple[Any, FirstOrder]]:
     """A layer of coins either kept whole or moved whole: the "same-or" couplings (gradinf.md §3.5).
 
     With Δ_i the change in the probability of A's coin i, B keeps A's layer
@@ -275,7 +275,7 @@ def _same_or_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W], m
         other = (rng.random(d) < pa).astype(np.int64)
     edge = (pa == 0.0) | (pa == 1.0)
     other = np.where(edge, xa, other)
-    same, moved, flips = W(1.0), W(0.0), []
+    same, moved, flips = FirstOrder(1.0), FirstOrder(0.0), []
     for i in range(d):
         p, a = float(pa[i]), int(xa[i])
         delta = (pb[i] - p) if a else (p - pb[i])
@@ -300,13 +300,13 @@ def _same_or_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[W], m
     return _outcomes([(xa.copy(), same), (other, moved)] + flips)
 
 
-def _categorical(coupling: str, pa: List[float], ia: int, pb: List[W]) -> List[Tuple[Any, W]]:
+def _categorical(coupling: str, pa: List[float], ia: int, pb: List[FirstOrder]) -> List[Tuple[Any, FirstOrder]]:
     if coupling == "crn":
         cdf_a = np.concatenate([[0.0], np.cumsum(pa)])
-        low_a, high_a = W(float(cdf_a[ia])), W(float(cdf_a[ia + 1]))
+        low_a, high_a = FirstOrder(float(cdf_a[ia])), FirstOrder(float(cdf_a[ia + 1]))
         width = high_a - low_a
         out = []
-        low_b = W(0.0)
+        low_b = FirstOrder(0.0)
         for j, p in enumerate(pb):
             high_b = low_b + p
             overlap = lex_min(high_b, high_a) - lex_max(low_b, low_a)
@@ -315,12 +315,12 @@ def _categorical(coupling: str, pa: List[float], ia: int, pb: List[W]) -> List[T
             low_b = high_b
         return _outcomes(out)
     if coupling == "maxindep":
-        ratio = pb[ia] / W(pa[ia])
+        ratio = pb[ia] / FirstOrder(pa[ia])
         if ratio.sign() >= 0 and (ratio - 1.0).sign() >= 0:
-            return [(ia, W(1.0))]
+            return [(ia, FirstOrder(1.0))]
         alpha = ratio
-        gains = [lex_max(p - pa[j], W(0.0)) for j, p in enumerate(pb)]
-        total = W(0.0)
+        gains = [lex_max(p - pa[j], FirstOrder(0.0)) for j, p in enumerate(pb)]
+        total = FirstOrder(0.0)
         for g in gains:
             total = total + g
         out = [(ia, alpha)]
@@ -331,20 +331,20 @@ def _categorical(coupling: str, pa: List[float], ia: int, pb: List[W]) -> List[T
     raise EffectTypeError(f"Categorical has no {coupling!r} coupling (crn, maxindep, score, indep)")
 
 
-def _reflection(dist_a: Any, x_a: Any, dist_b: Any) -> List[Tuple[Any, W]]:
+def _reflection(dist_a: Any, x_a: Any, dist_b: Any) -> List[Tuple[Any, FirstOrder]]:
     mu_a, sigma = float(np.asarray(primal(dist_a.loc))), float(np.asarray(primal(dist_a.scale)))
     if as_w(dist_b.scale).t != 0.0 or float(np.asarray(primal(dist_b.scale))) != sigma:
         raise EffectTypeError("the reflection coupling needs the same scale on both paths")
     mu_b = as_w(dist_b.loc)
     xa = float(np.asarray(primal(x_a)))
     # Stay with probability min(1, phi_B(x)/phi_A(x)); otherwise reflect to mu_A + mu_B - x.
-    log_ratio = (-(((W(xa) - mu_b) * (W(xa) - mu_b)) - W((xa - mu_a) ** 2))) / W(2 * sigma * sigma)
-    stay = lex_min(log_ratio.exp(), W(1.0))
+    log_ratio = (-(((FirstOrder(xa) - mu_b) * (FirstOrder(xa) - mu_b)) - FirstOrder((xa - mu_a) ** 2))) / FirstOrder(2 * sigma * sigma)
+    stay = lex_min(log_ratio.exp(), FirstOrder(1.0))
     reflected = dist_b.loc + (mu_a - xa)
     return _outcomes([(x_a, stay), (reflected, 1.0 - stay)])
 
 
-def own_law(dist_b: Any, rng: np.random.Generator) -> List[Tuple[Any, W]]:
+def own_law(dist_b: Any, rng: np.random.Generator) -> List[Tuple[Any, FirstOrder]]:
     """A B site with no A partner: one draw from its own law (weight 1).
 
     Sampled rather than enumerated: a path that has left A's structure (a
@@ -358,4 +358,4 @@ def own_law(dist_b: Any, rng: np.random.Generator) -> List[Tuple[Any, W]]:
     value = dist_b.sample(rng)
     if type(value) is Dual and dist_b.is_discrete:
         value = primal(value)
-    return [(value, W(1.0))]
+    return [(value, FirstOrder(1.0))]

@@ -1,7 +1,7 @@
 """``plait.check``: the pre-flight model/guide checker, by re-execution.
 
 :func:`check` runs ``plait.guided(model, guide)`` — so every per-site check
-of :mod:`plait.inference.guide_checks` applies — over every path it can
+of :mod:`plait.inference.vi.guide_checks` applies — over every path it can
 enumerate, depth first, with answer-log prefixes (the multi-shot-by-replay
 mechanism of the core):
 
@@ -35,17 +35,17 @@ from typing import Any, Callable, Hashable, List, Optional, Tuple
 import attrs
 import numpy as np
 
-from ..effects.records import UNSET, Branch, Sample
-from ..errors import (
+from ...effects.records import UNSET, Branch, Sample
+from ...errors import (
     DuplicateAddressError,
     ExtraAddressError,
     MissingAddressError,
     SoundnessError,
 )
-from ..handlers.base import Handler
+from ...handlers.base import Handler
 from .guide_checks import EQUAL, support_of
 from .guided import ForcedBranchConflict, guided
-from .runtime import run
+from ...handlers.runloop import run
 
 __all__ = ["check", "CheckResult", "Counterexample"]
 

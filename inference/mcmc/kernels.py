@@ -1,6 +1,6 @@
 """MH kernels on program traces, and combinators that preserve their target.
 
-Every kernel maps an :class:`~plait.inference.mcmc.MHState` to another and
+Every kernel maps an :class:`~plait.inference.mcmc.target.MHState` to another and
 leaves the target (the program's posterior) invariant; combinators of
 invariant kernels are invariant:
 
@@ -29,13 +29,14 @@ from typing import Any, Callable, Hashable, List, Optional, Sequence
 
 import numpy as np
 
-from ..effects.records import Sample
-from ..errors import ExtraAddressError, ObservedAddressError
-from ..handlers.base import Handler
-from ..handlers.trace import Trace, TraceHandler
-from .guide_checks import COVERS, check_guide_effect, check_site, describe, error
-from .mcmc import Context, MHState
-from .runtime import Execution, start
+from ...effects.records import Sample
+from ...errors import ExtraAddressError, ObservedAddressError
+from ...handlers.base import Handler
+from ...handlers.trace import Trace, TraceHandler
+from ..vi.guide_checks import COVERS, check_guide_effect, check_site, describe, error
+from .target import Context, MHState
+from ...handlers.runloop import Execution
+from ...handlers.base import start
 
 __all__ = ["Kernel", "SingleSite", "proposal_kernel", "sequence", "mixture", "repeat", "cycle"]
 
@@ -328,7 +329,7 @@ def proposal_kernel(proposal: Callable[..., Any], label: Optional[str] = None) -
     depend on the state: the ratio uses the forward and backward proposal
     densities).  An address the model does not sample raises
     :class:`~plait.errors.ExtraAddressError`.  Each proposed site is checked
-    against the model's (:mod:`plait.inference.guide_checks`): the same kind
+    against the model's (:mod:`plait.inference.vi.guide_checks`): the same kind
     (discrete or continuous), a support containing the model's
     (:class:`~plait.errors.SupportMismatchError`: a ``Uniform(0, 1)``
     proposal for a Gamma variable could never reach values above 1), no

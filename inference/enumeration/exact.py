@@ -9,7 +9,7 @@ How it runs.  The program is executed depth first.  At a finite discrete
 other value becomes a pending branch: the answer log up to that site plus
 the alternative answer, with the path's log weight at that point.  A pending
 branch re-runs the program with that log as a positional prefix (see
-:mod:`plait.inference.runtime`): the prefix is answered without any handler
+:mod:`plait.handlers.runloop`): the prefix is answered without any handler
 work, so a sibling pays only for re-executing Python code up to the branch,
 not for weighting it again.  ``observe`` and ``factor`` multiply the path
 weight; a path whose weight reaches zero is abandoned at once.
@@ -36,13 +36,13 @@ from typing import Any, Callable, Hashable, List, Mapping, Optional, Tuple, Unio
 
 import numpy as np
 
-from ..effects.records import UNSET, Factor, Loop, Observe, Sample
-from ..errors import BudgetExceededError, ExactEnumerationError
-from ..gradients.dual import stop_gradient
-from ..handlers.base import Handler
-from ..handlers.scope import LoopStep
+from ...effects.records import UNSET, Factor, Loop, Observe, Sample
+from ...errors import BudgetExceededError, ExactEnumerationError
+from ...gradients.dual import stop_gradient
+from ...handlers.base import Handler
+from ...handlers.scope import LoopStep
 from .measure import Measure, log_add, log_sum
-from .runtime import run
+from ...handlers.runloop import run
 
 __all__ = ["exact"]
 

@@ -14,11 +14,12 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional
 
 import numpy as np
 
-from .chain import Chain
+from ..results.chain import Chain
 from .kernels import Kernel, SingleSite
-from .mcmc import Context, MHState, Target
-from .replicas import run_replicas, spawn_seeds
-from .runtime import SeedLike, check_count
+from .target import Context, MHState, Target
+from ..replicas import run_replicas, spawn_seeds
+from ...handlers.seed import SeedLike
+from ..arguments import check_count
 
 __all__ = ["mh", "run_chain"]
 
@@ -71,7 +72,7 @@ def mh(
     """Metropolis–Hastings over the traces of ``model(*args)``; returns a :class:`Chain`.
 
     ``kernel`` defaults to single-site lightweight MH
-    (:class:`~plait.inference.kernels.SingleSite`); combine kernels with
+    (:class:`~plait.inference.mcmc.kernels.SingleSite`); combine kernels with
     ``sequence``, ``mixture``, ``repeat`` and ``cycle``, or write one with
     ``proposal_kernel``.  Each chain starts at ``init`` (latent values,
     completed from the prior) or at a prior draw of positive density; a

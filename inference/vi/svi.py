@@ -41,18 +41,21 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, TextI
 import attrs
 import numpy as np
 
-from ..effects.records import Deterministic, Factor, Observe, Param, Sample
-from ..errors import EffectTypeError, HandlerError, ZeroMassError
-from ..effects.transforms import Transform
-from ..gradients.dual import Dual, perturbation, stop_gradient
-from ..gradients.optimizers import Adam
-from ..handlers.params import Params, ParamsSeen, transform_of
-from ..handlers.replay import Substitute
-from ..handlers.trace import Trace, TraceHandler
-from .gradinf import gradinf
+from ...effects.records import Deterministic, Factor, Observe, Param, Sample
+from ...errors import EffectTypeError, HandlerError, ZeroMassError
+from ...effects.transforms import Transform
+from ...gradients.dual import Dual, perturbation, stop_gradient
+from ...gradients.optimizers import Adam
+from ...handlers.params import Params, ParamsSeen, transform_of
+from ...handlers.replay import Substitute
+from ...handlers.trace import Trace, TraceHandler
+from ..gradient_estimation.estimator import gradinf
 from .guide_checks import check_traces
-from .replicas import spawn_seeds
-from .runtime import SeedLike, check_count, run, start
+from ..replicas import spawn_seeds
+from ...handlers.runloop import run
+from ...handlers.seed import SeedLike
+from ...handlers.base import start
+from ..arguments import check_count
 
 __all__ = ["svi", "SVIResult"]
 
@@ -110,13 +113,13 @@ def _check_guide_against_model(model_trace: Trace, guide_trace: Trace) -> None:
     """Raise unless the guide is a valid variational family for the model on this run.
 
     The one place SVI compares model and guide: the shared trace-level check
-    of :func:`plait.inference.guide_checks.check_traces` (the guide only
+    of :func:`plait.inference.vi.guide_checks.check_traces` (the guide only
     samples, proposes exactly the model's latent addresses, none observed,
     with the same kind and support at each).  Errors name the address, both
     distributions and both supports.
 
     >>> import plait
-    >>> from plait.inference.svi import _check_guide_against_model
+    >>> from plait.inference.vi.svi import _check_guide_against_model
     >>> def model():
     ...     yield plait.sample("w", plait.Gamma(2.0, 1.0))
     >>> def guide():

@@ -18,11 +18,12 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional
 import attrs
 import numpy as np
 
-from ..effects.records import UNSET, Factor, Observe, Sample
-from ..errors import InitializationError
-from ..handlers.base import Handler
-from ..handlers.trace import Trace
-from .runtime import Execution, answer_log, start
+from ...effects.records import UNSET, Factor, Observe, Sample
+from ...errors import InitializationError
+from ...handlers.base import Handler
+from ...handlers.trace import Trace
+from ...handlers.runloop import Execution, answer_log
+from ...handlers.base import start
 
 __all__ = ["Target", "MHState", "Context"]
 

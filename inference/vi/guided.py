@@ -16,7 +16,7 @@ enumeration, ``plait.check``):
   force it) and its decision flows to the guide: a guide's
   ``yield plait.branch(name)`` (no condition) receives it, and a guide
   that computes its own condition must agree with it;
-* every check of :mod:`plait.inference.guide_checks` runs at the site, and
+* every check of :mod:`plait.inference.vi.guide_checks` runs at the site, and
   the error is thrown into the program at fault, at the user's ``yield``
   line: supports and kinds, observed addresses never proposed, guides
   never conditioning, observations inside their supports, addresses used
@@ -37,8 +37,8 @@ from typing import Any, Callable, Hashable, Optional
 import attrs
 import numpy as np
 
-from ..effects.records import UNSET, Branch, Factor, Handled, Loop, Observe, Sample
-from ..errors import (
+from ...effects.records import UNSET, Branch, Factor, Handled, Loop, Observe, Sample
+from ...errors import (
     BranchMismatchError,
     DuplicateAddressError,
     EffectTypeError,
@@ -47,10 +47,10 @@ from ..errors import (
     MissingAddressError,
     ObservedAddressError,
 )
-from ..handlers import REWRITING_HANDLERS
-from ..handlers.scope import LoopStep
+from ...handlers import REWRITING_HANDLERS
+from ...handlers.scope import LoopStep
 from .guide_checks import EQUAL, check_guide_effect, check_observation, check_site, describe, error
-from .runtime import start
+from ...handlers.base import start
 
 __all__ = ["guided", "GuidedModel", "GuideWeight", "ForcedBranchConflict"]
 

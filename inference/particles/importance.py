@@ -8,11 +8,13 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..handlers.trace import TraceHandler
-from .guided import guided
-from .population import Population
-from .replicas import run_replicas, spawn_seeds
-from .runtime import SeedLike, check_count, make_rng, run
+from ...handlers.trace import TraceHandler
+from ..vi.guided import guided
+from ..results.population import Population
+from ..replicas import run_replicas, spawn_seeds
+from ...handlers.runloop import run
+from ...handlers.seed import SeedLike, make_rng
+from ..arguments import check_count
 
 __all__ = ["importance"]
 

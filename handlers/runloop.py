@@ -40,44 +40,18 @@ from ..effects.records import (
     Sample,
 )
 from ..ext._interpreter import AnswerLog, BaseInterpreter, Driver
+from .base import start
+from .scope import LoopStep
+from .seed import SeedLike, make_rng
+from .trace import Trace
 from ..errors import (
     DuplicateAddressError,
     EffectTypeError,
-    ModelTypeError,
     ReplayDivergenceError,
     UnhandledEffectError,
 )
 
-__all__ = ["run", "start", "Execution", "RunResult", "Stack", "make_rng", "answer_log", "check_count"]
-
-SeedLike = Any  # None | int | Sequence[int] | np.random.SeedSequence | np.random.Generator
-
-
-def make_rng(seed: SeedLike) -> np.random.Generator:
-    """Return a numpy Generator for ``seed`` (a Generator is used as it is).
-
-    >>> int(make_rng(0).integers(10)) == int(make_rng(0).integers(10))
-    True
-    """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
-def check_count(caller: str, name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int, or a ``ValueError`` naming ``caller`` and ``name`` if it is not one ≥ ``minimum``.
-
-    >>> check_count("mh", "thin", 2, 1)
-    2
-    >>> check_count("mh", "thin", 0, 1)
-    Traceback (most recent call last):
-    ...
-    ValueError: mh: thin must be an int >= 1, got 0
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{caller}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
+__all__ = ["run", "Execution", "RunResult", "Stack", "answer_log"]
 
 @attrs.define(eq=False)
 class RunResult:
@@ -102,41 +76,10 @@ class RunResult:
     @property
     def trace(self) -> Any:
         """The trace recorded by the outermost trace handler, or None."""
-        from ..handlers.trace import Trace
-
         for _, output in reversed(self.outputs):
             if isinstance(output, Trace):
                 return output
         return None
-
-
-def start(model: Callable[..., Any], args: Sequence[Any]) -> Any:
-    """Call ``model(*args)`` and check that it returned a generator.
-
-    >>> def not_a_model(x):
-    ...     return x
-    >>> start(not_a_model, (1,))
-    Traceback (most recent call last):
-    ...
-    plait.errors.ModelTypeError: not_a_model is a plain function, not a model: a model is a generator function (a function containing `yield`, e.g. `x = yield plait.sample("x", plait.Normal(0, 1))`), or any callable returning a generator
-    """
-    if inspect.isfunction(model) and not inspect.isgeneratorfunction(model):
-        raise ModelTypeError(
-            f"{model.__name__} is a plain function, not a model: " + _WHAT_A_MODEL_IS
-        )
-    if not callable(model):
-        raise ModelTypeError(f"{model!r} is not callable: " + _WHAT_A_MODEL_IS)
-    gen = model(*args)
-    if not inspect.isgenerator(gen):
-        name = getattr(model, "__name__", repr(model))
-        raise ModelTypeError(f"{name}(...) returned {gen!r}, not a generator: " + _WHAT_A_MODEL_IS)
-    return gen
-
-
-_WHAT_A_MODEL_IS = (
-    "a model is a generator function (a function containing `yield`, e.g. "
-    '`x = yield plait.sample("x", plait.Normal(0, 1))`), or any callable returning a generator'
-)
 
 
 _KINDS = (Sample, Observe, Factor, Param, Deterministic, UNSET, Branch)
@@ -242,8 +185,6 @@ class Execution:
         return _DRIVER.drive(gen, dispatch, expand_loops, self._expand, self._handled)
 
     def _expand(self, loop: Loop, dispatch: Callable[[Any], Any]) -> Any:
-        from ..handlers.scope import LoopStep
-
         state = loop.init
         xs = loop.xs
         for step in range(loop.steps):

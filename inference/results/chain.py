@@ -148,7 +148,7 @@ class Chain:
         ``posterior`` has dims ``(chain, draw)`` per latent address (tuple
         addresses become ``"a/0"``), ``sample_stats`` the log joint ``lp``
         and the acceptance rates as attributes, ``observed_data`` the
-        observations; see :func:`~plait.inference.arviz_output.chain_to_arviz`.
+        observations; see :func:`~plait.inference.results.arviz_output.chain_to_arviz`.
 
         >>> import plait
         >>> def model():

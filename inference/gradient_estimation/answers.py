@@ -1,7 +1,7 @@
 """How GradInf's interpreters answer the effects that are not samples.
 
-Both the coupled-path engine (:mod:`plait.inference.gradinf`) and the
-mean-field run (:mod:`plait.inference.mean_field`) answer observations,
+Both the coupled-path engine (:mod:`plait.inference.gradient_estimation.estimator`) and the
+mean-field run (:mod:`plait.inference.gradient_estimation.mean_field`) answer observations,
 factors, deterministics, params and branches the same way, and weigh
 observations and factors the same way; this is that one table.
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..effects.records import Branch, Deterministic, Factor, Handled, Observe, Param
-from ..errors import EffectTypeError
-from ..gradients.dual import Dual
+from ...effects.records import Branch, Deterministic, Factor, Handled, Observe, Param
+from ...errors import EffectTypeError
+from ...gradients.dual import Dual
 
 __all__ = ["answer_plain", "log_weight_of"]
 

@@ -3,7 +3,7 @@
 One estimate (gradinf.md §1, §7.2): run the program once at θ (the primal
 path A), and represent the law of the program at θ+ε *given A* as a weighted
 population of alternative paths B, built site by site from the couplings of
-:mod:`plait.gradients.couplings` with first-order weights ``v + t·ε``.  The
+:mod:`plait.inference.gradient_estimation.couplings` with first-order weights ``v + t·ε``.  The
 estimate is the ε-coefficient of ``Σ_i w_i (F(B_i) - F(A))``; in FD mode
 (:func:`coupled_difference`) the B side runs at a second plain parameter and
 the estimate is the value itself.
@@ -35,8 +35,8 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
 
-from ..effects.distributions import Bernoulli, Coupled
-from ..effects.records import (
+from ...effects.distributions import Bernoulli, Coupled
+from ...effects.records import (
     RESAMPLE_POINT,
     UNSET,
     Deterministic,
@@ -46,17 +46,19 @@ from ..effects.records import (
     Observe,
     Sample,
 )
-from ..errors import EffectTypeError, GradInfError
-from ..ext import _resample as _resample_kernels
-from ..gradients.couplings import W, as_w, couple, own_law
-from ..gradients.dual import Dual, perturbation, primal
-from .gradinf_effects import answer_plain as _answer_plain
-from .gradinf_effects import log_weight_of as _log_weight_of
+from ...errors import EffectTypeError, GradInfError
+from ...ext import _resample as _resample_kernels
+from .couplings import FirstOrder, as_w, couple, own_law
+from ...gradients.dual import Dual, perturbation, primal
+from .answers import answer_plain as _answer_plain
+from .answers import log_weight_of as _log_weight_of
 from .mean_field import MeanField
-from .replicas import run_replicas, spawn_seeds
-from .runtime import SeedLike, check_count, start
+from ..replicas import run_replicas, spawn_seeds
+from ...handlers.seed import SeedLike
+from ...handlers.base import start
+from ..arguments import check_count
 
-__all__ = ["gradinf", "coupled_difference", "Population", "VariableElimination", "SIR", "TwistedSMC", "Score",
+__all__ = ["gradinf", "coupled_difference", "ExactPopulation", "VariableElimination", "SIR", "TwistedSMC", "Score",
            "MeanField"]
 
 
@@ -69,7 +71,7 @@ class _Path:
 
     __slots__ = ("answers", "weight", "log_weight", "state", "loop", "gen", "pending")
 
-    def __init__(self, answers: list, weight: W, log_weight: Any, state: Any = None, loop: Any = None,
+    def __init__(self, answers: list, weight: FirstOrder, log_weight: Any, state: Any = None, loop: Any = None,
                  gen: Any = None, pending: Any = None) -> None:
         self.answers = answers
         self.weight = weight
@@ -81,18 +83,18 @@ class _Path:
         self.gen = gen
         self.pending = pending
 
-    def weighted(self, weight: W) -> "_Path":
+    def weighted(self, weight: FirstOrder) -> "_Path":
         """The same path with another weight."""
         return _Path(self.answers, weight, self.log_weight, self.state, self.loop, self.gen, self.pending)
 
 
-class Population:
+class ExactPopulation:
     """Keep every alternative path: exact given A, exponential in the worst case.
 
     >>> import plait
     >>> def coin(theta):
     ...     return (yield plait.sample("b", plait.Bernoulli(theta)))
-    >>> g = plait.gradinf(coin, 0.3, inference=Population(), seed=0)
+    >>> g = plait.gradinf(coin, 0.3, inference=ExactPopulation(), seed=0)
     >>> any(abs(g - v) < 1e-12 for v in (0.0, 1 / 0.7))  # given A: 1/(1-θ) if A drew 0, else 0
     True
     """
@@ -171,7 +173,7 @@ def _strata(paths: List[_Path]) -> Tuple[List[_Path], List[_Path]]:
     return keep, rest
 
 
-def _multinomial(weights: List[W], k: int, rng: np.random.Generator) -> List[Tuple[int, float]]:
+def _multinomial(weights: List[FirstOrder], k: int, rng: np.random.Generator) -> List[Tuple[int, float]]:
     """The generalised multinomial of gradinf.md §4.2: ``k`` draws ``(j, 1/(k π_j))``.
 
     ``π_j ∝ |primal of w_j|``, or ∝ |tangent| when every primal is 0; a child
@@ -273,9 +275,9 @@ class Score:
         """The identity."""
         return paths
 
-    def estimate(self, leaves: List[Tuple[W, W]], f_a: float) -> W:
+    def estimate(self, leaves: List[Tuple[FirstOrder, FirstOrder]], f_a: float) -> FirstOrder:
         """``Σ (F_B − b)(w − 1) + w·(F_B − F_A)`` over the final paths."""
-        total = W(0.0)
+        total = FirstOrder(0.0)
         for weight, f_b in leaves:
             total = total + (f_b - self.baseline) * (weight - 1.0) + (f_b - f_a)
         return total
@@ -294,7 +296,7 @@ def _key(x: Any) -> Any:
         return tuple(_key(v) for v in x)
     if isinstance(x, np.ndarray):
         return ("array", x.shape, x.tobytes())
-    if isinstance(x, W):
+    if isinstance(x, FirstOrder):
         return ("w", x.v, x.t)
     return x
 
@@ -324,7 +326,7 @@ class _Segment:
         return -1
 
 
-class _ARun:
+class _PrimalPath:
     """The primal path: one live execution, advanced segment by segment."""
 
     def __init__(self, gen: Any, rng: np.random.Generator) -> None:
@@ -407,7 +409,7 @@ def _coupling(dist: Any) -> str:
     return "crn" if _base(dist).is_discrete else "reparam"
 
 
-class _BRunner:
+class _AlternativePaths:
     """Run B paths through a segment, forking at coupled sites (depth first, by re-execution)."""
 
     def __init__(self, ad_mode: bool, rng: np.random.Generator) -> None:
@@ -436,7 +438,7 @@ class _BRunner:
                 leaves.append(leaf)
         return leaves
 
-    def _one(self, make: Callable[[], Any], forced: list, weight: W, log_weight: Any, cursor: int,
+    def _one(self, make: Callable[[], Any], forced: list, weight: FirstOrder, log_weight: Any, cursor: int,
              segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: Any, live: Any) -> Any:
         # Replayed answers carry no new weight: the weights passed in already
         # include them.  Answers of earlier segments do not move the cursor.
@@ -501,8 +503,8 @@ class _BRunner:
             if not keep:
                 gen.close()
 
-    def step(self, kernel: Callable[..., Any], args: tuple, weight: W, log_weight: Any, segment: _Segment,
-             where: Any) -> List[Tuple[W, Any, Any]]:
+    def step(self, kernel: Callable[..., Any], args: tuple, weight: FirstOrder, log_weight: Any, segment: _Segment,
+             where: Any) -> List[Tuple[FirstOrder, Any, Any]]:
         """Every leaf ``(weight, log_weight, new_state)`` of one loop-kernel step from one B path.
 
         :meth:`run` specialised to a kernel: no earlier answers, no loops
@@ -562,10 +564,10 @@ class _BRunner:
                 gen.close()
         return leaves
 
-    def _options(self, effect: Any, segment: _Segment, cursor: int, weight: W) -> Tuple[list, int]:
+    def _options(self, effect: Any, segment: _Segment, cursor: int, weight: FirstOrder) -> Tuple[list, int]:
         dist_b = effect.dist
         if effect.value is not UNSET:
-            return [(effect.value, W(1.0))], cursor
+            return [(effect.value, FirstOrder(1.0))], cursor
         i = segment.partner(effect.name, cursor)
         if i < 0:
             return own_law(_base(dist_b), self.rng), cursor
@@ -577,7 +579,7 @@ class _BRunner:
         return options, i
 
 
-def _forks(options: list, weight: W) -> list:
+def _forks(options: list, weight: FirstOrder) -> list:
     """A path's weighted outcomes at a site: ``[(value, weight * q)]``, exact zeros dropped (one kept).
 
     A branch of weight exactly 0 (an O(ε) branch of an O(ε) path) contributes
@@ -643,7 +645,7 @@ def _record_a(gen: Any, rng: np.random.Generator) -> Tuple[List[_Phase], Any]:
     every B path (and, inside :func:`plait.independent`, to every B path
     that reaches the same sub-simulations).
     """
-    a = _ARun(gen, rng)
+    a = _PrimalPath(gen, rng)
     phases: List[_Phase] = []
     send: Any = None
     first = True
@@ -678,7 +680,7 @@ def _record_a(gen: Any, rng: np.random.Generator) -> Tuple[List[_Phase], Any]:
             send = state
 
 
-def _run_b(phases: List[_Phase], make: Callable[[], Any], paths: List[_Path], runner: "_BRunner", inference: Any,
+def _run_b(phases: List[_Phase], make: Callable[[], Any], paths: List[_Path], runner: "_AlternativePaths", inference: Any,
            rng: np.random.Generator) -> List[Tuple[_Path, Any]]:
     """Every B path through A's record: the finished leaves ``(path, ("return", value))``."""
     finished: List[Tuple[_Path, Any]] = []
@@ -751,8 +753,8 @@ def _require_same(outcome: Tuple[str, Any], phase: _Phase) -> None:
                               f"{loop_a.name!r} ({loop_a.steps} steps); loops must line up")
 
 
-def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_BRunner", inference: Any,
-                      rng: np.random.Generator) -> List[Tuple[W, Any, tuple]]:
+def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_AlternativePaths", inference: Any,
+                      rng: np.random.Generator) -> List[Tuple[FirstOrder, Any, tuple]]:
     """The product of the sub-simulations' B populations: ``(weight, log_weight, values)``.
 
     Each run's alternatives are computed on their own, against A's record of
@@ -760,10 +762,10 @@ def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_BRunner", inference
     exactly zero, so it is dropped: about Σ (paths per run) combinations
     survive, not their product, and none is pruned for being small.
     """
-    combos: List[Tuple[W, Any, tuple]] = [(W(1.0), 0.0, ())]
+    combos: List[Tuple[FirstOrder, Any, tuple]] = [(FirstOrder(1.0), 0.0, ())]
     for run, x in zip(phase.runs, loop_b.xs):
         program = loop_b.kernel.program
-        leaves = _run_b(run, lambda program=program, x=x: _call(program, (x,)), [_Path([], W(1.0), 0.0)],
+        leaves = _run_b(run, lambda program=program, x=x: _call(program, (x,)), [_Path([], FirstOrder(1.0), 0.0)],
                         runner, inference, rng)
         combos = [(weight * leaf.weight, log_weight + leaf.log_weight, values + (outcome[1],))
                   for weight, log_weight, values in combos for leaf, outcome in leaves
@@ -772,11 +774,11 @@ def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_BRunner", inference
 
 
 def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bool, inference: Any,
-              rng_a: np.random.Generator, rng_b: np.random.Generator) -> W:
+              rng_a: np.random.Generator, rng_b: np.random.Generator) -> FirstOrder:
     """``Σ_i w_i (F(B_i) - F(A))`` as a first-order number."""
     phases, log_weight_a = _record_a(start(model, (theta_a,)), rng_a)
-    runner = _BRunner(ad_mode, rng_b)
-    finished = _run_b(phases, lambda: start(model, (theta_b,)), [_Path([], W(1.0), 0.0)], runner, inference, rng_b)
+    runner = _AlternativePaths(ad_mode, rng_b)
+    finished = _run_b(phases, lambda: start(model, (theta_b,)), [_Path([], FirstOrder(1.0), 0.0)], runner, inference, rng_b)
     f_a = _as_float(phases[-1].event) * math.exp(float(np.asarray(log_weight_a)))
     weighted = []
     for leaf, outcome in finished:
@@ -789,7 +791,7 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
     estimate = getattr(inference, "estimate", None)
     if estimate is not None:
         return estimate(weighted, f_a)
-    total = W(0.0)
+    total = FirstOrder(0.0)
     for weight, f_b in weighted:
         total = total + weight * (f_b - f_a)
     return total
@@ -849,8 +851,8 @@ def gradinf(
     coupling with ``plait.sample(name, dist, coupling=...)`` (default
     ``"crn"`` for discrete, ``"reparam"`` for continuous families).
     ``inference`` is :class:`SIR` (default ``SIR(1)``),
-    :class:`VariableElimination`, :class:`Population`, :class:`TwistedSMC`,
-    :class:`Score`, or the biased :class:`~plait.inference.mean_field.MeanField`
+    :class:`VariableElimination`, :class:`ExactPopulation`, :class:`TwistedSMC`,
+    :class:`Score`, or the biased :class:`~plait.inference.gradient_estimation.mean_field.MeanField`
     baseline; it runs after every ``iterate``/``fold`` step and at every
     ``plait.resample_point``.  A vector ``theta`` takes one pass per
     coordinate with common random numbers for the primal path, or one pass
@@ -859,7 +861,7 @@ def gradinf(
     from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
     default: in this process) with identical results, a failing one raising
     :class:`~plait.errors.ReplicaError`.  With observations or factors
-    the estimand is the unnormalised expectation E[W · f].
+    the estimand is the unnormalised expectation E[FirstOrder · f].
 
     >>> import plait
     >>> def flips(theta):

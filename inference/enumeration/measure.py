@@ -15,10 +15,10 @@ from typing import Any, Callable, Hashable, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
-from ..effects.distributions import Distribution
-from ..effects.distributions.supports import FiniteSet, Support
-from ..errors import ZeroMassError
-from ..gradients.dual import stop_gradient
+from ...effects.distributions import Distribution
+from ...effects.distributions.supports import FiniteSet, Support
+from ...errors import ZeroMassError
+from ...gradients.dual import stop_gradient
 
 __all__ = ["Measure", "Atoms", "log_add", "log_sum"]
 

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, 
 
 import numpy as np
 
-from ..ext import systematic
-from .replicas import spawn_seeds
-from .runtime import SeedLike, make_rng
+from ...ext import systematic
+from ..replicas import spawn_seeds
+from ...handlers.seed import SeedLike, make_rng
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import arviz
@@ -79,7 +79,7 @@ def _named(values: Mapping[Hashable, Any]) -> Dict[str, Any]:
 
 def chain_to_arviz(chain: "Chain", addresses: Optional[Iterable[Hashable]] = None,
                    observed_data: Optional[Mapping[Hashable, Any]] = None) -> "arviz.InferenceData":
-    """An MH :class:`~plait.inference.chain.Chain` as ``arviz.InferenceData``.
+    """An MH :class:`~plait.inference.results.chain.Chain` as ``arviz.InferenceData``.
 
     ``posterior``: one variable per latent address (or per address in
     ``addresses``), dims ``(chain, draw, *site shape)``; a site absent from
@@ -161,7 +161,7 @@ def _observed(population: "Population", observed_data: Optional[Mapping[Hashable
 
 def population_to_arviz(population: "Population", num_draws: Optional[int] = None, seed: SeedLike = 0,
                         observed_data: Optional[Mapping[Hashable, Any]] = None) -> "arviz.InferenceData":
-    """A weighted :class:`~plait.inference.population.Population` as ``arviz.InferenceData``.
+    """A weighted :class:`~plait.inference.results.population.Population` as ``arviz.InferenceData``.
 
     ``posterior`` holds ``num_draws`` (default: the number of particles)
     equally weighted draws made by systematic resampling with ``seed``,

@@ -13,17 +13,18 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..effects.records import Factor, Observe
-from ..handlers.condition import Condition
-from ..handlers.base import HandledModel
-from .chain import Chain
+from ...effects.records import Factor, Observe
+from ...handlers.condition import Condition
+from ...handlers.base import HandledModel
+from ..results.chain import Chain
 from .kernels import Kernel, SingleSite
-from .mcmc import Context, MHState, Target
-from .population import Population
-from .replicas import spawn_seeds
-from .runtime import SeedLike, check_count
-from .smc import prepare, smc
-from .smc_general import _Particle, run_general
+from .target import Context, MHState, Target
+from ..results.population import Population
+from ..replicas import spawn_seeds
+from ...handlers.seed import SeedLike
+from ..arguments import check_count
+from ..particles.tiers import prepare, smc
+from ..particles.programs import _Particle, run_general
 
 __all__ = ["rmsmc", "pmmh"]
 
@@ -93,7 +94,7 @@ def rmsmc(
 
 
 def _latents(answers: list) -> Dict[Hashable, Any]:
-    from ..effects.records import Sample
+    from ...effects.records import Sample
 
     return {effect.name: answer for effect, answer in answers if type(effect) is Sample}
 
@@ -223,7 +224,7 @@ class _PMMHChain:
 
 
 def _initial_error(theta: Dict[Hashable, Any]) -> Exception:
-    from ..errors import InitializationError
+    from ...errors import InitializationError
 
     return InitializationError(
         f"pmmh cannot start: the SMC evidence at {theta!r} is zero; pass init= with parameter "

@@ -28,7 +28,7 @@ Distributions whose support is unknown (``support`` raises
 ``NotImplementedError``) are not compared.
 
 >>> import plait
->>> from plait.inference.guide_checks import check_site
+>>> from plait.inference.vi.guide_checks import check_site
 >>> check_site("w", plait.Gamma(2.0, 1.0), plait.Gamma(2.0, 0.25))  # same support: fine
 >>> check_site("w", plait.Gamma(2.0, 1.0), plait.Uniform(0.0, 1.0))
 Traceback (most recent call last):
@@ -42,9 +42,9 @@ from typing import Any, Hashable, Mapping, Optional
 
 import numpy as np
 
-from ..effects.distributions.supports import FiniteSet, Interval, IntRange, Real, Support
-from ..effects.records import Factor, Observe
-from ..errors import (
+from ...effects.distributions.supports import FiniteSet, Interval, IntRange, Real, Support
+from ...effects.records import Factor, Observe
+from ...errors import (
     ExtraAddressError,
     GuideConditioningError,
     MissingAddressError,

@@ -8,10 +8,10 @@ from typing import Any, Callable, List, Optional
 import attrs
 import numpy as np
 
-from ..ext import ess as _ess
-from ..ext import logsumexp as _logsumexp
-from ..ext import normalize as _normalize
-from .runtime import SeedLike, make_rng
+from ...ext import ess as _ess
+from ...ext import logsumexp as _logsumexp
+from ...ext import normalize as _normalize
+from ...handlers.seed import SeedLike, make_rng
 
 __all__ = ["Population", "self_normalised_standard_error"]
 
@@ -137,7 +137,7 @@ class Population:
         ``sample_stats`` keeps the normalised weights, ESS and log evidence.
         Latent addresses become variables when the traces were kept, else
         the return values do.  See
-        :func:`~plait.inference.arviz_output.population_to_arviz`.
+        :func:`~plait.inference.results.arviz_output.population_to_arviz`.
 
         >>> p = Population([{"x": 1.0}, {"x": 3.0}], np.log([0.25, 0.75]))
         >>> p.to_arviz(num_draws=4).posterior["x"].values.tolist()  # doctest: +SKIP

@@ -4,17 +4,17 @@ Statistical contract: ``exp(population.log_evidence)`` is an unbiased
 estimate of the evidence; ``population.expectation(f)`` is consistent
 (self-normalised).  Resampling is adaptive: it happens when the effective
 sample size drops below ``ess_threshold × N`` (see
-:class:`~plait.inference.resampling.AdaptiveResampling`).
+:class:`~plait.inference.particles.resampling.AdaptiveResampling`).
 
 Three tiers run the same statistical algorithm at different costs:
 
 * (a) any program: particles are suspended generators, clones are rebuilt by
-  replaying an answer log (:mod:`plait.inference.smc_general`);
+  replaying an answer log (:mod:`plait.inference.particles.programs`);
 * (b) ``iterate``/``fold`` loops: chosen automatically when every particle
   reaches the same loop; the particle state is the loop state, copied on
   resampling (same module);
 * (c) ``vectorized=True``: the whole population runs as one program whose
-  values are arrays over particles (:mod:`plait.inference.smc_vectorised`).
+  values are arrays over particles (:mod:`plait.inference.particles.vectorized`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from .guided import guided
-from .population import Population
-from .replicas import run_replicas, spawn_seeds
+from ..vi.guided import guided
+from ..results.population import Population
+from ..replicas import run_replicas, spawn_seeds
 from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
-from .runtime import SeedLike, check_count
-from .runs import PopulationRuns
-from .smc_general import run_general
-from .smc_vectorised import run_vectorised
+from ...handlers.seed import SeedLike
+from ..arguments import check_count
+from ..results.runs import PopulationRuns
+from .programs import run_general
+from .vectorized import run_vectorized
 
 __all__ = ["smc", "prepare", "RESAMPLERS"]
 
@@ -79,7 +80,7 @@ def smc(
     inline (tier (a)); ``vectorized=True`` does not take a guide.
 
     ``num_runs=n`` runs n independent SMCs on seeds spawned from ``seed``
-    and returns a :class:`~plait.inference.runs.PopulationRuns`: the list
+    and returns a :class:`~plait.inference.results.runs.PopulationRuns`: the list
     of populations, the mean of their evidence estimates and an
     evidence-weighted pooled population.  ``executor`` (any
     ``concurrent.futures.Executor``: ``ProcessPoolExecutor``, Dask's
@@ -118,7 +119,7 @@ def smc(
             raise ValueError("smc: guide= is not supported with vectorized=True (guided runs are per particle)")
         model = guided(model, guide)
     if vectorized:
-        return run_vectorised(model, tuple(args), num_particles, books, live)
+        return run_vectorized(model, tuple(args), num_particles, books, live)
     return run_general(model, tuple(args), num_particles, books, live, loops)
 
 

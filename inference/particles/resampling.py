@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, TextIO
 
 import numpy as np
 
-from .. import ext as _ext
+from ... import ext as _ext
 
 __all__ = ["AdaptiveResampling", "RESAMPLERS", "progress_printer"]
 

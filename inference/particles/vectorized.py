@@ -17,7 +17,7 @@ population is weighed and maybe resampled, and resampling is an index gather:
 A distribution whose batch shape starts with N is read as one distribution
 per particle (its parameters came from particle arrays) and is sampled once;
 any other is sampled N times.  Python control flow on a particle value
-(``if x > 0:``, ``float(x)``) cannot be vectorised: it raises
+(``if x > 0:``, ``float(x)``) cannot be vectorized: it raises
 :class:`~plait.errors.VectorizationError`, which says to run with
 ``vectorized=False``.
 """
@@ -29,15 +29,16 @@ from typing import Any, Callable, List
 
 import numpy as np
 
-from ..effects.records import UNSET, Branch, Deterministic, Factor, Loop, Observe, Param, Sample
-from ..errors import VectorizationError
-from ..handlers.base import Handler
-from ..handlers.scope import LoopStep
-from .population import Population
+from ...effects.records import UNSET, Branch, Deterministic, Factor, Loop, Observe, Param, Sample
+from ...errors import VectorizationError
+from ...handlers.base import Handler
+from ...handlers.scope import LoopStep
+from ..results.population import Population
 from .resampling import AdaptiveResampling
-from .runtime import Execution, _fail, start
+from ...handlers.runloop import Execution, _fail
+from ...handlers.base import start
 
-__all__ = ["ParticleArray", "run_vectorised"]
+__all__ = ["ParticleArray", "run_vectorized"]
 
 _GENERATOR = type((lambda: (yield))())
 
@@ -47,7 +48,7 @@ class ParticleArray(np.ndarray):
 
     It behaves as an ndarray, except that it refuses to become a single
     Python truth value or number: that would be control flow on one
-    particle's value, which a vectorised run cannot follow.
+    particle's value, which a vectorized run cannot follow.
 
     >>> import numpy as np
     >>> x = np.arange(3.0).view(ParticleArray)
@@ -111,8 +112,8 @@ class _Registry:
         return done
 
 
-class _Vectorise(Handler):
-    """The run-level handler of a vectorised run: draw N values, weigh N particles, run loops."""
+class _Vectorize(Handler):
+    """The run-level handler of a vectorized run: draw N values, weigh N particles, run loops."""
 
     interprets_loops = True
 
@@ -195,7 +196,7 @@ class _VectorSites:
 
     __slots__ = ("owner", "names")
 
-    def __init__(self, owner: _Vectorise) -> None:
+    def __init__(self, owner: _Vectorize) -> None:
         self.owner = owner
         self.names: set = set()
 
@@ -276,7 +277,7 @@ def _gather_state(state: Any, ancestors: np.ndarray, n: int, gathered: set) -> A
 
 
 def _unbatch(value: Any, n: int) -> List[Any]:
-    """Per-particle values from a vectorised return value."""
+    """Per-particle values from a vectorized return value."""
     if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == n:
         plain = np.asarray(value).view(np.ndarray)
         return plain.tolist() if plain.ndim == 1 else [plain[i].copy() for i in range(n)]
@@ -304,7 +305,7 @@ def _population(values: List[Any], log_weights: np.ndarray, books: AdaptiveResam
     )
 
 
-def run_vectorised(
+def run_vectorized(
     model: Callable[..., Any], args: tuple, num_particles: int, books: AdaptiveResampling,
     rng: np.random.Generator,
 ) -> Population:
@@ -322,8 +323,8 @@ def run_vectorised(
     ('c', 500, 'float')
     """
     execution = Execution(rng, record_answers=False)
-    vectorise = _Vectorise(num_particles, books, _Registry())
-    dispatch, expand, bound = execution.bind((vectorise,), execution.base, True)
+    vectorize = _Vectorize(num_particles, books, _Registry())
+    dispatch, expand, bound = execution.bind((vectorize,), execution.base, True)
     value = execution.drive(start(model, args), dispatch, expand)
     handler = bound[0]
     return _population(_unbatch(value, num_particles), handler.log_weights, books)
