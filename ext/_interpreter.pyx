@@ -249,59 +249,277 @@ cdef class BaseInterpreter(RunRandom):
         return answer
 
 
-cdef class Driver:
-    """Run generators to completion, answering their effects with a dispatch function.
+# ---------------------------------------------------------------------------
+# the suspendable run loop
+# ---------------------------------------------------------------------------
+# A program is a stack of generators: the model at the bottom, above it the
+# kernel step of a loop being expanded or a sub-program run under extra
+# handlers (``Handled``).  :class:`Process` drives that stack effect by effect
+# and can stop at chosen kinds of effect, before or after they are answered,
+# to be resumed later: plait's equivalent of monad-bayes' ``Sequential``.  Every
+# engine drives programs through it; nothing else sends to a generator.
 
-    ``expand(effect, dispatch)`` and ``run_handled(effect, dispatch,
-    expand_loops)`` are called for loop records (when ``expand_loops``) and
-    sub-program records.  An exception raised while answering is thrown into
-    the generator, so the traceback ends at the user's ``yield``; the
-    generator is always closed.
+cdef object _ANSWER = object()  # resume(): answer the pending effect with its frame's dispatch
+
+
+cdef class _Frame:
+    """One generator of a program's stack, with what answers its effects."""
+
+    cdef object gen
+    cdef object dispatch
+    cdef bint expand_loops
+    cdef object loop      # a kernel step of this loop record, or None
+    cdef Py_ssize_t step
+    cdef object outer     # a loop step: the dispatch the loop met; a sub-program: the hooks' token
+    cdef bint handled
+
+
+cdef class Process:
+    """A program being run, resumable at chosen effects.
+
+    ``dispatch`` answers the program's effects; ``hooks`` (an
+    :class:`~plait.handlers.runloop.Execution`) supplies the rare paths:
+    ``loop_step(loop, step, state, dispatch) -> (generator, dispatch)`` for
+    each step of an expanded loop, ``enter(handled, dispatch, expand_loops)
+    -> (dispatch, expand_loops, token)`` and ``leave(token, value)`` /
+    ``abandon(token)`` around a sub-program.  Loops are expanded when
+    ``expand_loops`` (else they go to ``dispatch``, a handler that interprets
+    them).
+
+    The process pauses *before* answering an effect whose type is in
+    ``before`` and *after* answering one whose type is in ``after``;
+    :meth:`resume` returns that effect, or None once the program has
+    returned (``value`` holds its value).  An exception raised while an
+    effect is answered is thrown into the generator that asked, so the
+    traceback ends at the user's ``yield`` and the model may catch it; one
+    that leaves a kernel step or a sub-program is thrown into the generator
+    below.  Every generator is closed however the run ends.
 
     >>> import plait, numpy as np
     >>> from plait.handlers.runloop import Execution
     >>> def model():
-    ...     return (yield plait.sample("x", plait.Bernoulli(1.0)))
+    ...     x = yield plait.sample("x", plait.Bernoulli(1.0))
+    ...     yield plait.observe("y", plait.Normal(0.0, 1.0), 0.5)
+    ...     return x + 1
     >>> ex = Execution(np.random.default_rng(0), record_answers=False)
-    >>> ex.drive(model(), ex.base, True)
-    1
+    >>> p = Process(model(), ex.base, True, ex, after=(plait.Observe,))
+    >>> p.resume().name, p.done
+    ('y', False)
+    >>> p.resume(), p.done, p.value
+    (None, True, 2)
     """
 
+    cdef list frames
+    cdef object hooks
+    cdef tuple before, after
     cdef object loop_kind, handled_kind
+    cdef object held            # the answer of an effect paused after being answered
+    cdef bint has_held
+    cdef public object pending  # the effect the process is paused at, or None
+    cdef public bint done
+    cdef public object value
 
-    def __init__(self, loop_kind, handled_kind):
-        self.loop_kind = loop_kind
-        self.handled_kind = handled_kind
+    def __init__(self, gen, dispatch, bint expand_loops, hooks, tuple before=(), tuple after=()):
+        cdef _Frame frame = _Frame()
+        frame.gen = gen
+        frame.dispatch = dispatch
+        frame.expand_loops = expand_loops
+        self.frames = [frame]
+        self.hooks = hooks
+        self.before = before
+        self.after = after
+        self.loop_kind = _LOOP
+        self.handled_kind = _HANDLED
+        self.pending = None
+        self.done = False
+        self.value = None
+        self.has_held = False
 
-    def drive(self, gen, dispatch, bint expand_loops, expand, run_handled):
+    @property
+    def dispatch(self):
+        """What answers the innermost generator's effects (its handlers, then the run's)."""
+        return (<_Frame>self.frames[len(self.frames) - 1]).dispatch
+
+    def resume(self, answer=_ANSWER):
+        """Send ``answer`` to the pending effect (default: answer it with its dispatch) and run on.
+
+        Returns the next effect the process pauses at, or None when the
+        program has returned.  The first call starts the program.
+        """
+        cdef object effect = self.pending
+        if self.done:
+            raise RuntimeError("the program has already returned")
+        if self.has_held:
+            self.has_held = False
+            answer, self.held = self.held, None
+            return self._run(answer, None)
+        if effect is None:
+            return self._run(None, None)
+        self.pending = None
+        if answer is _ANSWER:
+            try:
+                answer = self._answer(effect)
+            except Exception as error:
+                return self._run(None, error)
+            if self.has_held:  # paused after it: nothing more to do now
+                return self.pending
+        return self._run(answer, None)
+
+    def throw(self, error):
+        """Raise ``error`` at the pending effect's ``yield`` and run on."""
+        if self.done:
+            raise RuntimeError("the program has already returned")
+        self.pending = None
+        self.has_held = False
+        self.held = None
+        return self._run(None, error)
+
+    def expand(self):
+        """Run the pending loop record inline (its kernel steps under scopes), then run on."""
+        cdef _Frame frame = <_Frame>self.frames[len(self.frames) - 1]
+        loop, self.pending = self.pending, None
+        try:
+            self._enter_loop(loop, frame.dispatch)
+        except Exception as error:
+            return self._run(None, error)
+        return self._run(loop.init if loop.steps == 0 else None, None)
+
+    def close(self):
+        """Close every generator of the program (a paused process that will not be resumed)."""
+        cdef _Frame frame
+        frames, self.frames = self.frames, []
+        for frame in reversed(frames):
+            if frame.handled:
+                self.hooks.abandon(frame.outer)
+            frame.gen.close()
+
+    cdef object _answer(self, object effect):
+        cdef object answer = (<_Frame>self.frames[len(self.frames) - 1]).dispatch(effect)
+        if self.after and type(effect) in self.after:
+            self.pending = effect
+            self.held = answer
+            self.has_held = True
+        return answer
+
+    cdef void _enter_loop(self, object loop, object dispatch) except *:
+        cdef _Frame frame
+        if loop.steps == 0:
+            return
+        frame = _Frame()
+        frame.loop = loop
+        frame.step = 0
+        frame.outer = dispatch
+        frame.expand_loops = True
+        frame.gen, frame.dispatch = self.hooks.loop_step(loop, 0, loop.init, dispatch)
+        self.frames.append(frame)
+
+    cdef object _run(self, object answer, object error):
+        """Run from the top frame, sending ``answer`` (or throwing ``error``), to the next pause."""
         cdef PyObject* out = NULL
         cdef int status
-        cdef object effect, answer, kind
-        try:
-            status = PyIter_Send(gen, None, &out)
-            effect = <object>out
-            Py_XDECREF(out)
-            while status == 1:
-                try:
-                    kind = type(effect)
-                    if kind is self.loop_kind and expand_loops:
-                        answer = expand(effect, dispatch)
-                    elif kind is self.handled_kind:
-                        answer = run_handled(effect, dispatch, expand_loops)
-                    else:
-                        answer = dispatch(effect)
-                except Exception as error:
+        cdef _Frame frame
+        cdef object effect, kind, gen
+        cdef list frames = self.frames
+        cdef bint pausing = len(self.before) > 0
+        while True:
+            frame = <_Frame>frames[len(frames) - 1]
+            gen = frame.gen
+            try:
+                if error is None:
+                    status = PyIter_Send(gen, answer, &out)
+                    effect = <object>out
+                    Py_XDECREF(out)
+                else:
+                    error, answer = None, error
                     try:
-                        effect = gen.throw(error)
+                        effect = gen.throw(answer)
+                        status = 1
                     except StopIteration as stop:
-                        return stop.value
+                        effect = stop.value
+                        status = 0
+            except BaseException as escaped:
+                # The generator raised: it is finished.  Below it, the effect
+                # that started it (a loop, a sub-program) failed with this error.
+                frames.pop()
+                gen.close()
+                if frame.handled:
+                    self.hooks.abandon(frame.outer)
+                if not frames or not isinstance(escaped, Exception):
+                    self.close()
+                    self.done = True
+                    raise
+                error, answer = escaped, None
+                continue
+            if status == 0:  # returned: its value answers the effect below
+                answer = effect
+                if frame.loop is not None and frame.step + 1 < frame.loop.steps:
+                    frame.step += 1
+                    try:
+                        frame.gen, frame.dispatch = self.hooks.loop_step(
+                            frame.loop, frame.step, answer, frame.outer)
+                    except Exception as failure:
+                        frames.pop()
+                        error = failure
+                    answer = None
                     continue
-                status = PyIter_Send(gen, answer, &out)
-                effect = <object>out
-                Py_XDECREF(out)
-            return effect
-        finally:
-            gen.close()
+                frames.pop()
+                if frame.handled:
+                    frame.handled = False
+                    try:
+                        self.hooks.leave(frame.outer, answer)
+                    except Exception as failure:
+                        error, answer = failure, None
+                if not frames:
+                    self.done = True
+                    self.value = answer
+                    return None
+                continue
+            kind = type(effect)
+            answer = None
+            try:
+                if kind is self.loop_kind and frame.expand_loops and not (pausing and kind in self.before):
+                    self._enter_loop(effect, frame.dispatch)
+                    if effect.steps == 0:
+                        answer = effect.init
+                    continue
+                if kind is self.handled_kind:
+                    self._enter_handled(effect, frame)
+                    continue
+                if pausing and kind in self.before:
+                    self.pending = effect
+                    return effect
+                answer = frame.dispatch(effect)
+                if self.after and kind in self.after:
+                    self.pending = effect
+                    self.held = answer
+                    self.has_held = True
+                    return effect
+            except Exception as failure:
+                error, answer = failure, None
+
+    cdef void _enter_handled(self, object effect, _Frame below) except *:
+        cdef _Frame frame = _Frame()
+        frame.dispatch, frame.expand_loops, frame.outer = self.hooks.enter(
+            effect, below.dispatch, below.expand_loops)
+        frame.handled = True
+        frame.gen = effect.program
+        self.frames.append(frame)
+
+
+cdef object _LOOP = None
+cdef object _HANDLED = None
+
+
+def register_effect_kinds(loop, handled):
+    """Name the record classes the run loop expands (called once, by plait.effects.records).
+
+    >>> import plait
+    >>> from plait.ext import _interpreter
+    >>> _interpreter.register_effect_kinds(plait.Loop, plait.effects.Handled)
+    """
+    global _LOOP, _HANDLED
+    _LOOP = loop
+    _HANDLED = handled
 
 
 cdef class AnswerLog:
@@ -415,9 +633,9 @@ cdef class KernelSites(RunRandom):
     cdef set names
     cdef object fail, total, check
     cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
-    cdef object branch_kind, loop_kind, handled_kind
+    cdef object branch_kind
 
-    def __init__(self, rng, tuple kinds, fail, total, check, loop_kind, handled_kind):
+    def __init__(self, rng, tuple kinds, fail, total, check):
         self.rng = rng
         self.log_weight = 0.0
         self.names = set()
@@ -426,8 +644,6 @@ cdef class KernelSites(RunRandom):
         self.check = check
         (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
          self.deterministic_kind, self.unset, self.branch_kind) = kinds
-        self.loop_kind = loop_kind
-        self.handled_kind = handled_kind
 
     cpdef reset(self):
         """Start a new kernel step: weight zero, no addresses used."""
@@ -480,16 +696,17 @@ cdef class KernelSites(RunRandom):
         return None
 
     def run_steps(self, list kernels, list states, list xs, double[::1] log_weights,
-                  list members, expand, run_handled):
+                  list members, hooks):
         """For each index ``i`` in ``members``: ``states[i] = kernels[i](states[i][, xs[i]])``.
 
         ``xs`` is None for ``iterate`` loops.  Each kernel's log weight is
-        added to ``log_weights[i]``; loops and sub-programs inside a kernel go
-        to ``expand(loop, dispatch)`` and ``run_handled(effect, dispatch,
-        True)`` with this object as the dispatch.
+        added to ``log_weights[i]``; each kernel runs as a :class:`Process`
+        answered by this object, with ``hooks`` for loops and sub-programs
+        inside it.
         """
         cdef Py_ssize_t i
         cdef object gen
+        cdef Process process
         for i in members:
             self.log_weight = 0.0
             self.names.clear()
@@ -499,35 +716,7 @@ cdef class KernelSites(RunRandom):
                 gen = kernels[i](states[i], xs[i])
             if not PyGen_Check(gen):
                 gen = self.check(kernels[i], gen)
-            states[i] = self.drive(gen, expand, run_handled)
+            process = Process(gen, self, True, hooks)
+            process._run(None, None)
+            states[i] = process.value
             log_weights[i] += self.log_weight
-
-    cdef object drive(self, object gen, object expand, object run_handled):
-        cdef PyObject* out = NULL
-        cdef int status
-        cdef object effect, answer, kind
-        try:
-            status = PyIter_Send(gen, None, &out)
-            effect = <object>out
-            Py_XDECREF(out)
-            while status == 1:
-                try:
-                    kind = type(effect)
-                    if kind is self.loop_kind:
-                        answer = expand(effect, self)
-                    elif kind is self.handled_kind:
-                        answer = run_handled(effect, self, True)
-                    else:
-                        answer = self.answer(effect)
-                except Exception as error:
-                    try:
-                        effect = gen.throw(error)
-                    except StopIteration as stop:
-                        return stop.value
-                    continue
-                status = PyIter_Send(gen, answer, &out)
-                effect = <object>out
-                Py_XDECREF(out)
-            return effect
-        finally:
-            gen.close()

@@ -39,7 +39,8 @@ from ..effects.records import (
     Param,
     Sample,
 )
-from ..ext._interpreter import AnswerLog, BaseInterpreter, Driver
+from ..ext import _interpreter
+from ..ext._interpreter import AnswerLog, BaseInterpreter, Process
 from .base import start
 from .scope import LoopStep
 from .seed import SeedLike, make_rng
@@ -115,7 +116,7 @@ def _fail(reason: str, effect: Any) -> None:
     raise EffectTypeError(_not_an_effect(effect))
 
 
-_DRIVER = Driver(Loop, Handled)
+_interpreter.register_effect_kinds(Loop, Handled)
 
 
 class Execution:
@@ -182,19 +183,53 @@ class Execution:
         Errors raised while answering are thrown into ``gen``; loops are
         expanded when ``expand_loops``; ``gen`` is always closed.
         """
-        return _DRIVER.drive(gen, dispatch, expand_loops, self._expand, self._handled)
+        process = Process(gen, dispatch, expand_loops, self)
+        process.resume()
+        return process.value
 
-    def _expand(self, loop: Loop, dispatch: Callable[[Any], Any]) -> Any:
-        state = loop.init
-        xs = loop.xs
-        for step in range(loop.steps):
-            if xs is None:
-                gen = start(loop.kernel, (state,))
-            else:
-                gen = start(loop.kernel, (state, xs[step]))
-            step_dispatch = LoopStep(loop.name, step).bind(dispatch, self).handle
-            state = self.drive(gen, step_dispatch, True)
-        return state
+    def process(
+        self, gen: Any, dispatch: Callable[[Any], Any], expand_loops: bool = True,
+        before: tuple = (), after: tuple = (),
+    ) -> Process:
+        """``gen`` as a :class:`~plait.ext._interpreter.Process` of this run, not started.
+
+        It pauses before answering an effect whose type is in ``before`` and
+        after answering one in ``after``; ``resume()`` runs it to the next pause.
+
+        >>> import plait, numpy as np
+        >>> def model():
+        ...     yield plait.observe("y", plait.Normal(0.0, 1.0), 0.5)
+        ...     return (yield plait.sample("x", plait.Bernoulli(1.0)))
+        >>> ex = Execution(np.random.default_rng(0), record_answers=False)
+        >>> p = ex.process(model(), ex.base, before=(plait.Sample,))
+        >>> p.resume().name, p.resume(0), p.value
+        ('x', None, 0)
+        """
+        return Process(gen, dispatch, expand_loops, self, before, after)
+
+    # -- the rare paths of a process: loop steps and sub-programs -----------------------
+    def loop_step(self, loop: Loop, step: int, state: Any, dispatch: Callable[[Any], Any]) -> tuple:
+        """Step ``step`` of an expanded loop: the kernel's generator, and its sites' dispatch (scoped)."""
+        args = (state,) if loop.xs is None else (state, loop.xs[step])
+        return start(loop.kernel, args), LoopStep(loop.name, step).bind(dispatch, self).handle
+
+    def enter(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> tuple:
+        """Bind a sub-program's handlers around ``dispatch``: ``(dispatch, expand_loops, token)``."""
+        inner, inner_expand, bound = self.bind(effect.handlers, dispatch, expand)
+        self.handled.append(effect.handlers)
+        return inner, inner_expand, bound
+
+    def leave(self, bound: list, value: Any) -> None:
+        """A sub-program returned ``value``: its handlers publish their outputs."""
+        self.handled.pop()
+        # Handlers applied to a sub-program report that program's value.
+        self.result.value = value
+        for handler in bound:
+            handler.end(self.result)
+
+    def abandon(self, bound: list) -> None:
+        """A sub-program ended by an exception, or will not be resumed."""
+        self.handled.pop()
 
     def inner_handlers(self) -> tuple:
         """The sub-program handlers between the running generator and the run's own handlers.
@@ -202,19 +237,6 @@ class Execution:
         Innermost first, as configurations (not the bound per-run copies).
         """
         return tuple(h for handlers in reversed(self.handled) for h in handlers)
-
-    def _handled(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> Any:
-        inner, inner_expand, bound = self.bind(effect.handlers, dispatch, expand)
-        self.handled.append(effect.handlers)
-        try:
-            value = self.drive(effect.program, inner, inner_expand)
-        finally:
-            self.handled.pop()
-        # Handlers applied to a sub-program report that program's value.
-        self.result.value = value
-        for handler in bound:
-            handler.end(self.result)
-        return value
 
 
 def _not_an_effect(obj: Any) -> str:

@@ -83,7 +83,7 @@ def new_kernel_sites(rng: np.random.Generator) -> KernelSites:
     >>> type(sites(plait.sample("x", plait.Normal(0, 1)))).__name__
     'float'
     """
-    return KernelSites(rng, _KINDS, _fail, _total, _not_a_generator, Loop, Handled)
+    return KernelSites(rng, _KINDS, _fail, _total, _not_a_generator)
 
 
 def _not_a_generator(kernel: Any, result: Any) -> Any:
@@ -288,7 +288,7 @@ def _run_loop(particles: List[_Particle], books: AdaptiveResampling, rng: np.ran
     layout = _Layout(particles)
     for step in range(steps):
         xs = layout.xs(step)
-        sites.run_steps(layout.kernels, states, xs, log_weights, layout.plain, scratch._expand, scratch._handled)
+        sites.run_steps(layout.kernels, states, xs, log_weights, layout.plain, scratch)
         for i in layout.wrapped:  # loops under scopes or conditions: the kernel meets copies of them
             particle, loop = particles[i], particles[i].at_loop
             sites.reset()
