@@ -19,8 +19,10 @@ discarded and are the only ones during which the walk's width adapts.
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import math
+from collections.abc import Iterable
 from functools import partial
 from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence
 
@@ -125,7 +127,7 @@ def pmmh(
     num_chains: int = 1,
     seed: SeedLike = None,
     smc_options: Optional[Mapping[str, Any]] = None,
-    executor: Optional[Any] = None,
+    executor: Optional[concurrent.futures.Executor] = None,
 ) -> Chain:
     """Particle marginal MH: MH over the sites ``params``, with the rest integrated out by SMC.
 
@@ -168,11 +170,12 @@ def pmmh(
 
 def _check_params(params: Any) -> tuple:
     # A lone address would otherwise be read as a sequence of its characters.
-    if isinstance(params, (str, bytes)) or not isinstance(params, (list, tuple)):
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
         raise TypeError(f"pmmh: params must be a list of site addresses, got {params!r}")
+    params = tuple(params)
     if not params:
         raise ValueError("pmmh: params must name at least one site")
-    return tuple(params)
+    return params
 
 
 #: smc's own arguments that pmmh sets itself, or that would make the estimate something else.
