@@ -45,7 +45,9 @@ class Kernel:
     """A Markov kernel on traces that leaves the target invariant.
 
     Subclasses implement :meth:`step`; ``label`` names the kernel in
-    acceptance reports.
+    acceptance reports.  States are :class:`~plait.inference.mcmc.MHState`
+    traces, except for kernels of a target with states of its own (the
+    pseudo-marginal states of ``plait.pmmh``).
 
     >>> isinstance(SingleSite(), Kernel)
     True
@@ -209,11 +211,11 @@ def _initial_width(dist: Any) -> float:
     return 0.5 * sd if math.isfinite(sd) and sd > 0 else 1.0
 
 
-def _tune(ctx: Context, key: Any, accepted: bool) -> None:
-    # Robbins-Monro on log width towards 44% acceptance (one-dimensional optimum).
+def _tune(ctx: Context, key: Any, accepted: bool, rate: float = 0.44) -> None:
+    # Robbins-Monro on log width towards acceptance ``rate`` (44%: the one-dimensional optimum).
     count = ctx.scales.get((key, "n"), 0) + 1
     ctx.scales[(key, "n")] = count
-    ctx.scales[key] *= math.exp((float(accepted) - 0.44) / math.sqrt(count))
+    ctx.scales[key] *= math.exp((float(accepted) - rate) / math.sqrt(count))
 
 
 class _ScoreAt(Handler):

@@ -21,7 +21,7 @@ from ..replicas import run_replicas, spawn_seeds
 from ...handlers.seed import SeedLike
 from ..arguments import check_count
 
-__all__ = ["mh", "run_chain"]
+__all__ = ["mh", "run_chain", "run_chains"]
 
 
 def run_chain(
@@ -30,6 +30,8 @@ def run_chain(
     """Apply ``kernel`` ``burn_in + num_samples * thin`` times; keep every ``thin``-th state after burn-in.
 
     Returns ``(latents per draw, return values, log joints, final state)``.
+    A state is anything with ``latents``, ``value`` and ``log_joint``: an
+    :class:`MHState`, or the pseudo-marginal state of ``plait.pmmh``.
 
     >>> import plait, numpy as np
     >>> def model():
@@ -52,7 +54,7 @@ def run_chain(
         for _ in range(thin):
             state = kernel.step(state, ctx)
         draws.append(state.latents)
-        values.append(state.trace.value)
+        values.append(state.value)
         log_joints.append(state.log_joint)
     return draws, values, log_joints, state
 
@@ -99,32 +101,80 @@ def mh(
     >>> round(chain.mean("p"), 1)  # exact posterior mean 0.6
     0.6
     """
-    num_samples = check_count("mh", "num_samples", num_samples, 1)
-    burn_in = check_count("mh", "burn_in", burn_in, 0)
-    thin = check_count("mh", "thin", thin, 1)
-    num_chains = check_count("mh", "num_chains", num_chains, 1)
-    kernel = SingleSite() if kernel is None else kernel
+    return run_chains("mh", model, args, kernel=SingleSite() if kernel is None else kernel, init=init,
+                      num_samples=num_samples, burn_in=burn_in, thin=thin, num_chains=num_chains, seed=seed,
+                      executor=executor)
+
+
+def run_chains(
+    caller: str,
+    model: Callable[..., Any],
+    args: tuple,
+    *,
+    kernel: Kernel,
+    num_samples: int,
+    burn_in: int = 0,
+    thin: int = 1,
+    init: Optional[Mapping[Hashable, Any]] = None,
+    num_chains: int = 1,
+    seed: SeedLike = None,
+    executor: Optional[concurrent.futures.Executor] = None,
+    target: Callable[[Callable[..., Any], tuple], Any] = Target,
+) -> Chain:
+    """Run ``num_chains`` chains of ``kernel`` on ``target(model, args)`` and collect them in a :class:`Chain`.
+
+    The one chain driver behind ``plait.mh`` and ``plait.pmmh``: each chain
+    has its own stream spawned from ``seed``, starts at
+    ``target.initial_state(rng, init)`` and runs :func:`run_chain`; chains run
+    on ``executor`` (see :func:`mh`) and acceptance is pooled over chains.
+    ``target`` builds the chain's target where the chain runs (so only the
+    model, its arguments and ``target`` itself travel to a worker): the
+    program's posterior (:class:`Target`, the default) or any object with
+    ``initial_state(rng, init)`` whose states have ``latents``, ``value``,
+    ``log_joint`` and ``observations``.  Errors name ``caller``.
+
+    >>> import plait
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Normal(0, 1)))
+    >>> chain = run_chains("demo", model, (), kernel=SingleSite(), num_samples=50, num_chains=2, seed=0)
+    >>> chain.num_chains, chain.num_samples, list(chain.acceptance)
+    (2, 50, ['single_site'])
+    >>> run_chains("demo", model, (), kernel=SingleSite(), num_samples=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: demo: num_samples must be an int >= 1, got 0
+    """
+    num_samples = check_count(caller, "num_samples", num_samples, 1)
+    burn_in = check_count(caller, "burn_in", burn_in, 0)
+    thin = check_count(caller, "thin", thin, 1)
+    num_chains = check_count(caller, "num_chains", num_chains, 1)
     if not isinstance(kernel, Kernel):
-        raise TypeError(f"mh: kernel must be a plait kernel (SingleSite(), proposal_kernel(...)...), got {kernel!r}")
-    task = partial(_one_chain, model=model, args=tuple(args), kernel=kernel, init=init,
+        raise TypeError(f"{caller}: kernel must be a plait kernel (SingleSite(), proposal_kernel(...)...), got {kernel!r}")
+    # model and args travel as their own arguments, so an unpicklable one is named as such.
+    task = partial(_one_chain, model=model, args=tuple(args), target=target, kernel=kernel, init=init,
                    num_samples=num_samples, burn_in=burn_in, thin=thin)
-    chains = run_replicas(task, spawn_seeds(seed, num_chains), executor, caller="mh", label="chain")
-    accepted: Dict[str, List[int]] = {}
-    for _, _, _, tallies, _ in chains:
-        for label, (a, n) in tallies.items():
-            tally = accepted.setdefault(label, [0, 0])
+    chains = run_replicas(task, spawn_seeds(seed, num_chains), executor, caller=caller, label="chain")
+    return Chain([c[0] for c in chains], [c[1] for c in chains], np.array([c[2] for c in chains]),
+                 _pooled_acceptance([c[3] for c in chains]), observations=chains[0][4])
+
+
+def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
+    """Kernel label → accepted / proposed over every chain's ``[accepted, proposed]`` tallies."""
+    pooled: Dict[str, List[int]] = {}
+    for chain_tallies in tallies:
+        for label, (a, n) in chain_tallies.items():
+            tally = pooled.setdefault(label, [0, 0])
             tally[0] += a
             tally[1] += n
-    acceptance = {label: a / n for label, (a, n) in accepted.items() if n}
-    return Chain([c[0] for c in chains], [c[1] for c in chains], np.array([c[2] for c in chains]), acceptance,
-                 observations=chains[0][4])
+    return {label: a / n for label, (a, n) in pooled.items() if n}
 
 
-def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple, kernel: Kernel,
+def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple,
+               target: Callable[[Callable[..., Any], tuple], Any], kernel: Kernel,
                init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int) -> tuple:
     """One chain from its own seed: (draws, return values, log joints, acceptance tallies, observations)."""
-    target = Target(model, args)
-    ctx = Context(target, np.random.default_rng(seed))
-    state = target.initial_state(ctx.rng, init)
-    draws, values, log_joints, state = run_chain(target, kernel, ctx, state, num_samples, burn_in, thin)
-    return draws, values, log_joints, ctx.accepted, dict(state.trace.observations)
+    chain_target = target(model, args)
+    ctx = Context(chain_target, np.random.default_rng(seed))
+    state = chain_target.initial_state(ctx.rng, init)
+    draws, values, log_joints, state = run_chain(chain_target, kernel, ctx, state, num_samples, burn_in, thin)
+    return draws, values, log_joints, ctx.accepted, dict(state.observations)

@@ -2,31 +2,49 @@
 
 Both are compositions of named pieces (monad-bayes builds them the same
 way): ``rmsmc`` = tier-(a) SMC + after each resampling, MH moves on every
-particle's partial trace; ``pmmh`` = an MH chain over parameters whose
-likelihood is an SMC evidence estimate.
+particle's partial trace; ``pmmh`` = ``plait.mh``'s chain loop running the
+:class:`ParticleMarginal` kernel on a :class:`MarginalTarget`, the marginal
+posterior of some parameters whose density is an SMC evidence estimate.
+
+Statistical contract of ``pmmh`` (exact-approximate MCMC, Andrieu, Doucet
+and Holenstein, 2010): ``exp`` of SMC's log evidence is an unbiased
+estimate of ``p(data, params)``, and a state keeps the estimate made when
+it was proposed until the chain leaves it (:class:`MarginalState`), so the
+chain is an exact MH chain on an extended space whose marginal over the
+parameters is their exact posterior: means converge to the exact posterior
+means as the chain grows, whatever ``num_particles`` (more particles only
+make the estimate less noisy, so the chain mixes better).  Burn-in draws are
+discarded and are the only ones during which the walk's width adapts.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import inspect
 import math
+from collections.abc import Iterable
+from functools import partial
 from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence
 
+import attrs
 import numpy as np
 
 from ...effects.records import Factor, Observe
-from ...handlers.condition import Condition
+from ...errors import InitializationError
 from ...handlers.base import HandledModel
-from ..results.chain import Chain
-from .kernels import Kernel, SingleSite
-from .target import Context, MHState, Target
-from ..results.population import Population
-from ..replicas import spawn_seeds
+from ...handlers.condition import Condition
 from ...handlers.seed import SeedLike
+from ...handlers.trace import Trace
 from ..arguments import check_count
-from ..particles.tiers import prepare, smc
 from ..particles.programs import _Particle, run_general
+from ..particles.tiers import prepare, smc
+from ..results.chain import Chain
+from ..results.population import Population
+from .kernels import Kernel, SingleSite, _decide, _initial_width, _tune
+from .mh import run_chains
+from .target import Context, MHState, Target
 
-__all__ = ["rmsmc", "pmmh"]
+__all__ = ["rmsmc", "pmmh", "MarginalTarget", "MarginalState", "ParticleMarginal"]
 
 
 def _weights_passed(answers: list) -> int:
@@ -111,6 +129,7 @@ def pmmh(
     num_chains: int = 1,
     seed: SeedLike = None,
     smc_options: Optional[Mapping[str, Any]] = None,
+    executor: Optional[concurrent.futures.Executor] = None,
 ) -> Chain:
     """Particle marginal MH: MH over the sites ``params``, with the rest integrated out by SMC.
 
@@ -122,7 +141,15 @@ def pmmh(
     estimate until the next acceptance, the chain targets the exact
     posterior of the parameters (Andrieu, Doucet and Holenstein, 2010).
     The chain's return values are those of one particle drawn from the
-    accepted population.
+    accepted population; ``chain.log_joint`` holds the estimates.
+
+    It is ``plait.mh``'s chain loop with the :class:`ParticleMarginal`
+    kernel on a :class:`MarginalTarget`, so ``burn_in``, ``thin``, ``init``,
+    ``num_chains``, ``seed`` and ``executor`` mean what they mean for
+    :func:`~plait.inference.mcmc.mh.mh` (the chains are identical on every
+    executor; define the model at module level to send it to one), and the
+    :class:`Chain` has the same diagnostics (``ess``, ``rhat``, ``mcse``,
+    ``summary()``) and ``to_arviz()``.
 
     >>> import plait
     >>> def walk(ys):
@@ -135,98 +162,177 @@ def pmmh(
     >>> chain["s"].shape, 0.2 < chain.mean("s") < 3.0
     ((30,), True)
     """
-    params = list(params)
+    target = partial(MarginalTarget, params=_check_params(params),
+                     num_particles=check_count("pmmh", "num_particles", num_particles, 1),
+                     smc_options=_check_smc_options(smc_options))
+    return run_chains("pmmh", model, args, kernel=ParticleMarginal(), target=target, init=init,
+                      num_samples=num_samples, burn_in=burn_in, thin=thin, num_chains=num_chains, seed=seed,
+                      executor=executor)
+
+
+def _check_params(params: Any) -> tuple:
+    # A lone address would otherwise be read as a sequence of its characters.
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"pmmh: params must be a list of site addresses, got {params!r}")
+    params = tuple(params)
     if not params:
         raise ValueError("pmmh: params must name at least one site")
-    num_samples = check_count("pmmh", "num_samples", num_samples, 1)
-    burn_in = check_count("pmmh", "burn_in", burn_in, 0)
-    thin = check_count("pmmh", "thin", thin, 1)
-    num_chains = check_count("pmmh", "num_chains", num_chains, 1)
-    options = dict(smc_options or {})
-    args = tuple(args)
-    prior = Target(model, args)
-    all_draws, all_values, all_log_joints = [], [], []
-    accepted = [0, 0]
-    for stream in spawn_seeds(seed, num_chains):
-        rng = np.random.default_rng(stream)
-        chain = _PMMHChain(model, args, params, num_particles, options, prior, rng)
-        state = chain.start(init)
-        draws, values, log_joints = [], [], []
-        for i in range(burn_in + num_samples * thin):
-            state = chain.step(state, adapting=i < burn_in)
-            if i >= burn_in and (i - burn_in + 1) % thin == 0:
-                draws.append(dict(state[0]))
-                values.append(state[2])
-                log_joints.append(state[1])
-        all_draws.append(draws)
-        all_values.append(values)
-        all_log_joints.append(log_joints)
-        accepted[0] += chain.accepted
-        accepted[1] += chain.proposed
-    return Chain(all_draws, all_values, np.array(all_log_joints), {"pmmh": accepted[0] / max(1, accepted[1])})
+    return params
 
 
-class _PMMHChain:
-    """One PMMH chain's pieces: the proposal widths and the SMC likelihood estimate."""
+#: smc's own arguments that pmmh sets itself, or that would make the estimate something else.
+_OWNED_BY_PMMH = ("num_particles", "seed", "num_runs", "executor")
 
-    def __init__(self, model: Callable[..., Any], args: tuple, params: List[Hashable], num_particles: int,
-                 options: Dict[str, Any], prior: Target, rng: np.random.Generator) -> None:
-        self.model, self.args, self.params = model, args, params
-        self.num_particles, self.options, self.prior, self.rng = num_particles, options, prior, rng
-        self.scale = 1.0
-        self.adapted = 0
-        self.accepted = self.proposed = 0
-        self.widths: Dict[Hashable, float] = {}
 
-    def start(self, init: Optional[Mapping[Hashable, Any]]) -> tuple:
-        draw = self.prior.initial_state(self.rng, init)
-        choices = draw.trace.choices
+def _check_smc_options(options: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    options = dict(options or {})
+    allowed = [name for name, p in inspect.signature(smc).parameters.items()
+               if p.kind is p.KEYWORD_ONLY and name not in _OWNED_BY_PMMH]
+    for name in options:
+        if name not in allowed:
+            raise ValueError(f"pmmh: smc_options may set {', '.join(allowed)}; got {name!r}")
+    return options
+
+
+@attrs.frozen(eq=False)
+class MarginalState:
+    """A point of a PMMH chain: parameter values and the SMC estimate made when they were proposed.
+
+    ``log_joint`` is ``log p̂(data, params)``, estimated once, when the
+    chain proposed ``latents``, and carried unchanged while the chain stays:
+    estimating it afresh at the current state would be another algorithm
+    (Monte Carlo within Metropolis), which does not target the exact
+    posterior.  ``value`` is the return value of one particle drawn from
+    that estimate's population.  ``start`` is the prior trace the chain
+    started from: it gives the walk's widths and the observations, the
+    same for every state of the chain.
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.sample("mu", plait.Normal(0.0, 1.0))
+    ...     yield plait.observe("y", plait.Normal(0.0, 1.0), 0.5)
+    >>> start = plait.simulate(model, seed=0)
+    >>> state = MarginalState({"mu": 0.1}, -2.3, None, start)
+    >>> state.latents, state.log_joint, state.observations
+    ({'mu': 0.1}, -2.3, {'y': 0.5})
+    """
+
+    latents: Dict[Hashable, Any]
+    log_joint: float
+    value: Any
+    start: Trace
+
+    @property
+    def observations(self) -> Dict[Hashable, Any]:
+        """Address → observed value of the model's observed sites."""
+        return self.start.observations
+
+
+@attrs.frozen(eq=False)
+class MarginalTarget:
+    """The posterior of the sites ``params`` of ``model(*args)``, with its density estimated by SMC.
+
+    The other latent sites are integrated out: :meth:`estimate` runs
+    ``plait.smc`` on the model conditioned on the parameters, whose log
+    evidence estimates ``log p(data, params)`` (the parameters' prior
+    density is in it: conditioned sites are observations).
+
+    >>> import plait, math
+    >>> def model(y):
+    ...     mu = yield plait.sample("mu", plait.Normal(0.0, 1.0))
+    ...     x = yield plait.sample("x", plait.Normal(mu, 1.0))
+    ...     yield plait.observe("y", plait.Normal(x, 1.0), y)
+    >>> target = MarginalTarget(model, (0.5,), params=("mu",), num_particles=200)
+    >>> state = target.initial_state(np.random.default_rng(0), init={"mu": 0.0})
+    >>> exact = -0.5 * math.log(2 * math.pi) - 0.5 * math.log(4 * math.pi) - 0.5**2 / 4  # N(0; 0, 1) N(0.5; 0, 2)
+    >>> state.latents, abs(state.log_joint - exact) < 0.1
+    ({'mu': 0.0}, True)
+    """
+
+    model: Callable[..., Any]
+    args: tuple
+    params: tuple
+    num_particles: int
+    #: Further keyword arguments of ``plait.smc`` (``vectorized``, ``resampler``...).
+    smc_options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def initial_state(self, rng: np.random.Generator, init: Optional[Mapping[Hashable, Any]] = None) -> MarginalState:
+        """The parameters of ``init`` (completed from the prior) or of a prior draw, with their estimate.
+
+        A parameter that is not a latent site raises ``KeyError``; a zero
+        estimate at the start raises :class:`~plait.errors.InitializationError`.
+        """
+        draw = Target(self.model, self.args).initial_state(rng, init)
         for name in self.params:
             if name not in draw.latents:
                 raise KeyError(f"pmmh: {name!r} is not a latent site of the model; its latent sites are {list(draw.latents)!r}")
-            sd = float(np.sqrt(np.mean(choices[name].dist.variance)))
-            self.widths[name] = 0.5 * sd if math.isfinite(sd) and sd > 0 else 1.0
-        theta = {name: draw.latents[name] for name in self.params}
-        estimate, value = self.estimate(theta)
-        if not estimate > -math.inf:
-            raise _initial_error(theta)
-        return theta, estimate, value
+        state = self.estimate({name: draw.latents[name] for name in self.params}, rng, draw.trace)
+        if not state.log_joint > -math.inf:
+            raise _initial_error(state.latents)
+        return state
 
-    def estimate(self, theta: Dict[Hashable, Any]) -> tuple:
-        """log p̂(data, theta) and a return value drawn from the population (or -inf, None)."""
+    def estimate(self, params: Dict[Hashable, Any], rng: np.random.Generator, start: Trace) -> MarginalState:
+        """The state at ``params`` with a fresh SMC estimate drawn from ``rng`` (``-inf`` outside the support)."""
         # Values outside a parameter's support end here: the model may not take them.
-        if self.prior.regenerate(theta, self.rng, tuple(theta), stop_when_checked=True).log_joint == -math.inf:
-            return -math.inf, None
-        conditioned = HandledModel(self.model, Condition(theta))
+        if Target(self.model, self.args).regenerate(params, rng, tuple(params), stop_when_checked=True).log_joint == -math.inf:
+            return MarginalState(params, -math.inf, None, start)
+        conditioned = HandledModel(self.model, Condition(params))
         population = smc(conditioned, *self.args, num_particles=self.num_particles,
-                         seed=int(self.rng.integers(2**63)), **self.options)
+                         seed=int(rng.integers(2**63)), **self.smc_options)
         log_z = population.log_evidence
         if not log_z > -math.inf:
-            return -math.inf, None
-        pick = int(self.rng.choice(len(population), p=population.weights))
-        return log_z, population.values[pick]
-
-    def step(self, state: tuple, adapting: bool) -> tuple:
-        theta, estimate, value = state
-        proposal = {name: theta[name] + self.scale * self.widths[name] * self.rng.standard_normal(np.shape(theta[name]))
-                    for name in self.params}
-        proposal = {k: (float(v) if np.ndim(v) == 0 else v) for k, v in proposal.items()}
-        new_estimate, new_value = self.estimate(proposal)
-        log_ratio = new_estimate - estimate  # symmetric walk
-        accept = new_estimate > -math.inf and (log_ratio >= 0 or self.rng.random() < math.exp(log_ratio))
-        self.proposed += not adapting
-        self.accepted += bool(accept) and not adapting
-        if adapting:
-            # Robbins-Monro towards the acceptance rate that suits noisy likelihoods.
-            self.adapted += 1
-            self.scale *= math.exp((float(accept) - 0.3) / math.sqrt(self.adapted))
-        return (proposal, new_estimate, new_value) if accept else state
+            return MarginalState(params, -math.inf, None, start)
+        pick = int(rng.choice(len(population), p=population.weights))
+        return MarginalState(params, log_z, population.values[pick], start)
 
 
-def _initial_error(theta: Dict[Hashable, Any]) -> Exception:
-    from ...errors import InitializationError
+class ParticleMarginal(Kernel):
+    """The particle marginal MH kernel: a Gaussian walk on every parameter, judged by SMC estimates.
 
+    Moves the :class:`MarginalState` of a :class:`MarginalTarget`.  Each
+    parameter's step is half its prior's standard deviation at the chain's
+    start, times one scale tuned during burn-in towards 30 % acceptance
+    (lower than a walk's usual optimum, because a noisy estimate rejects
+    more).  The walk is symmetric and the prior is inside the estimates, so
+    the acceptance ratio is the ratio of the proposal's fresh estimate to the
+    current state's kept one.
+
+    >>> import plait
+    >>> def model(y):
+    ...     mu = yield plait.sample("mu", plait.Normal(0.0, 1.0))
+    ...     yield plait.observe("y", plait.Normal(mu, 1.0), y)
+    >>> target = MarginalTarget(model, (0.5,), params=("mu",), num_particles=10)
+    >>> ctx = Context(target, np.random.default_rng(0))
+    >>> state = target.initial_state(ctx.rng)
+    >>> for _ in range(20):
+    ...     state = ParticleMarginal().step(state, ctx)
+    >>> ctx.acceptance()["pmmh"] > 0
+    True
+    """
+
+    label = "pmmh"
+
+    def step(self, state: MarginalState, ctx: Context) -> MarginalState:  # type: ignore[override]
+        if not isinstance(ctx.target, MarginalTarget):
+            raise TypeError(f"ParticleMarginal moves the states of a MarginalTarget (plait.pmmh), not of {ctx.target!r}")
+        new = ctx.target.estimate(self._walk(state, ctx), ctx.rng, state.start)
+        moved = _decide(ctx, self.label, state, new, new.log_joint - state.log_joint)
+        if ctx.adapting:
+            _tune(ctx, self.label, moved is new, rate=0.3)
+        return moved
+
+    def _walk(self, state: MarginalState, ctx: Context) -> Dict[Hashable, Any]:
+        scale = ctx.scales.setdefault(self.label, 1.0)
+        proposal = {}
+        for name, value in state.latents.items():
+            width = _initial_width(state.start.choices[name].dist)  # the start's, so the walk stays symmetric
+            step = scale * width * ctx.rng.standard_normal(np.shape(value))
+            proposal[name] = float(value + step) if np.ndim(value) == 0 else value + step
+        return proposal
+
+
+def _initial_error(params: Dict[Hashable, Any]) -> Exception:
     return InitializationError(
-        f"pmmh cannot start: the SMC evidence at {theta!r} is zero; pass init= with parameter "
+        f"pmmh cannot start: the SMC evidence at {params!r} is zero; pass init= with parameter "
         "values under which the data are possible"
     )

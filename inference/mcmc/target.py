@@ -92,8 +92,8 @@ class MHState:
     >>> def model():
     ...     return (yield plait.sample("x", plait.Normal(0, 1)))
     >>> s = Target(model, ()).regenerate({"x": 0.5}, np.random.default_rng(0))
-    >>> s.trace["x"], round(s.log_joint, 4)
-    (0.5, -1.0439)
+    >>> s.latents, s.value, round(s.log_joint, 4)
+    ({'x': 0.5}, 0.5, -1.0439)
     """
 
     trace: Trace
@@ -105,6 +105,16 @@ class MHState:
     def latents(self) -> Dict[Hashable, Any]:
         """Address → value of the latent sites."""
         return self.trace.latents
+
+    @property
+    def value(self) -> Any:
+        """The program's return value in this trace."""
+        return self.trace.value
+
+    @property
+    def observations(self) -> Dict[Hashable, Any]:
+        """Address → observed value of the observed sites."""
+        return self.trace.observations
 
 
 @attrs.frozen(eq=False)
