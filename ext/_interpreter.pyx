@@ -185,14 +185,77 @@ cdef class SampleRequest:
         return record
 
 
+# ---------------------------------------------------------------------------
+# what each effect answers
+# ---------------------------------------------------------------------------
+# The record classes and the run loop's error function, registered once by
+# plait.handlers.runloop (the records are defined above this module).
+
+cdef object _SAMPLE = None
+cdef object _OBSERVE = None
+cdef object _FACTOR = None
+cdef object _PARAM = None
+cdef object _DETERMINISTIC = None
+cdef object _BRANCH = None
+cdef object _LOOP = None
+cdef object _HANDLED = None
+cdef object _UNSET = None
+cdef object _FAIL = None
+
+
+def register_effect_kinds(sample, observe, factor, param, deterministic, branch, loop, handled, unset, fail):
+    """Name the effect record classes and the error function (called once, by plait.handlers.runloop).
+
+    ``fail(reason, effect)`` raises the run loop's error for ``reason``
+    ("no-rng", "unknown", "unhashable", "duplicate", "receive": a branch with
+    no condition).
+
+    >>> import plait.handlers.runloop  # registers them
+    """
+    global _SAMPLE, _OBSERVE, _FACTOR, _PARAM, _DETERMINISTIC, _BRANCH, _LOOP, _HANDLED, _UNSET, _FAIL
+    _SAMPLE, _OBSERVE, _FACTOR, _PARAM, _DETERMINISTIC = sample, observe, factor, param, deterministic
+    _BRANCH, _LOOP, _HANDLED, _UNSET, _FAIL = branch, loop, handled, unset, fail
+
+
+cdef inline object _plain_answer(object kind, object effect):
+    """The answer to an effect that is not a sample (the one table every base uses)."""
+    cdef object answer
+    if kind is _OBSERVE or kind is _DETERMINISTIC:
+        return effect.value
+    if kind is _FACTOR:
+        return None
+    if kind is _PARAM:
+        return effect.init
+    if kind is _BRANCH:
+        answer = effect.condition
+        if answer is None:
+            _FAIL("receive", effect)
+        return answer
+    _FAIL("unknown", effect)
+    return None
+
+
+def plain_answer(effect):
+    """What the run loop answers to ``effect``, an observe, factor, param, deterministic or branch.
+
+    An observation answers its value, a factor None, a param its initial
+    value, a deterministic its value, a branch its condition; anything else
+    raises the run loop's error.
+
+    >>> import plait
+    >>> plain_answer(plait.param("w", 0.5)), plain_answer(plait.branch("b", True))
+    (0.5, True)
+    """
+    return _plain_answer(type(effect), effect)
+
+
 cdef class BaseInterpreter(RunRandom):
     """Answer effects that left the outermost handler, and record them.
 
-    ``kinds`` is ``(Sample, Observe, Factor, Param, Deterministic, UNSET,
-    Branch)``; a branch answers its condition.  ``fail(reason, effect)``
-    raises the error for ``reason`` ("no-rng", "unknown", "unhashable",
-    "duplicate", "receive": a branch with no condition).  ``record`` receives
-    ``address -> (answer, effect)`` in visit order.
+    A sample answers its fixed value or a draw from ``rng``; every other
+    effect is answered by :func:`plain_answer`.  ``record`` receives
+    ``address -> (answer, effect)`` in visit order; a reused or unhashable
+    address raises.
 
     >>> import plait, numpy as np
     >>> from plait.handlers.runloop import Execution
@@ -202,50 +265,33 @@ cdef class BaseInterpreter(RunRandom):
     """
 
     cdef dict record
-    cdef object fail
-    cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
-    cdef object branch_kind
 
-    def __init__(self, rng, dict record, tuple kinds, fail):
+    def __init__(self, rng, dict record):
         self.rng = rng
         self.record = record
-        self.fail = fail
-        (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
-         self.deterministic_kind, self.unset, self.branch_kind) = kinds
 
     def __call__(self, effect):
         cdef object kind = type(effect)
         cdef object answer
         cdef tuple entry
         cdef PyObject* existing
-        if kind is self.sample_kind:
+        if kind is _SAMPLE:
             answer = effect.value
-            if answer is self.unset:
+            if answer is _UNSET:
                 if self._rng is None:
-                    self.fail("no-rng", effect)
+                    _FAIL("no-rng", effect)
                 answer = _draw(effect.dist, self._rng, self._bitgen)
-        elif kind is self.observe_kind or kind is self.deterministic_kind:
-            answer = effect.value
-        elif kind is self.factor_kind:
-            answer = None
-        elif kind is self.param_kind:
-            answer = effect.init
-        elif kind is self.branch_kind:
-            answer = effect.condition
-            if answer is None:
-                self.fail("receive", effect)
         else:
-            self.fail("unknown", effect)
-            return None
+            answer = _plain_answer(kind, effect)
         entry = (answer, effect)
         try:
             # One hash of the address; an existing site is never overwritten.
             existing = PyDict_SetDefault(self.record, effect.name, entry)
         except TypeError:
-            self.fail("unhashable", effect)
+            _FAIL("unhashable", effect)
             return None
         if existing != <PyObject*>entry:  # a borrowed reference: compare pointers
-            self.fail("duplicate", effect)
+            _FAIL("duplicate", effect)
         return answer
 
 
@@ -312,7 +358,6 @@ cdef class Process:
     cdef list frames
     cdef object hooks
     cdef tuple before, after
-    cdef object loop_kind, handled_kind
     cdef object held            # the answer of an effect paused after being answered
     cdef bint has_held
     cdef public object pending  # the effect the process is paused at, or None
@@ -328,8 +373,6 @@ cdef class Process:
         self.hooks = hooks
         self.before = before
         self.after = after
-        self.loop_kind = _LOOP
-        self.handled_kind = _HANDLED
         self.pending = None
         self.done = False
         self.value = None
@@ -477,12 +520,12 @@ cdef class Process:
             kind = type(effect)
             answer = None
             try:
-                if kind is self.loop_kind and frame.expand_loops and not (pausing and kind in self.before):
+                if kind is _LOOP and frame.expand_loops and not (pausing and kind in self.before):
                     self._enter_loop(effect, frame.dispatch)
                     if effect.steps == 0:
                         answer = effect.init
                     continue
-                if kind is self.handled_kind:
+                if kind is _HANDLED:
                     self._enter_handled(effect, frame)
                     continue
                 if pausing and kind in self.before:
@@ -506,20 +549,6 @@ cdef class Process:
         self.frames.append(frame)
 
 
-cdef object _LOOP = None
-cdef object _HANDLED = None
-
-
-def register_effect_kinds(loop, handled):
-    """Name the record classes the run loop expands (called once, by plait.effects.records).
-
-    >>> import plait
-    >>> from plait.ext import _interpreter
-    >>> _interpreter.register_effect_kinds(plait.Loop, plait.effects.Handled)
-    """
-    global _LOOP, _HANDLED
-    _LOOP = loop
-    _HANDLED = handled
 
 
 cdef class AnswerLog:
@@ -618,9 +647,8 @@ cdef class KernelSites(RunRandom):
 
     Samples are drawn from ``rng``, observations and factors add to
     ``log_weight``; nothing is recorded, and an address reused within one
-    kernel step raises.  ``kinds`` and ``fail`` are as for
-    :class:`BaseInterpreter`; ``total(log_weight)`` sums a batched log
-    density.  :meth:`run_steps` runs one step of every particle's kernel.
+    kernel step raises; other effects are answered by :func:`plain_answer`.
+    ``total(log_weight)`` sums a batched log density.  :meth:`run_steps` runs one step of every particle's kernel.
 
     >>> import plait, numpy as np
     >>> from plait.inference.particles.programs import new_kernel_sites
@@ -631,19 +659,14 @@ cdef class KernelSites(RunRandom):
 
     cdef public double log_weight
     cdef set names
-    cdef object fail, total, check
-    cdef object sample_kind, observe_kind, factor_kind, param_kind, deterministic_kind, unset
-    cdef object branch_kind
+    cdef object total, check
 
-    def __init__(self, rng, tuple kinds, fail, total, check):
+    def __init__(self, rng, total, check):
         self.rng = rng
         self.log_weight = 0.0
         self.names = set()
-        self.fail = fail
         self.total = total
         self.check = check
-        (self.sample_kind, self.observe_kind, self.factor_kind, self.param_kind,
-         self.deterministic_kind, self.unset, self.branch_kind) = kinds
 
     cpdef reset(self):
         """Start a new kernel step: weight zero, no addresses used."""
@@ -660,40 +683,29 @@ cdef class KernelSites(RunRandom):
         try:
             name = effect.name
         except AttributeError:
-            self.fail("unknown", effect)
+            _FAIL("unknown", effect)
             return None
         try:
             self.names.add(name)
         except TypeError:
-            self.fail("unhashable", effect)
+            _FAIL("unhashable", effect)
             return None
         if len(self.names) == used:
-            self.fail("duplicate", effect)
-        if kind is self.sample_kind:
+            _FAIL("duplicate", effect)
+        if kind is _SAMPLE:
             value = effect.value
-            if value is self.unset:
+            if value is _UNSET:
                 value = _draw(effect.dist, self._rng, self._bitgen)
             return value
-        if kind is self.observe_kind:
+        if kind is _OBSERVE:
             log_weight = effect.dist.log_prob(effect.value)
             if type(log_weight) is float:
                 self.log_weight += <double>log_weight
             else:
                 self.log_weight += <double>self.total(log_weight)
-            return effect.value
-        if kind is self.factor_kind:
+        elif kind is _FACTOR:
             self.log_weight += <double>self.total(effect.log_weight)
-            return None
-        if kind is self.deterministic_kind:
-            return effect.value
-        if kind is self.param_kind:
-            return effect.init
-        if kind is self.branch_kind:
-            if effect.condition is None:
-                self.fail("receive", effect)
-            return effect.condition
-        self.fail("unknown", effect)
-        return None
+        return _plain_answer(kind, effect)
 
     def run_steps(self, list kernels, list states, list xs, double[::1] log_weights,
                   list members, hooks):

@@ -83,9 +83,6 @@ class RunResult:
         return None
 
 
-_KINDS = (Sample, Observe, Factor, Param, Deterministic, UNSET, Branch)
-
-
 def _fail(reason: str, effect: Any) -> None:
     """Raise the base interpreter's error for ``reason`` (see ext/_interpreter.pyx)."""
     if reason == "no-rng":
@@ -116,7 +113,7 @@ def _fail(reason: str, effect: Any) -> None:
     raise EffectTypeError(_not_an_effect(effect))
 
 
-_interpreter.register_effect_kinds(Loop, Handled)
+_interpreter.register_effect_kinds(Sample, Observe, Factor, Param, Deterministic, Branch, Loop, Handled, UNSET, _fail)
 
 
 class Execution:
@@ -151,7 +148,7 @@ class Execution:
         #: handler (a fixed sample's value, a fresh draw from ``rng``, an
         #: observation's value...) and records it, raising on a reused address.
         #: Compiled, because it runs once per effect.
-        self.base: Any = BaseInterpreter(rng, self.record, _KINDS, _fail)
+        self.base: Any = BaseInterpreter(rng, self.record)
 
     def bypass(self, effect: Any) -> Any:
         """Answer ``effect`` at the base, hidden from every handler (used by block)."""

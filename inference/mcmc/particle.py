@@ -42,7 +42,7 @@ from ..results.chain import Chain
 from ..results.population import Population
 from .kernels import Kernel, SingleSite, _decide, _initial_width, _tune
 from .mh import run_chains
-from .target import Context, MHState, Target
+from .target import Context, Target
 
 __all__ = ["rmsmc", "pmmh", "MarginalTarget", "MarginalState", "ParticleMarginal"]
 

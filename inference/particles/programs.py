@@ -36,14 +36,14 @@ from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
 
-from ...effects.records import UNSET, Deterministic, Factor, Handled, Loop, Observe, Param, Sample
+from ...effects.records import Factor, Handled, Loop, Observe
 from ...handlers import REWRITING_HANDLERS
 from ...handlers.base import Handler
 from ...handlers.scope import LoopStep
 from ..results.population import Population
 from .resampling import AdaptiveResampling
 from ...ext._interpreter import KernelSites
-from ...handlers.runloop import _KINDS, Execution, _fail, answer_log
+from ...handlers.runloop import Execution, answer_log
 from ...handlers.base import start
 
 __all__ = ["run_general", "new_kernel_sites"]
@@ -83,7 +83,7 @@ def new_kernel_sites(rng: np.random.Generator) -> KernelSites:
     >>> type(sites(plait.sample("x", plait.Normal(0, 1)))).__name__
     'float'
     """
-    return KernelSites(rng, _KINDS, _fail, _total, _not_a_generator)
+    return KernelSites(rng, _total, _not_a_generator)
 
 
 def _not_a_generator(kernel: Any, result: Any) -> Any:

@@ -29,12 +29,13 @@ from typing import Any, Callable, List
 
 import numpy as np
 
-from ...effects.records import UNSET, Branch, Deterministic, Factor, Loop, Observe, Param, Sample
+from ...effects.records import UNSET, Factor, Loop, Observe, Sample
 from ...errors import VectorizationError
 from ...handlers.base import Handler
 from ...handlers.scope import LoopStep
 from ..results.population import Population
 from .resampling import AdaptiveResampling
+from ...ext._interpreter import plain_answer
 from ...handlers.runloop import Execution, _fail
 from ...handlers.base import start
 
@@ -219,19 +220,9 @@ class _VectorSites:
             return effect.value
         if kind is Observe:
             owner.log_weights += _per_particle(effect.dist.log_prob(effect.value), owner.n)
-            return effect.value
-        if kind is Factor:
+        elif kind is Factor:
             owner.log_weights += _per_particle(effect.log_weight, owner.n)
-            return None
-        if kind is Deterministic:
-            return effect.value
-        if kind is Param:
-            return effect.init
-        if kind is Branch:
-            if effect.condition is None:
-                _fail("receive", effect)
-            return effect.condition
-        _fail("unknown", effect)
+        return plain_answer(effect)
 
 
 def _draw(dist: Any, rng: np.random.Generator, n: int, registry: _Registry) -> ParticleArray:

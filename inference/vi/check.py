@@ -30,7 +30,7 @@ given the answers.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Hashable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import attrs
 import numpy as np
