@@ -29,6 +29,8 @@ import numpy as np
 from ..errors import EffectTypeError, InvalidParameterError
 from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
+from ..gradients.dual import stop_gradient
+from .transforms import biject_to
 
 __all__ = [
     "UNSET",
@@ -355,9 +357,6 @@ def param(name: Address, init: Any, constraint: Any = None) -> Param:
 
 
 def _check_constraint(name: Address, init: Any, constraint: Any) -> None:
-    from ..gradients.dual import stop_gradient
-    from .transforms import biject_to
-
     if not isinstance(constraint, Support) or constraint.is_discrete:
         raise InvalidParameterError(
             f"param {name!r}: constraint must be a continuous support such as plait.supports.positive, "

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.special as sc
 
 from ..errors import NoDerivativeRuleError
-from .dual import FACTORED_RULES, PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, zmul
+from .dual import FACTORED_RULES, PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, stop_gradient, zmul
 from .factored import Factored, plus, start
 
 __all__: list = []
@@ -200,8 +200,6 @@ def _fmod_divisor(y: Any, a: Any, b: Any) -> Any:
 
 
 def _plain(x: Any) -> Any:
-    from .dual import stop_gradient
-
     return stop_gradient(x)
 
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Seque
 import attrs
 import numpy as np
 
-from ...effects.records import Factor, Observe
+from ...effects.records import Factor, Observe, Sample
 from ...errors import InitializationError
 from ...handlers.base import HandledModel
 from ...handlers.condition import Condition
@@ -112,8 +112,6 @@ def rmsmc(
 
 
 def _latents(answers: list) -> Dict[Hashable, Any]:
-    from ...effects.records import Sample
-
     return {effect.name: answer for effect, answer in answers if type(effect) is Sample}
 
 

@@ -7,6 +7,7 @@ from typing import Any, Dict, Hashable, List, Optional
 
 import numpy as np
 
+from .arviz_output import chain_to_arviz
 from .diagnostics import effective_sample_size, split_rhat
 
 __all__ = ["Chain"]
@@ -157,8 +158,6 @@ class Chain:
         >>> idata.posterior["x"].dims  # doctest: +SKIP
         ('chain', 'draw')
         """
-        from .arviz_output import chain_to_arviz
-
         return chain_to_arviz(self, addresses, observed_data)
 
     def __repr__(self) -> str:

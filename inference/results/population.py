@@ -12,6 +12,7 @@ from ...ext import ess as _ess
 from ...ext import logsumexp as _logsumexp
 from ...ext import normalize as _normalize
 from ...handlers.seed import SeedLike, make_rng
+from .arviz_output import population_to_arviz
 
 __all__ = ["Population", "self_normalised_standard_error"]
 
@@ -143,8 +144,6 @@ class Population:
         >>> p.to_arviz(num_draws=4).posterior["x"].values.tolist()  # doctest: +SKIP
         [[1.0, 3.0, 3.0, 3.0]]
         """
-        from .arviz_output import population_to_arviz
-
         return population_to_arviz(self, num_draws, seed, observed_data)
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 
 from ...ext import logsumexp as _logsumexp
+from .arviz_output import populations_to_arviz
 from .population import Population
 from ...handlers.seed import SeedLike
 
@@ -126,8 +127,6 @@ class PopulationRuns:
         >>> runs.to_arviz(num_draws=2).posterior["x"].values.tolist()  # doctest: +SKIP
         [[1.0, 1.0], [2.0, 2.0]]
         """
-        from .arviz_output import populations_to_arviz
-
         return populations_to_arviz(self.populations, num_draws, seed)
 
     def summary(self) -> str:
