@@ -29,6 +29,7 @@ import numpy as np
 import scipy.special as sc
 
 from ..errors import NoDerivativeRuleError
+from . import buffers
 from .dual import FACTORED_RULES, PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, zmul
 from .factored import Factored, plus, start
 
@@ -100,12 +101,13 @@ def _owned(dv: Any, ps: list) -> Any:
 
     A factored tangent keeps its partials until it is read; a partial that
     is the user's own array (``x`` in ``theta * x``) would otherwise change
-    under it if the user mutated ``x`` in between.
+    under it if the user mutated ``x`` in between.  The copy goes into a
+    reused block when large (:mod:`.buffers`): a fresh one page-faults.
     """
     if type(dv) is np.ndarray and dv.flags.writeable:
         for p in ps:
             if dv is p:
-                return dv.copy()
+                return buffers.copy(dv)
     return dv
 
 

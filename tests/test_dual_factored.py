@@ -168,7 +168,7 @@ def test_mutating_an_input_array_after_use_does_not_change_the_derivative():
 # read-only, whatever its reference count, and mutating it later must not
 # move the derivative.
 
-N_BIG = 20_000  # a large operand (160 kB), beside the small one of 5 elements
+N_BIG = 20_000  # a large operand (160 kB, copied into a reused block: gradients.buffers)
 
 SPELLINGS = {
     "d * a": lambda d, a: d * a(),
