@@ -107,9 +107,9 @@ def test_stacked_directions_equal_single_passes_bit_for_bit():
 
 
 def test_a_full_sum_of_a_chain_matches_the_expanded_rules_to_rounding():
-    # A full sum of a factored chain is a dot product (the last factor is never
-    # multiplied out), so only the summation order differs from the expanded
-    # rules: within the worst-case bound n * eps * sum|terms| of any order.
+    # A full sum of a factored chain sums the product of its factors, then
+    # scales by the coefficient, so only the rounding order differs from the
+    # expanded rules: within the worst-case bound n * eps * sum|terms| of any order.
     x = np.linspace(-1.0, 1.0, 1001)
     eps = np.finfo(float).eps
     with perturbation() as tag:
