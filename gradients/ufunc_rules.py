@@ -104,11 +104,33 @@ def _owned(dv: Any, ps: list) -> Any:
     under it if the user mutated ``x`` in between.  The copy goes into a
     reused block when large (:mod:`.buffers`): a fresh one page-faults.
     """
-    if type(dv) is np.ndarray and dv.flags.writeable:
+    if type(dv) is np.ndarray:
         for p in ps:
-            if dv is p:
+            if dv is p and _writable(dv):
                 return buffers.copy(dv)
     return dv
+
+
+def _writable(a: np.ndarray) -> bool:
+    """Whether ``a``'s memory can still be written: through ``a`` or an array it views.
+
+    A read-only view (``np.broadcast_to(x, ...)``) of a writeable ``x``
+    changes when ``x`` does.  Memory behind another object (a buffer) is
+    taken to be writable; only bytes are not.
+
+    >>> import numpy as np
+    >>> x = np.zeros(3)
+    >>> _writable(np.broadcast_to(x, (2, 3)))  # read-only itself, not so x
+    True
+    >>> x.flags.writeable = False
+    >>> _writable(np.broadcast_to(x, (2, 3))), _writable(x[1:])
+    (False, False)
+    """
+    while type(a) is np.ndarray:
+        if a.flags.writeable:
+            return True
+        a = a.base
+    return a is not None and type(a) is not bytes
 
 
 def _add(a: Any, b: Any, nd: int, out_shape: tuple) -> Any:

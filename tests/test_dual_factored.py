@@ -204,6 +204,9 @@ def _arrays(kind, n):
     if kind == "view":
         base = np.cos(np.linspace(-1.0, 1.0, 2 * n)) + 2.0
         return (lambda: base[::2]), (lambda: [base])
+    if kind == "read-only view":  # read-only itself, and changes with its base
+        base = np.cos(np.linspace(-1.0, 1.0, n)) + 2.0
+        return (lambda: np.broadcast_to(base, base.shape)), (lambda: [base])
     seen = []
 
     def make():
@@ -215,7 +218,7 @@ def _arrays(kind, n):
 
 
 @pytest.mark.parametrize("n", [5, N_BIG])
-@pytest.mark.parametrize("kind", ["named", "temporary", "view"])
+@pytest.mark.parametrize("kind", ["named", "temporary", "view", "read-only view"])
 @pytest.mark.parametrize("dual_kind", ["theta", "factored", "expanded"])
 @pytest.mark.parametrize("spelling", list(SPELLINGS))
 def test_no_operand_is_made_read_only_and_mutating_it_does_not_move_the_derivative(
