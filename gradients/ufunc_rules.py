@@ -126,11 +126,12 @@ def _writable(a: np.ndarray) -> bool:
     >>> _writable(np.broadcast_to(x, (2, 3))), _writable(x[1:])
     (False, False)
     """
-    while type(a) is np.ndarray:
-        if a.flags.writeable:
+    view: Any = a
+    while type(view) is np.ndarray:
+        if view.flags.writeable:
             return True
-        a = a.base
-    return a is not None and type(a) is not bytes
+        view = view.base
+    return view is not None and type(view) is not bytes
 
 
 def _add(a: Any, b: Any, nd: int, out_shape: tuple) -> Any:

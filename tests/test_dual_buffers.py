@@ -1,4 +1,4 @@
-"""The blocks lent for plait's own large arrays (gradients.buffers): reused, never shared while alive."""
+"""gradients.buffers: blocks lent for plait's own large arrays are reused, never shared while alive."""
 
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ def _dual(kind, tag, x):
 
 
 def _arrays(kind, n):
-    """``(make, held)``: ``make()`` returns the operand, ``held()`` every array behind it still alive.
+    """``(make, held)``: ``make()`` gives the operand, ``held()`` the arrays behind it still alive.
 
     A temporary is followed by weak reference only, so it reaches the
     operator exactly as an unnamed ``np.cos(x) + 2.0`` would.
