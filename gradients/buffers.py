@@ -25,7 +25,8 @@ touches memory settings of the process (no ``mallopt``).
 
 from __future__ import annotations
 
-import threading
+import math
+from operator import index
 from typing import Any
 
 import numpy as np
@@ -40,11 +41,11 @@ MAX_BYTES = 1 << 25
 #: idle blocks kept at most, in bytes (64 MiB); more are freed
 IDLE_BYTES = 1 << 26
 
-# size class (a power of two, in bytes) -> idle blocks (uint8 array, its address)
+# size class (a power of two, in bytes) -> idle blocks (uint8 array, its address).
+# No lock: list.pop and list.append are atomic, and the lists are never
+# rebound, so a lease's __del__ may run in any thread, even in the middle
+# of another call here.
 _IDLE: dict = {1 << b: [] for b in range(MIN_BYTES.bit_length() - 1, MAX_BYTES.bit_length())}
-_idle_bytes = 0
-# Guards _idle_bytes with the lists it counts; nothing under it can run a __del__.
-_LOCK = threading.Lock()
 
 
 def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -56,10 +57,8 @@ def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
     ((2, 3), dtype('float64'))
     """
     dtype = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    nbytes = dtype.itemsize
-    for s in shape:
-        nbytes *= s
+    shape = (index(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(index, shape))
+    nbytes = dtype.itemsize * math.prod(shape)
     if nbytes < MIN_BYTES or nbytes > MAX_BYTES or dtype.kind not in "biufc":
         return np.empty(shape, dtype)
     return np.asarray(_Lease(_lend(1 << (nbytes - 1).bit_length()), shape, dtype))
@@ -83,24 +82,23 @@ def copy(a: np.ndarray) -> np.ndarray:
 
 def _lend(size: int) -> tuple:
     """An idle block of ``size`` bytes, or a new one: ``(uint8 array, address)``."""
-    global _idle_bytes
-    with _LOCK:
-        blocks = _IDLE[size]
-        if blocks:
-            _idle_bytes -= size
-            return blocks.pop()
-    block = np.empty(size, np.uint8)
-    return block, block.ctypes.data
+    try:
+        return _IDLE[size].pop()
+    except IndexError:  # none idle (or another thread took the last one)
+        block = np.empty(size, np.uint8)
+        return block, block.ctypes.data
 
 
 def _give_back(block: tuple) -> None:
     """Keep ``block`` idle for the next :func:`empty`, unless IDLE_BYTES are kept already."""
-    global _idle_bytes
     size = block[0].size
-    with _LOCK:
-        if _idle_bytes + size <= IDLE_BYTES:
-            _idle_bytes += size
-            _IDLE[size].append(block)
+    if _idle_bytes() + size <= IDLE_BYTES:
+        _IDLE[size].append(block)
+
+
+def _idle_bytes() -> int:
+    # Counted afresh rather than kept in a counter that racing threads could skew.
+    return sum(size * len(blocks) for size, blocks in _IDLE.items())
 
 
 class _Lease:

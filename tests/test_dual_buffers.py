@@ -52,7 +52,7 @@ def test_copies_keep_dtype_and_values_and_are_writeable():
 
 def test_no_more_than_idle_bytes_are_kept(monkeypatch):
     a = buffers.empty(LARGE)
-    monkeypatch.setattr(buffers, "IDLE_BYTES", buffers._idle_bytes)  # nothing more fits
+    monkeypatch.setattr(buffers, "IDLE_BYTES", buffers._idle_bytes())  # nothing more fits
     size = a.base._block[0].size
     kept = len(buffers._IDLE[size])
     del a
