@@ -59,9 +59,9 @@ def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
     dtype = np.dtype(dtype)
     shape = (index(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(index, shape))
     nbytes = dtype.itemsize * math.prod(shape)
-    if nbytes < MIN_BYTES or nbytes > MAX_BYTES or dtype.kind not in "biufc":
-        return np.empty(shape, dtype)
-    return np.asarray(_Lease(_lend(1 << (nbytes - 1).bit_length()), shape, dtype))
+    if _lent(nbytes, dtype):
+        return np.asarray(_Lease(_lend(1 << (nbytes - 1).bit_length()), shape, dtype))
+    return np.empty(shape, dtype)
 
 
 def copy(a: np.ndarray) -> np.ndarray:
@@ -75,9 +75,16 @@ def copy(a: np.ndarray) -> np.ndarray:
     >>> float(c[-1]), c.shape, c.flags.c_contiguous
     (49998.0, (25000,), True)
     """
+    if not _lent(a.nbytes, a.dtype):
+        return a.copy()  # C order
     out = empty(a.shape, a.dtype)
     np.copyto(out, a)
     return out
+
+
+def _lent(nbytes: int, dtype: np.dtype) -> bool:
+    """Whether an array of ``nbytes`` bytes and ``dtype`` comes from the idle blocks."""
+    return MIN_BYTES <= nbytes <= MAX_BYTES and dtype.kind in "biufc"
 
 
 def _lend(size: int) -> tuple:
