@@ -206,13 +206,12 @@ def reduced(t: Factored, func: Any, axis: Any, keepdims: bool) -> Any:
     must reduce the expanded tangent instead.
     """
     factors = _plain_factors(t) if t._value is None else None
-    if factors is None:
-        value = t.value
-    else:
-        # 0 * inf here is the replay's business (the zero absorbs), not the user's.
-        with np.errstate(invalid="ignore"):
-            value = _product_in_buffer(factors, t.primal_shape)
-    s = func(value, axis=axis, keepdims=keepdims)
+    # 0 * inf and inf - inf here are the replay's business (the zero absorbs),
+    # not the user's: a result that is not finite is dropped, and the caller
+    # reduces the expanded tangent, which warns where the user should hear.
+    with np.errstate(invalid="ignore", over="ignore"):
+        value = t.value if factors is None else _product_in_buffer(factors, t.primal_shape)
+        s = func(value, axis=axis, keepdims=keepdims)
     # A finite sum (or mean) has only finite terms: this vouches for the chain.
     if type(s) is np.ndarray and s.ndim:
         return known_finite(t.coef, s) if all_finite(s) else None
