@@ -27,10 +27,8 @@ treated as constant.
 
 from __future__ import annotations
 
-import dis
 import itertools
 import math
-import sys
 from typing import Any, Callable, Dict
 
 import numpy as np
@@ -255,10 +253,6 @@ class Dual:
         return np.subtract(o, self) if r is None else r
 
     def __mul__(self, o: Any) -> Any:
-        if type(o) is np.ndarray:
-            if _operand_is_temporary(o, _TEMPORARY_REFS[0]):
-                o.flags.writeable = False
-            return np.multiply(self, o)
         r = _fast(self, o, 3)
         return np.multiply(self, o) if r is None else r
 
@@ -392,11 +386,6 @@ class Dual:
 
     # -- numpy protocols ------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        # First, before any local names an input: `array * dual` lands here
-        # straight from ndarray.__mul__ (see _operand_is_temporary).
-        if ufunc is _multiply and type(inputs[0]) is np.ndarray:
-            if _operand_is_temporary(inputs[0], _TEMPORARY_REFS[1]):
-                inputs[0].flags.writeable = False
         if method != "__call__" or kwargs:
             from .function_rules import ufunc_method
 
@@ -699,74 +688,6 @@ def fit(t: Any, shape: tuple) -> Any:
         return t
     return np.broadcast_to(t, s[:1] + tuple(shape))
 
-
-# -- temporaries: arrays nobody else can reach ----------------------------------------
-# ``dual * np.sin(x)``: the multiply rule keeps the other operand as a pending
-# partial of a factored tangent, and ufunc_rules._owned copies a caller's
-# writeable array so that mutating it later cannot change the derivative.  A
-# temporary cannot be mutated later (only the interpreter's stack holds it),
-# so the copy, an allocation of the array's size, is wasted work.  As numpy's
-# own temporary elision does, a temporary is recognised by its reference count
-# at a binary operator; it is then made read-only, which is invisible (nobody
-# else holds it) and makes _owned keep it without copying.  One case looks
-# the same and is not: an operator on two object arrays (``arrays * duals``)
-# makes numpy's object loop pass the float arrays inside with borrowed
-# references.  Those arrays end up read-only (writing to them raises); the
-# derivative is still right.  Through np.multiply (a call) nothing is elided.
-
-_multiply = np.multiply
-_BINARY_OP = dis.opmap.get("BINARY_OP", -1)
-#: below this many elements a copy costs less than the check
-_ELISION_MIN_SIZE = 4096
-#: reference counts of a temporary operand seen by _operand_is_temporary from
-#: Dual.__mul__ and from Dual.__array_ufunc__ (``array * dual``); 0 disables.
-_TEMPORARY_REFS = [0, 0]
-
-
-def _operand_is_temporary(o: np.ndarray, expected: Any) -> Any:
-    """Whether ``o`` is an operand only the caller's operator expression holds.
-
-    Called directly from ``Dual.__mul__`` or ``Dual.__array_ufunc__`` with the
-    operand as the argument, so its reference count has a fixed part from
-    those frames, measured at import (``expected``; None measures it).  The
-    count must be exactly that, the operator must come straight from the
-    Python frame above (a ``BINARY_OP``, not a call such as ``np.multiply``,
-    whose caller may hold the array without a reference count of its own),
-    and ``o`` must own its data (a view's base may be the user's).
-    """
-    refs = sys.getrefcount(o)
-    if expected is None:
-        return refs
-    if refs != expected or o.size < _ELISION_MIN_SIZE:
-        return False
-    if not (o.flags.owndata and o.flags.writeable):
-        return False
-    caller = sys._getframe(2)
-    return caller.f_code.co_code[caller.f_lasti] == _BINARY_OP
-
-
-class _Census:
-    """Stands in for Dual at import to measure the counts of _TEMPORARY_REFS."""
-
-    def __mul__(self, o: Any) -> Any:
-        return _operand_is_temporary(o, None)
-
-    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        return _operand_is_temporary(inputs[0], None)
-
-
-def _calibrate_temporaries() -> None:
-    # A named local is the least-referenced array a user can still mutate.
-    # Where an interpreter counts it no higher than a temporary (borrowed
-    # stack references), elision stays off.
-    census = _Census()
-    named = np.empty(1)
-    counts = [(census * np.empty(1), census * named), (np.empty(1) * census, named * census)]
-    for i, (temporary, held) in enumerate(counts):
-        _TEMPORARY_REFS[i] = temporary if temporary < held else 0
-
-
-_calibrate_temporaries()
 
 from .factored import Factored  # noqa: E402  (uses the helpers above)
 from ..ext._dual_scalar import binary as _compiled_binary  # noqa: E402

@@ -25,10 +25,10 @@ caller's own writeable arrays (``x`` in ``theta * x``) is copied first
 derivative computed from it.
 
 Results match the unfactored computation up to rounding order
-(``c * (a * b)`` instead of ``(c * a) * b``, and a full ``sum``/``mean``
-of a chain is a dot product with its last factor, which is never multiplied
-out); ``k`` stacked directions still equal ``k`` single passes bit for bit,
-since every row is ``c[j] * value``.
+(``c * (a * b)`` instead of ``(c * a) * b``, and a ``sum``/``mean`` of a
+chain reduces its product before scaling by ``c``); ``k`` stacked
+directions still equal ``k`` single passes bit for bit, since every row is
+``c[j] * value``.
 
 >>> import numpy as np
 >>> from plait.gradients import Dual, perturbation
@@ -42,12 +42,11 @@ since every row is ``c[j] * value``.
 
 from __future__ import annotations
 
-import math
-import threading
 from typing import Any
 
 import numpy as np
 
+from . import buffers
 from .dual import all_finite, fit, zmul
 
 __all__: list = []  # internal: users only ever see expanded tangents
@@ -207,33 +206,16 @@ def reduced(t: Factored, func: Any, axis: Any, keepdims: bool) -> Any:
     must reduce the expanded tangent instead.
     """
     factors = _plain_factors(t) if t._value is None else None
-    if factors is not None and axis is None and not keepdims:
-        s = _dot_of_chain(factors, t.primal_shape)
-        if s is not None:
-            if func is np.mean:
-                s = s / math.prod(t.primal_shape)
-            return t.coef * s if math.isfinite(s) else None
-    buf = None
-    if factors is not None:
-        with np.errstate(invalid="ignore"):
-            buf = _multiply_in_scratch(factors, t.primal_shape)
-    if buf is not None:
-        s = func(buf, axis=axis, keepdims=keepdims)
-        if type(s) is np.ndarray and np.may_share_memory(s, buf):
-            s = s.copy()
-    else:
-        s = func(t.value, axis=axis, keepdims=keepdims)
+    # 0 * inf and inf - inf here are the replay's business (the zero absorbs),
+    # not the user's: a result that is not finite is dropped, and the caller
+    # reduces the expanded tangent, which warns where the user should hear.
+    with np.errstate(invalid="ignore", over="ignore"):
+        value = t.value if factors is None else _product_in_buffer(factors, t.primal_shape)
+        s = func(value, axis=axis, keepdims=keepdims)
     # A finite sum (or mean) has only finite terms: this vouches for the chain.
     if type(s) is np.ndarray and s.ndim:
         return known_finite(t.coef, s) if all_finite(s) else None
     return t.coef * s if all_finite(s) else None
-
-
-# A value that only feeds a reduction never escapes, so it can be built in a
-# per-thread buffer that is reused: fresh large arrays cost page faults that
-# can outweigh the arithmetic.
-_SCRATCH = threading.local()
-SCRATCH_LIMIT = 1 << 22  # elements; larger values get a fresh array
 
 
 def _plain_factors(t: Factored) -> "tuple | None":
@@ -248,35 +230,15 @@ def _plain_factors(t: Factored) -> "tuple | None":
     return factors
 
 
-def _multiply_in_scratch(factors: tuple, shape: tuple) -> "np.ndarray | None":
-    """The product of ``factors`` in the per-thread buffer, or None past SCRATCH_LIMIT."""
-    n = math.prod(shape)
-    if n > SCRATCH_LIMIT:
-        return None
-    buf = getattr(_SCRATCH, "buf", None)
-    if buf is None or buf.size < n:
-        buf = _SCRATCH.buf = np.empty(n)
-    out = buf[:n].reshape(shape)
+def _product_in_buffer(factors: tuple, shape: tuple) -> np.ndarray:
+    """The product of ``factors``, multiplied in place in one lent buffer (see .buffers).
+
+    A value that only feeds a reduction is not kept, so its buffer goes
+    back to the pool as soon as the reduction is done; a fresh large array
+    would cost page faults that can outweigh the arithmetic.
+    """
+    out = buffers.empty(shape)
     np.multiply(factors[0], factors[1], out=out)
     for d in factors[2:]:
         np.multiply(out, d, out=out)
     return out
-
-
-def _dot_of_chain(factors: tuple, shape: tuple) -> "float | None":
-    """The sum of the product of ``factors`` (a pending value) without forming it, or None.
-
-    The last factor enters through a dot product (one pass, no buffer), the
-    others through the scratch buffer.  The rounding differs from summing
-    the formed product by the usual few ulps of a sum.  As with that sum, a
-    finite result vouches for every factor: a non-finite factor makes its
-    term, and so the dot product, inf or NaN.
-    """
-    if not all(a.flags.c_contiguous for a in factors):
-        return None
-    # 0 * inf and inf - inf are the replay's business (the zero absorbs), not the user's.
-    with np.errstate(invalid="ignore", over="ignore"):
-        head = factors[0] if len(factors) == 2 else _multiply_in_scratch(factors[:-1], shape)
-        if head is None:
-            return None
-        return float(np.dot(head.reshape(-1), factors[-1].reshape(-1)))

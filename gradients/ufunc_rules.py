@@ -29,6 +29,7 @@ import numpy as np
 import scipy.special as sc
 
 from ..errors import NoDerivativeRuleError
+from . import buffers
 from .dual import FACTORED_RULES, PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, stop_gradient, zmul
 from .factored import Factored, plus, start
 
@@ -100,13 +101,37 @@ def _owned(dv: Any, ps: list) -> Any:
 
     A factored tangent keeps its partials until it is read; a partial that
     is the user's own array (``x`` in ``theta * x``) would otherwise change
-    under it if the user mutated ``x`` in between.
+    under it if the user mutated ``x`` in between.  The copy goes into a
+    reused block when large (:mod:`.buffers`): a fresh one page-faults.
     """
-    if type(dv) is np.ndarray and dv.flags.writeable:
+    if type(dv) is np.ndarray:
         for p in ps:
-            if dv is p:
-                return dv.copy()
+            if dv is p and _writable(dv):
+                return buffers.copy(dv)
     return dv
+
+
+def _writable(a: np.ndarray) -> bool:
+    """Whether ``a``'s memory can still be written: through ``a`` or an array it views.
+
+    A read-only view (``np.broadcast_to(x, ...)``) of a writeable ``x``
+    changes when ``x`` does.  Memory behind another object (a buffer) is
+    taken to be writable; only bytes are not.
+
+    >>> import numpy as np
+    >>> x = np.zeros(3)
+    >>> _writable(np.broadcast_to(x, (2, 3)))  # read-only itself, not so x
+    True
+    >>> x.flags.writeable = False
+    >>> _writable(np.broadcast_to(x, (2, 3))), _writable(x[1:])
+    (False, False)
+    """
+    view: Any = a
+    while type(view) is np.ndarray:
+        if view.flags.writeable:
+            return True
+        view = view.base
+    return view is not None and type(view) is not bytes
 
 
 def _add(a: Any, b: Any, nd: int, out_shape: tuple) -> Any:

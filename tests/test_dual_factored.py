@@ -7,6 +7,8 @@ the ordinary rules.  Both must give the same tangents, to rounding order.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 from test_dual_rules import BINARY, KINKS, UNARY
@@ -105,9 +107,9 @@ def test_stacked_directions_equal_single_passes_bit_for_bit():
 
 
 def test_a_full_sum_of_a_chain_matches_the_expanded_rules_to_rounding():
-    # A full sum of a factored chain is a dot product (the last factor is never
-    # multiplied out), so only the summation order differs from the expanded
-    # rules: within the worst-case bound n * eps * sum|terms| of any order.
+    # A full sum of a factored chain sums the product of its factors, then
+    # scales by the coefficient, so only the rounding order differs from the
+    # expanded rules: within the worst-case bound n * eps * sum|terms| of any order.
     x = np.linspace(-1.0, 1.0, 1001)
     eps = np.finfo(float).eps
     with perturbation() as tag:
@@ -160,31 +162,106 @@ def test_mutating_an_input_array_after_use_does_not_change_the_derivative():
         assert np.allclose(y.tangent, expected, rtol=1e-13)
 
 
-# -- temporaries: `dual * np.sin(x)` keeps the temporary instead of copying it -------------
+# -- the caller's arrays: never frozen, never read again after the operation -------------
+# A factored tangent keeps its partials until it is read, so an array the
+# caller passed in (named, a temporary, a view) is copied; it is never made
+# read-only, whatever its reference count, and mutating it later must not
+# move the derivative.
 
-N_BIG = 5000  # above gradients.dual._ELISION_MIN_SIZE
+N_BIG = 20_000  # a large operand (160 kB, copied into a reused block: gradients.buffers)
+
+SPELLINGS = {
+    "d * a": lambda d, a: d * a(),
+    "a * d": lambda d, a: a() * d,
+    "d + a": lambda d, a: d + a(),
+    "a - d": lambda d, a: a() - d,
+    "d / a": lambda d, a: d / a(),
+    "a / d": lambda d, a: a() / d,
+    "np.multiply(d, a)": lambda d, a: np.multiply(d, a()),
+    "np.multiply(a, d)": lambda d, a: np.multiply(a(), d),
+}
 
 
-def test_the_temporary_counts_are_calibrated_on_this_interpreter():
-    # CPython 3.11 counts a named local above a temporary; were calibration
-    # to fail, elision would be off and nothing below would test it.
-    from plait.gradients import dual
+def _dual(kind, tag, x):
+    """A 0-d dual ("theta"), or a factored or expanded array dual built on the caller's ``x``."""
+    theta = Dual(0.3, [1.0, 2.0], tag=tag)
+    if kind == "theta":
+        return theta
+    e = np.exp(theta * x)
+    assert type(e._tangent) is Factored
+    return e if kind == "factored" else _expanded(e)
 
-    assert all(dual._TEMPORARY_REFS)
+
+def _arrays(kind, n):
+    """``(make, held)``: ``make()`` gives the operand, ``held()`` the arrays behind it still alive.
+
+    A temporary is followed by weak reference only, so it reaches the
+    operator exactly as an unnamed ``np.cos(x) + 2.0`` would.
+    """
+    if kind == "named":
+        s = np.cos(np.linspace(-1.0, 1.0, n)) + 2.0
+        return (lambda: s), (lambda: [s])
+    if kind == "view":
+        base = np.cos(np.linspace(-1.0, 1.0, 2 * n)) + 2.0
+        return (lambda: base[::2]), (lambda: [base])
+    if kind == "read-only view":  # read-only itself, and changes with its base
+        base = np.cos(np.linspace(-1.0, 1.0, n)) + 2.0
+        return (lambda: np.broadcast_to(base, base.shape)), (lambda: [base])
+    seen = []
+
+    def make():
+        a = np.cos(np.linspace(-1.0, 1.0, n)) + 2.0
+        seen.append(weakref.ref(a))
+        return a
+
+    return make, lambda: [a for a in (r() for r in seen) if a is not None]
 
 
-@pytest.mark.parametrize("order", ["dual * array", "array * dual"])
-def test_a_temporary_operand_is_kept_without_a_copy(order):
+@pytest.mark.parametrize("n", [5, N_BIG])
+@pytest.mark.parametrize("kind", ["named", "temporary", "view", "read-only view"])
+@pytest.mark.parametrize("dual_kind", ["theta", "factored", "expanded"])
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+def test_no_operand_is_made_read_only_and_mutating_it_does_not_move_the_derivative(
+        spelling, dual_kind, kind, n):
+    op = SPELLINGS[spelling]
+    x = np.linspace(-1.0, 1.0, n)
+    make, held = _arrays(kind, n)
+    with perturbation() as tag:
+        pristine_x = x.copy()
+        reference = op(_dual(dual_kind, tag, pristine_x), lambda: make().copy())
+        expected_sum, expected = np.sum(reference).tangent, reference.tangent
+        y = op(_dual(dual_kind, tag, x), make)
+        arrays = held() + [x]
+        assert all(a.flags.writeable for a in arrays)
+        for a in arrays:  # the caller reuses their buffers before reading the tangent
+            a[...] = 100.0
+        np.testing.assert_array_equal(np.sum(y).tangent, expected_sum)
+        np.testing.assert_array_equal(y.tangent, expected)
+        assert all(a.flags.writeable for a in held() + [x])
+
+
+@pytest.mark.parametrize("spelling", ["arrays * duals", "duals * arrays", "np.multiply"])
+def test_arrays_inside_object_arrays_stay_writeable_and_are_copied(spelling):
+    # numpy's object loop hands the float arrays to the dual with borrowed
+    # references: they look like temporaries by count, and are not.
     x = np.linspace(-1.0, 1.0, N_BIG)
     with perturbation() as tag:
         theta = Dual(0.3, [1.0, 2.0], tag=tag)
-        e = np.exp(theta * x)
-        y = e * np.sin(x) if order == "dual * array" else np.sin(x) * e
-        partial = y._tangent.partials[-1]
-        assert not partial.flags.writeable  # the temporary itself, frozen, not a copy
-        expected = np.outer([1.0, 2.0], x * np.exp(0.3 * x) * np.sin(x))
-        assert np.allclose(y.tangent, expected, rtol=1e-13, atol=1e-15)
-    assert x.flags.writeable
+        duals = np.empty(2, dtype=object)
+        duals[0], duals[1] = theta, np.exp(theta * x)
+        arrays = np.empty(2, dtype=object)
+        arrays[0], arrays[1] = np.cos(x) + 2.0, np.sin(x)
+        expected = [(d * a.copy()).tangent for d, a in zip(duals, arrays)]
+        if spelling == "arrays * duals":
+            ys = arrays * duals
+        elif spelling == "duals * arrays":
+            ys = duals * arrays
+        else:
+            ys = np.multiply(duals, arrays)
+        assert arrays[0].flags.writeable and arrays[1].flags.writeable and x.flags.writeable
+        arrays[0][...] = arrays[1][...] = x[...] = -7.0
+        for y, e in zip(ys, expected):
+            np.testing.assert_array_equal(y.tangent, e)
 
 
 @pytest.mark.parametrize("how", ["named", "operator on named", "view"])
@@ -211,8 +288,7 @@ def test_arrays_the_user_can_reach_are_copied_and_stay_writeable(how):
 
 def test_an_array_held_only_by_a_c_caller_is_not_taken_for_a_temporary():
     # numpy's object loop passes its elements with borrowed references, so
-    # their count looks like a temporary's; the call (not an operator) in the
-    # Python frame above is what tells them apart.
+    # their count looks like a temporary's; the caller still holds them.
     with perturbation() as tag:
         d = Dual(0.3, [1.0], tag=tag)
         arrays = np.empty(2, dtype=object)
