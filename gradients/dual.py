@@ -202,9 +202,7 @@ class Dual:
             yield self[i]
 
     def __getitem__(self, index: Any) -> Any:
-        from .function_rules import getitem
-
-        return getitem(self, index)
+        return PROTOCOL_RULES["getitem"](self, index)
 
     # -- conversions: refused, because they would drop the derivative ------------------
     def _refuse(self, kind: str) -> Any:
@@ -387,9 +385,7 @@ class Dual:
     # -- numpy protocols ------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method != "__call__" or kwargs:
-            from .function_rules import ufunc_method
-
-            return ufunc_method(ufunc, method, inputs, kwargs)
+            return PROTOCOL_RULES["ufunc_method"](ufunc, method, inputs, kwargs)
         rule = UFUNC_RULES.get(ufunc)
         if rule is None:
             if ufunc in PLAIN_UFUNCS:
@@ -450,6 +446,9 @@ FACTORED_RULES: set = set()
 PLAIN_UFUNCS: set = set()
 #: numpy function -> replacement accepting Duals; filled by .function_rules and .linalg_rules
 FUNCTION_RULES: Dict[Any, Callable[..., Any]] = {}
+#: Indexing (``"getitem"``) and ufunc methods other than ``__call__`` (``"ufunc_method"``):
+#: rules that need the function rules, registered by them (function_rules imports this module).
+PROTOCOL_RULES: Dict[str, Callable[..., Any]] = {}
 
 
 def new(p: Any, t: Any, tag: int) -> Dual:

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import NoDerivativeRuleError
 from .dual import (
     FUNCTION_RULES,
+    PROTOCOL_RULES,
     UFUNC_RULES,
     Dual,
     escaped,
@@ -691,3 +692,7 @@ def _copy(a: Any, order: str = "K", subok: bool = False) -> Any:
 def _atleast_2d(*arys: Any) -> Any:
     res = [a if ndim(a) >= 2 else np.reshape(a, (1, -1)) for a in arys]
     return res[0] if len(res) == 1 else res
+
+
+PROTOCOL_RULES["getitem"] = getitem
+PROTOCOL_RULES["ufunc_method"] = ufunc_method
