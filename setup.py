@@ -54,7 +54,8 @@ extensions = [
 setup(
     packages=["plait", *subpackages],
     package_dir={"plait": "."},
-    package_data={"plait": ["py.typed"], "plait.ext": ["*.pyx", "*.pxd"]},
+    # ext/*.pyi: the type stubs of the compiled modules (PEP 561, with py.typed).
+    package_data={"plait": ["py.typed"], "plait.ext": ["*.pyx", "*.pxd", "*.pyi"]},
     exclude_package_data={"plait": ["*.c"]},
     ext_modules=cythonize(
         extensions,
