@@ -107,6 +107,9 @@ class Dual:
     """
 
     __slots__ = ("primal", "_tangent", "tag")
+    primal: Any
+    _tangent: Any
+    tag: int
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, primal: Any, tangent: Any = None, *, tag: int) -> None:
