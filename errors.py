@@ -12,6 +12,8 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "PlaitError",
     "InvalidParameterError",
@@ -173,7 +175,7 @@ class ReplicaError(PlaitError):
     failed replica to its exception.
     """
 
-    def __init__(self, message: str, index: int, seed: object, results: list, errors: dict) -> None:
+    def __init__(self, message: str, index: int, seed: object, results: list[Any], errors: dict[int, BaseException]) -> None:
         super().__init__(message)
         self.index = index
         self.seed = seed

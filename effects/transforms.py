@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import scipy.special as sc
@@ -107,12 +107,12 @@ class Transform:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._key() == other._key()  # type: ignore[attr-defined]
+        return type(self) is type(other) and self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._key()))
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return ()
 
     def __repr__(self) -> str:
@@ -137,6 +137,7 @@ class Identity(Transform):
     """
 
     __slots__ = ("dim",)
+    dim: Optional[int]
 
     def __init__(self, dim: Any = None) -> None:
         object.__setattr__(self, "dim", None if dim is None else int(dim))
@@ -149,7 +150,7 @@ class Identity(Transform):
     def support(self) -> Support:
         return Real() if self.dim is None else RealVector(self.dim)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.dim,)
 
     def forward(self, x: Any) -> Any:
@@ -233,6 +234,7 @@ class LowerBound(Transform):
     """
 
     __slots__ = ("low",)
+    low: Any
 
     def __init__(self, low: Any) -> None:
         object.__setattr__(self, "low", low)
@@ -241,7 +243,7 @@ class LowerBound(Transform):
     def support(self) -> Support:
         return Interval(self.low, math.inf)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.support,)
 
     def forward(self, x: Any) -> Any:
@@ -267,6 +269,7 @@ class UpperBound(Transform):
     """
 
     __slots__ = ("high",)
+    high: Any
 
     def __init__(self, high: Any) -> None:
         object.__setattr__(self, "high", high)
@@ -275,7 +278,7 @@ class UpperBound(Transform):
     def support(self) -> Support:
         return Interval(-math.inf, self.high)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.support,)
 
     def forward(self, x: Any) -> Any:
@@ -308,6 +311,8 @@ class ScaledSigmoid(Transform):
     """
 
     __slots__ = ("low", "high")
+    low: Any
+    high: Any
 
     def __init__(self, low: Any, high: Any) -> None:
         object.__setattr__(self, "low", low)
@@ -317,7 +322,7 @@ class ScaledSigmoid(Transform):
     def support(self) -> Support:
         return Interval(self.low, self.high)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.support,)
 
     def _low(self) -> Any:
@@ -376,6 +381,7 @@ class StickBreaking(Transform):
     """
 
     __slots__ = ("k",)
+    k: int
     event_dim = 1
 
     def __init__(self, k: int) -> None:
@@ -385,11 +391,12 @@ class StickBreaking(Transform):
     def support(self) -> Support:
         return Simplex(self.k)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.k,)
 
     def _offsets(self) -> np.ndarray:
-        return np.log(np.arange(self.k - 1, 0, -1, dtype=float))
+        offsets: np.ndarray = np.log(np.arange(self.k - 1, 0, -1, dtype=float))
+        return offsets
 
     def _check(self, shape: Tuple[int, ...], size: int, what: str) -> None:
         if len(shape) == 0 or shape[-1] != size:

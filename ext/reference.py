@@ -94,7 +94,8 @@ def normalize(log_weights: ArrayLike) -> np.ndarray:
     """
     lw, m = _normalisable(log_weights)
     e = np.exp(lw - m)
-    return e / np.sum(e)
+    weights: np.ndarray = e / np.sum(e)
+    return weights
 
 
 def log_normalize(log_weights: ArrayLike) -> np.ndarray:
@@ -106,7 +107,8 @@ def log_normalize(log_weights: ArrayLike) -> np.ndarray:
     """
     lw, m = _normalisable(log_weights)
     shifted = lw - m
-    return shifted - np.log(np.sum(np.exp(shifted)))
+    normalised: np.ndarray = shifted - np.log(np.sum(np.exp(shifted)))
+    return normalised
 
 
 def ess(log_weights: ArrayLike) -> float:

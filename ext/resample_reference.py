@@ -70,6 +70,7 @@ Errors (``ValueError``, same messages as :mod:`plait.ext.reference`)
 from __future__ import annotations
 
 import operator
+from typing import Optional, SupportsIndex
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -93,14 +94,14 @@ _ONE_SOURCE = "give exactly one of rng= and uniforms="
 # --- argument checking (mirrored in _resample.pyx) ---------------------------
 
 
-def _check_source(rng, uniforms) -> None:
+def _check_source(rng: Optional[np.random.Generator], uniforms: Optional[ArrayLike]) -> None:
     if (rng is None) == (uniforms is None):
         raise ValueError(_ONE_SOURCE)
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
-def _size(size, n: int) -> int:
+def _size(size: Optional[SupportsIndex], n: int) -> int:
     if size is None:
         return n
     try:
@@ -112,7 +113,9 @@ def _size(size, n: int) -> int:
     return m
 
 
-def _uniforms(scheme: str, rng, uniforms, k: int, n: int, m: int) -> np.ndarray:
+def _uniforms(
+    scheme: str, rng: Optional[np.random.Generator], uniforms: Optional[ArrayLike], k: int, n: int, m: int
+) -> np.ndarray:
     if rng is not None:
         return rng.random(k)
     u = np.ascontiguousarray(uniforms, dtype=np.float64)
@@ -161,7 +164,12 @@ def _grid(c: np.ndarray, u: np.ndarray, m: int) -> np.ndarray:
     return np.searchsorted(k, np.arange(m), side="right").astype(np.int64)
 
 
-def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
+def systematic(
+    log_weights: ArrayLike,
+    rng: Optional[np.random.Generator] = None,
+    uniforms: Optional[ArrayLike] = None,
+    size: Optional[SupportsIndex] = None,
+) -> np.ndarray:
     """Systematic resampling: 1 uniform u, points (i + u) / M.
 
     >>> from plait.ext.resample_reference import systematic
@@ -178,7 +186,12 @@ def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np
     return _grid(c, u, m)
 
 
-def stratified(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
+def stratified(
+    log_weights: ArrayLike,
+    rng: Optional[np.random.Generator] = None,
+    uniforms: Optional[ArrayLike] = None,
+    size: Optional[SupportsIndex] = None,
+) -> np.ndarray:
     """Stratified resampling: M uniforms u_i, points (i + u_i) / M.
 
     >>> from plait.ext.resample_reference import stratified
@@ -193,7 +206,12 @@ def stratified(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np
     return _grid(c, u, m)
 
 
-def multinomial(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
+def multinomial(
+    log_weights: ArrayLike,
+    rng: Optional[np.random.Generator] = None,
+    uniforms: Optional[ArrayLike] = None,
+    size: Optional[SupportsIndex] = None,
+) -> np.ndarray:
     """Multinomial resampling from M + 1 uniforms, by exponential spacings.
 
     >>> from plait.ext.resample_reference import multinomial
@@ -208,7 +226,9 @@ def multinomial(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> n
     return _ancestors(c, _sorted_points(u, c[-1]))
 
 
-def _residual_parts(log_weights: ArrayLike, size) -> tuple:
+def _residual_parts(
+    log_weights: ArrayLike, size: Optional[SupportsIndex]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, int]:
     e, c = _cumulative(log_weights)
     n = c.size
     m = _size(size, n)
@@ -218,7 +238,7 @@ def _residual_parts(log_weights: ArrayLike, size) -> tuple:
     return c, x - whole, det, n, m, m - det.size
 
 
-def residual_uniform_count(log_weights: ArrayLike, size=None) -> int:
+def residual_uniform_count(log_weights: ArrayLike, size: Optional[SupportsIndex] = None) -> int:
     """Number of uniforms :func:`residual` consumes: R + 1, or 0 when R = 0.
 
     R = M - sum(floor(M * w)) is the number of ancestors left to chance.
@@ -233,7 +253,12 @@ def residual_uniform_count(log_weights: ArrayLike, size=None) -> int:
     return r + 1 if r else 0
 
 
-def residual(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
+def residual(
+    log_weights: ArrayLike,
+    rng: Optional[np.random.Generator] = None,
+    uniforms: Optional[ArrayLike] = None,
+    size: Optional[SupportsIndex] = None,
+) -> np.ndarray:
     """Residual resampling: floor(M w_j) copies, the rest multinomial.
 
     >>> from plait.ext.resample_reference import residual
@@ -279,8 +304,14 @@ def log_evidence_increment(log_weights: ArrayLike) -> float:
     return reference.logsumexp(lw) - float(np.log(lw.size))
 
 
-def resample_generic(weights, primal: ArrayLike, scheme: str = "systematic",
-                     rng=None, uniforms=None, size=None):
+def resample_generic(
+    weights: ArrayLike,
+    primal: ArrayLike,
+    scheme: str = "systematic",
+    rng: Optional[np.random.Generator] = None,
+    uniforms: Optional[ArrayLike] = None,
+    size: Optional[SupportsIndex] = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Resample log-weights of any number type on their float64 primal.
 
     ``weights`` holds N log-weights of any type supporting ``-`` with float64

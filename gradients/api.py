@@ -51,7 +51,7 @@ Function = Callable[..., Any]
 
 def _flatten(x: Any) -> Tuple[List[Any], Callable[[List[Any]], Any]]:
     """Leaves of a tuple/list/dict tree, and a function that rebuilds the tree."""
-    if isinstance(x, (tuple, list)) and type(x) is not Dual:
+    if isinstance(x, (tuple, list)):
         parts = [_flatten(v) for v in x]
         sizes = [len(leaves) for leaves, _ in parts]
 

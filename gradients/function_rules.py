@@ -18,7 +18,7 @@ array([0., 6., 0.])
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -41,9 +41,12 @@ from .dual import (
 )
 from .factored import Factored, known_finite, reduced
 
-__all__: list = []
+__all__: list[str] = []
 
 _NO = np._NoValue  # numpy's "argument not given" marker
+# numpy's accepted values of the ``mode`` of np.take and the ``casting`` of np.concatenate / np.stack
+_TakeMode = Literal["raise", "wrap", "clip"]
+_Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
 
 
 def register(*funcs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -59,7 +62,7 @@ def _refuse(name: str, what: str) -> None:
     raise NoDerivativeRuleError(f"numpy.{name} on a dual number: {what} is not supported")
 
 
-def _one(x: Any, name: str) -> tuple:
+def _one(x: Any, name: str) -> tuple[Any, ...]:
     """``(tag, primal, tangent)`` of the Dual argument of a one-array function."""
     if type(x) is not Dual:
         _refuse(name, "a dual number in an argument other than the array")
@@ -69,7 +72,7 @@ def _one(x: Any, name: str) -> tuple:
     return tag, x.primal, x.tangent
 
 
-def _one_raw(x: Any, name: str) -> tuple:
+def _one_raw(x: Any, name: str) -> tuple[Any, ...]:
     """Like :func:`_one`, but a factored tangent is returned as it is."""
     if type(x) is not Dual:
         _refuse(name, "a dual number in an argument other than the array")
@@ -139,7 +142,7 @@ def getitem(x: Dual, index: Any) -> Any:
 
 # -- ufunc methods (reduce, accumulate) -------------------------------------------------------
 
-def ufunc_method(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
+def ufunc_method(ufunc: Any, method: str, inputs: tuple[Any, ...], kwargs: dict[Any, Any]) -> Any:
     out = kwargs.get("out")
     if out is not None and not (isinstance(out, tuple) and all(o is None for o in out)):
         raise TypeError(
@@ -211,7 +214,7 @@ def _mean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims
     return new(y, np.mean(t, axis=_axis(axis, ndim(p)), keepdims=keepdims), tag)
 
 
-def _to_last(a: Any, axis: Any, nd: int, offset: int) -> tuple:
+def _to_last(a: Any, axis: Any, nd: int, offset: int) -> Any:
     """Move the reduced axes of ``a`` (user axes shifted by ``offset``) last and merge them."""
     if axis is None:
         axes = list(range(nd))
@@ -444,7 +447,9 @@ def _flip(m: Any, axis: Any = None) -> Any:
 
 
 @register(np.take)
-def _take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Any:
+def _take(
+    a: Any, indices: Any, axis: Any = None, out: Any = None, mode: _TakeMode = "raise"
+) -> Any:
     _check_kwargs("take", out=out)
     tag, p, t = _one(a, "take")
     y = np.take(p, indices, axis=axis, mode=mode)
@@ -481,7 +486,7 @@ def _sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, **kw: Any
 
 # -- joining ----------------------------------------------------------------------------------
 
-def _tangents_for(parts: Sequence[Any], tag: int) -> tuple:
+def _tangents_for(parts: Sequence[Any], tag: int) -> tuple[Any, ...]:
     primals, tangents, k = [], [], None
     for x in parts:
         p, t = split(x, tag)
@@ -492,13 +497,13 @@ def _tangents_for(parts: Sequence[Any], tag: int) -> tuple:
     return primals, tangents, k
 
 
-def _zero_fill(primals: list, tangents: list, k: int) -> list:
+def _zero_fill(primals: list[Any], tangents: list[Any], k: int) -> list[Any]:
     return [t if t is not None else np.zeros((k,) + shape(p)) for p, t in zip(primals, tangents)]
 
 
 @register(np.concatenate)
 def _concatenate(arrays: Sequence[Any], axis: Any = 0, out: Any = None, *, dtype: Any = None,
-                 casting: str = "same_kind") -> Any:
+                 casting: _Casting = "same_kind") -> Any:
     _check_kwargs("concatenate", out=out)
     arrays = list(arrays)
     tag = top_tag(arrays)
@@ -514,7 +519,7 @@ def _concatenate(arrays: Sequence[Any], axis: Any = 0, out: Any = None, *, dtype
 
 @register(np.stack)
 def _stack(arrays: Sequence[Any], axis: int = 0, out: Any = None, *, dtype: Any = None,
-           casting: str = "same_kind") -> Any:
+           casting: _Casting = "same_kind") -> Any:
     _check_kwargs("stack", out=out)
     arrays = list(arrays)
     tag = top_tag(arrays)
@@ -594,7 +599,7 @@ def _inner(a: Any, b: Any) -> Any:
     _refuse("inner", "arrays of more than 1 dimension (use np.einsum)")
 
 
-def _outer_tangent(y: Any, ps: list, ts: list) -> Any:
+def _outer_tangent(y: Any, ps: list[Any], ts: list[Any]) -> Any:
     a, b = (np.reshape(p, (-1,)) for p in ps)
     total = None
     if ts[0] is not None:
@@ -613,7 +618,7 @@ def _outer(a: Any, b: Any, out: Any = None) -> Any:
     return _bilinear(np.outer, a, b, _outer_tangent)
 
 
-def _vdot_tangent(y: Any, ps: list, ts: list) -> Any:
+def _vdot_tangent(y: Any, ps: list[Any], ts: list[Any]) -> Any:
     a, b = (np.reshape(p, (-1,)) for p in ps)
     total = None
     if ts[0] is not None:
@@ -629,7 +634,7 @@ def _vdot(a: Any, b: Any) -> Any:
     return _bilinear(np.vdot, a, b, _vdot_tangent)
 
 
-def _einsum_spec(spec: str, n: int) -> tuple:
+def _einsum_spec(spec: str, n: int) -> tuple[Any, ...]:
     spec = spec.replace(" ", "")
     if "->" in spec:
         ins, out = spec.split("->")

@@ -27,7 +27,7 @@ __all__ = ["lex_sign", "lex_gt", "lex_lt", "lex_ge", "lex_le", "lexabs", "safe_m
 TOL = 1e-15
 
 
-def _top(x: Any) -> tuple:
+def _top(x: Any) -> tuple[Any, ...]:
     """``(plain value, plain tangent rows or None)`` at the outermost level."""
     if type(x) is Dual:
         t = x.tangent

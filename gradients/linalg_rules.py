@@ -25,7 +25,7 @@ import numpy as np
 from .dual import lift, ndim, new, shape, split, top_tag
 from .function_rules import _one, register
 
-__all__: list = []
+__all__: list[str] = []
 
 
 def _tr_solve(a: Any, t: Any) -> Any:
@@ -45,7 +45,7 @@ def _solve(a: Any, b: Any) -> Any:
     vector = ndim(pb) == 1
     xs = x[..., None] if vector else x
     rank = ndim(xs)
-    rhs = None
+    rhs: Any = None
     if tb is not None:
         tbs = tb[..., None] if vector else tb
         rhs = lift(tbs, ndim(pb) + vector, rank)

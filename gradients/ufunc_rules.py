@@ -33,7 +33,7 @@ from . import buffers
 from .dual import FACTORED_RULES, PLAIN_UFUNCS, UFUNC_RULES, fit, lift, ndim, shape, stop_gradient, zmul
 from .factored import Factored, plus, start
 
-__all__: list = []
+__all__: list[str] = []
 
 ONE = object()  # partial == 1: add the tangent as is
 MINUS_ONE = object()  # partial == -1: subtract it
@@ -47,7 +47,7 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 def elementwise(*partials: Any) -> Callable[..., Any]:
     """A rule from one partial derivative ``partial(y, *primals)`` per input."""
 
-    def rule(y: Any, ps: list, ts: list) -> Any:
+    def rule(y: Any, ps: list[Any], ts: list[Any]) -> Any:
         ys = y.shape  # ndarray, numpy scalar or Dual: all have .shape
         nd = len(ys)
         total = None
@@ -83,7 +83,7 @@ def elementwise(*partials: Any) -> Callable[..., Any]:
     return rule
 
 
-def _factored_term(t: Factored, d: Any, y: Any, ps: list, ys: tuple) -> Any:
+def _factored_term(t: Factored, d: Any, y: Any, ps: list[Any], ys: tuple[Any, ...]) -> Any:
     if d is ONE:
         return t
     if d is MINUS_ONE:
@@ -96,7 +96,7 @@ def _factored_term(t: Factored, d: Any, y: Any, ps: list, ys: tuple) -> Any:
     return zmul(_expanded(t, nd), dv)  # a nested Dual partial: expand
 
 
-def _owned(dv: Any, ps: list) -> Any:
+def _owned(dv: Any, ps: list[Any]) -> Any:
     """``dv``, copied if it is one of the caller's writeable input arrays.
 
     A factored tangent keeps its partials until it is read; a partial that
@@ -134,7 +134,7 @@ def _writable(a: np.ndarray) -> bool:
     return view is not None and type(view) is not bytes
 
 
-def _add(a: Any, b: Any, nd: int, out_shape: tuple) -> Any:
+def _add(a: Any, b: Any, nd: int, out_shape: tuple[Any, ...]) -> Any:
     """The sum of two terms of an elementwise rule, either of which may be factored."""
     if type(a) is Factored and type(b) is Factored:
         r = plus(a, b, out_shape)
@@ -168,7 +168,7 @@ def _register(ufuncs: Any, rule: Callable[..., Any]) -> None:
         UFUNC_RULES[u] = rule
 
 
-def _unary(ufuncs: Any, partial: Callable[..., Any]) -> None:
+def _unary(ufuncs: Any, partial: Any) -> None:
     _register(ufuncs, elementwise(partial))
 
 
@@ -285,7 +285,7 @@ _register(np.hypot, elementwise(_quiet(lambda y, a, b: a / y), _quiet(lambda y, 
 
 # -- kinks: maximum/minimum split ties ------------------------------------------------------
 def _extremum(pick_first: Callable[[Any, Any], Any], nan_aware: bool) -> Callable[..., Any]:
-    def rule(y: Any, ps: list, ts: list) -> Any:
+    def rule(y: Any, ps: list[Any], ts: list[Any]) -> Any:
         a, b = ps
         ta, tb = ts
         nd = ndim(y)
@@ -313,7 +313,7 @@ _register(np.fmin, _extremum(np.less, True))
 
 
 # -- matmul (a generalised ufunc) --------------------------------------------------------
-def _matmul(y: Any, ps: list, ts: list) -> Any:
+def _matmul(y: Any, ps: list[Any], ts: list[Any]) -> Any:
     a, b = (p if hasattr(p, "shape") else np.asarray(p) for p in ps)
     ta, tb = ts
     na, nb = ndim(a), ndim(b)

@@ -17,7 +17,7 @@ effect on the interpreter's hot path.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
@@ -60,7 +60,8 @@ def show(value: Any) -> str:
 
 
 def _is_int(a: np.ndarray) -> np.ndarray:
-    return np.isfinite(a) & (a == np.floor(a))
+    integral: np.ndarray = np.isfinite(a) & (a == np.floor(a))
+    return integral
 
 
 # kind -> (ok-mask predicate on a NaN-free float array, requirement text)
@@ -76,7 +77,7 @@ _KINDS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
 
 
 def fail(family: str, name: str, requirement: str, value: Any, detail: str = "",
-         verb: str = "be") -> None:
+         verb: str = "be") -> NoReturn:
     """Raise the standard ``InvalidParameterError`` for one parameter.
 
     The message reads ``"<family>: parameter '<name>' must <verb> <requirement>,
@@ -104,7 +105,7 @@ def _in_interval(v: float, low: float, high: float, low_closed: bool, high_close
     return (v >= low if low_closed else v > low) and (v <= high if high_closed else v < high)
 
 
-def validate(family: str, name: str, value: Any, kind: str) -> np.ndarray:
+def validate(family: str, name: str, value: Any, kind: str) -> Any:
     """Convert ``value`` to a float array and check it is of ``kind``.
 
     NaN and infinities are rejected for every kind; for "real", "count" and
@@ -154,9 +155,9 @@ def _where(a: np.ndarray, bad: np.ndarray) -> str:
     return f" (element {idx} is {show(a[idx])})"
 
 
-def broadcast(family: str, **params: np.ndarray) -> tuple[list[np.ndarray], tuple]:
+def broadcast(family: str, **params: np.ndarray) -> tuple[list[np.ndarray], tuple[Any, ...]]:
     """Broadcast parameter arrays together; read-only copies plus the batch shape."""
-    shape: tuple = ()
+    shape: tuple[Any, ...] = ()
     for p in params.values():
         if p.shape and p.shape != shape:
             if shape:
@@ -175,7 +176,7 @@ def broadcast(family: str, **params: np.ndarray) -> tuple[list[np.ndarray], tupl
     return out, tuple(shape)
 
 
-def _broadcast_shape(family: str, params: dict) -> tuple:
+def _broadcast_shape(family: str, params: dict[Any, Any]) -> tuple[Any, ...]:
     try:
         return np.broadcast_shapes(*(p.shape for p in params.values()))
     except ValueError:
@@ -206,14 +207,14 @@ def detached(value: Any) -> Any:
     return value.detach().cpu().numpy() if is_tensor(value) else value
 
 
-def tensor_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
+def tensor_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any, ...]]:
     """``params`` when some parameter is a torch tensor: check the values, keep the tensors."""
     plain = {name: validate(family, name, detached(v), kind) for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
     return [v if is_tensor(v) else a for (v, _), a in zip(spec.values(), arrays)], shape
 
 
-def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple]:
+def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple[Any, ...]]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
     for v, _ in spec.values():
         if type(v) is Dual:
@@ -227,7 +228,7 @@ def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tupl
 _INTEGRAL = ("count", "integer")
 
 
-def dual_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
+def dual_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any, ...]]:
     """``params`` when some parameter is a dual number.
 
     Validation runs on the plain values, so messages name the value.  The
@@ -245,18 +246,18 @@ def dual_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
     plain = {name: validate(family, name, stop_gradient(v), kind) for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
     tag = top_tag([v for v, _ in spec.values()])
-    out = []
+    out: list[Any] = []
     for (name, (v, kind)), a in zip(spec.items(), arrays):
         if kind in _INTEGRAL:
             out.append(a)
         elif type(v) is Dual:
-            out.append(v if v.shape == shape else np.broadcast_to(v, shape))
+            out.append(v if v.shape == shape else np.broadcast_to(v, shape))  # type: ignore[call-overload]  # (Dual: __array_function__)
         else:
             out.append(new(a if a.ndim else a[()], None, tag))
     return out, shape
 
 
-def _dual_scalars(spec: dict) -> Any:
+def _dual_scalars(spec: dict[Any, Any]) -> Any:
     """``dual_params`` for 0-d parameters that are all in range, without arrays (a hot path of GradInf)."""
     values = []
     tag = 0
@@ -325,7 +326,7 @@ def restrict(lp: Any, x: np.ndarray, inside: Any) -> np.ndarray:
     return np.where(inside, lp, np.where(np.isnan(x), np.nan, -np.inf))
 
 
-def norm_shape(shape: Any) -> tuple:
+def norm_shape(shape: Any) -> tuple[Any, ...]:
     """Accept an int or any sequence of ints as a sample shape."""
     if type(shape) is tuple:
         return shape
@@ -370,10 +371,11 @@ class Distribution:
     """
 
     __slots__ = ("batch_shape",)
+    batch_shape: tuple[int, ...]
     is_discrete: bool = False
     has_enumerate_support: bool = False
-    event_shape: tuple = ()
-    _param_names: tuple = ()
+    event_shape: tuple[Any, ...] = ()
+    _param_names: tuple[Any, ...] = ()
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:  # pragma: no cover
         """A draw of shape ``shape + batch_shape + event_shape``."""
@@ -398,7 +400,7 @@ class Distribution:
         """The variance (``inf`` or ``nan`` where undefined)."""
         raise NotImplementedError
 
-    def enumerate_support(self) -> list:
+    def enumerate_support(self) -> list[Any]:
         """The support's values as a list of Python ints (finite discrete families).
 
         >>> from plait.effects.distributions import Binomial
@@ -439,6 +441,7 @@ class Wrapped(Distribution):
     """
 
     __slots__ = ("base",)
+    base: Distribution
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Sample from ``base``."""
@@ -457,7 +460,7 @@ class Wrapped(Distribution):
         lambda self: self.base.has_enumerate_support, doc="``base.has_enumerate_support``."
     )
 
-    def enumerate_support(self) -> list:
+    def enumerate_support(self) -> list[Any]:
         """Enumerate ``base``'s support."""
         return self.base.enumerate_support()
 
@@ -475,6 +478,7 @@ class ScaledDistribution(Wrapped):
     """
 
     __slots__ = ("scale",)
+    scale: Any
     _param_names = ("scale",)
 
     def __init__(self, base: Distribution, scale: ArrayLike) -> None:
@@ -513,6 +517,7 @@ class MaskedDistribution(Wrapped):
     """
 
     __slots__ = ("mask",)
+    mask: Any
     _param_names = ("mask",)
 
     def __init__(self, base: Distribution, mask: Any) -> None:

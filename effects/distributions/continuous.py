@@ -158,9 +158,9 @@ class LogNormal(Distribution):
         x = as_values(x)
         inside = (x > 0) & (x < _INF)
         with np.errstate(divide="ignore", invalid="ignore"):
-            lx = np.log(np.where(inside, x, 1.0))
-            z = (lx - self.loc) / self.scale
-            lp = -z * z / 2.0 - _LOG_SQRT_2PI - np.log(self.scale) - lx
+            log_x = np.log(np.where(inside, x, 1.0))
+            z = (log_x - self.loc) / self.scale
+            lp = -z * z / 2.0 - _LOG_SQRT_2PI - np.log(self.scale) - log_x
         return out(restrict(lp, x, inside))
 
     @property

@@ -71,7 +71,8 @@ def _as_int(x: Any) -> Any:
 
 def _integral(x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return np.isfinite(x) & (x == np.floor(x))
+        integral: np.ndarray = np.isfinite(x) & (x == np.floor(x))
+    return integral
 
 
 class Bernoulli(Distribution):
@@ -279,7 +280,7 @@ class Categorical(Distribution):
         return scalar_or_array(np.maximum(self.probs @ (i * i) - m * m, 0.0))
 
 
-def _vector(name: str, a: np.ndarray) -> np.ndarray:
+def _vector(name: str, a: Any) -> Any:
     if a.ndim == 0 or a.shape[-1] == 0:
         fail("Categorical", name, "a non-empty vector (last axis = categories)", a)
     return a

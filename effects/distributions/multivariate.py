@@ -45,6 +45,7 @@ class Dirichlet(Distribution):
     """
 
     __slots__ = ("alpha", "event_shape")
+    alpha: Any
     _param_names = ("alpha",)
 
     def __init__(self, alpha: ArrayLike) -> None:
@@ -55,7 +56,7 @@ class Dirichlet(Distribution):
         self.batch_shape = tuple(a.shape[:-1])
         self.event_shape = tuple(a.shape[-1:])
 
-    def sample(self, rng: np.random.Generator, shape: Any = ()) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Points on the simplex, shape ``shape + batch_shape + (k,)``.
 
         For a dual ``alpha`` the draws are normalised reparameterised Gamma
@@ -93,12 +94,12 @@ class Dirichlet(Distribution):
         return Simplex(self.event_shape[0])
 
     @property
-    def mean(self) -> np.ndarray:
+    def mean(self) -> Any:
         """alpha / sum(alpha)."""
         return self.alpha / self.alpha.sum(-1, keepdims=True)
 
     @property
-    def variance(self) -> np.ndarray:
+    def variance(self) -> Any:
         """Marginal variances alpha_i (a0 - alpha_i) / (a0^2 (a0 + 1))."""
         a0 = self.alpha.sum(-1, keepdims=True)
         return self.alpha * (a0 - self.alpha) / (a0 * a0 * (a0 + 1))
@@ -116,6 +117,9 @@ class MultivariateNormal(Distribution):
     """
 
     __slots__ = ("loc", "cov", "scale_tril", "event_shape")
+    loc: Any
+    cov: Any
+    scale_tril: Any
     _param_names = ("loc", "cov")
 
     def __init__(self, loc: ArrayLike, cov: ArrayLike) -> None:
@@ -132,9 +136,10 @@ class MultivariateNormal(Distribution):
             # Check the plain values (same messages), then keep the duals.
             checked = MultivariateNormal(stop_gradient(loc), stop_gradient(cov))
             batch, d = checked.batch_shape, checked.event_shape[0]
-            self.loc = np.broadcast_to(loc, batch + (d,)) if type(loc) is Dual else checked.loc
+            # np.broadcast_to takes a Dual through __array_function__, which numpy's stubs do not know.
+            self.loc = np.broadcast_to(loc, batch + (d,)) if type(loc) is Dual else checked.loc  # type: ignore[call-overload]
             if type(cov) is Dual:
-                self.cov = np.broadcast_to(cov, batch + (d, d))
+                self.cov = np.broadcast_to(cov, batch + (d, d))  # type: ignore[call-overload]
                 self.scale_tril = np.linalg.cholesky(self.cov)
             else:
                 self.cov, self.scale_tril = checked.cov, checked.scale_tril
@@ -166,7 +171,7 @@ class MultivariateNormal(Distribution):
         self.batch_shape = tuple(batch)
         self.event_shape = (d,)
 
-    def sample(self, rng: np.random.Generator, shape: Any = ()) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Draws ``loc + L z``, shape ``shape + batch_shape + (d,)``."""
         z = rng.standard_normal(norm_shape(shape) + self.batch_shape + self.event_shape)
         return self.loc + np.einsum("...ij,...j->...i", self.scale_tril, z)
@@ -201,12 +206,12 @@ class MultivariateNormal(Distribution):
         return RealVector(self.event_shape[0])
 
     @property
-    def mean(self) -> np.ndarray:
+    def mean(self) -> Any:
         """loc."""
         return self.loc
 
     @property
-    def variance(self) -> np.ndarray:
+    def variance(self) -> Any:
         """The diagonal of cov."""
         return np.diagonal(self.cov, axis1=-2, axis2=-1).copy()
 

@@ -59,7 +59,8 @@ def d_gammainc_da(a: np.ndarray, x: np.ndarray) -> np.ndarray:
         aa, xx = a[large], x[large]
 
         def central(h: np.ndarray) -> np.ndarray:
-            return (gammainc(aa + h, xx) - gammainc(aa - h, xx)) / (2.0 * h)
+            slope: np.ndarray = (gammainc(aa + h, xx) - gammainc(aa - h, xx)) / (2.0 * h)
+            return slope
 
         h = 1e-3 * np.maximum(aa, 1.0)
         c1, c2 = central(h), central(h / 2.0)
@@ -67,7 +68,7 @@ def d_gammainc_da(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     return res
 
 
-def gamma_draw(rng: np.random.Generator, shape_param: Any, size: tuple) -> Any:
+def gamma_draw(rng: np.random.Generator, shape_param: Any, size: tuple[Any, ...]) -> Any:
     """Standard-gamma draws of shape ``size`` (``shape_param`` broadcast to it).
 
     For a dual ``shape_param`` the result is a Dual whose tangent is the

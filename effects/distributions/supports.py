@@ -146,7 +146,7 @@ class Support:
     is_discrete: bool = False
     event_dim: int = 0
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         raise NotImplementedError
 
     def contains(self, x: Any) -> Any:  # pragma: no cover - abstract
@@ -175,7 +175,7 @@ class Support:
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self._key())
 
     def __repr__(self) -> str:
@@ -193,7 +193,7 @@ class Real(Support):
 
     __slots__ = ()
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return ()
 
     def contains(self, x: Any) -> Any:
@@ -223,6 +223,8 @@ class Interval(Support):
     """
 
     __slots__ = ("low", "high")
+    low: Any
+    high: Any
 
     def __init__(self, low: Any, high: Any) -> None:
         lo, hi = _bound(low, False), _bound(high, False)
@@ -231,7 +233,7 @@ class Interval(Support):
         object.__setattr__(self, "low", lo)
         object.__setattr__(self, "high", hi)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.low, self.high)
 
     def contains(self, x: Any) -> Any:
@@ -265,6 +267,8 @@ class IntRange(Support):
     """
 
     __slots__ = ("low", "high")
+    low: Any
+    high: Any
     is_discrete = True
 
     def __init__(self, low: Any, high: Any) -> None:
@@ -276,7 +280,7 @@ class IntRange(Support):
         object.__setattr__(self, "low", lo)
         object.__setattr__(self, "high", hi)
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.low, self.high)
 
     def contains(self, x: Any) -> Any:
@@ -313,6 +317,7 @@ class FiniteSet(Support):
     """
 
     __slots__ = ("values",)
+    values: tuple[Any, ...]
     is_discrete = True
 
     def __new__(cls, values: Iterable[Any]) -> Any:
@@ -325,17 +330,17 @@ class FiniteSet(Support):
             ints = tuple(int(v) for v in vals)
             if ints[-1] - ints[0] == len(ints) - 1:
                 return IntRange(ints[0], ints[-1])
-            canon: tuple = ints
+            canon: tuple[Any, ...] = ints
         else:
             canon = tuple(int(v) if v.is_integer() else v for v in vals)
         self = object.__new__(cls)
         object.__setattr__(self, "values", canon)
         return self
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return self.values
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (FiniteSet, (self.values,))
 
     def contains(self, x: Any) -> Any:
@@ -358,6 +363,7 @@ class Simplex(Support):
     """
 
     __slots__ = ("k",)
+    k: int
     event_dim = 1
 
     def __init__(self, k: int) -> None:
@@ -365,7 +371,7 @@ class Simplex(Support):
             raise ValueError(f"Simplex needs a positive integer dimension, got {k!r}")
         object.__setattr__(self, "k", int(k))
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.k,)
 
     def contains(self, x: Any) -> Any:
@@ -393,6 +399,7 @@ class RealVector(Support):
     """
 
     __slots__ = ("d",)
+    d: int
     event_dim = 1
 
     def __init__(self, d: int) -> None:
@@ -400,7 +407,7 @@ class RealVector(Support):
             raise ValueError(f"RealVector needs a positive integer dimension, got {d!r}")
         object.__setattr__(self, "d", int(d))
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.d,)
 
     def contains(self, x: Any) -> Any:
