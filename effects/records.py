@@ -16,12 +16,23 @@ The public constructors (:func:`sample`, :func:`observe`, ...) validate their
 arguments, so a bad request fails at the user's own ``yield`` line, and they
 build the record without going through attrs' generated ``__init__``: a
 sample site is created once per effect, on the hot path of every sampler.
+
+:data:`Effect` is the union of the record types, the type of what
+:meth:`Handler.handle <plait.handlers.Handler.handle>` receives and forwards;
+a type checker narrows it on ``isinstance(effect, Sample)`` or
+``type(effect) is Sample``, and at run time ``isinstance(x, Effect)`` asks
+whether ``x`` is an effect record:
+
+>>> import plait
+>>> from plait.effects import Effect
+>>> isinstance(plait.observe("y", plait.Normal(0, 1), 0.5), Effect), isinstance(0.5, Effect)
+(True, False)
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Hashable, Iterable, Optional
+from typing import Any, Callable, Hashable, Iterable, Optional, Union
 
 import attrs
 import numpy as np
@@ -42,6 +53,7 @@ __all__ = [
     "Loop",
     "Handled",
     "Branch",
+    "Effect",
     "sample",
     "observe",
     "factor",
@@ -225,7 +237,7 @@ class Handled:
     ('Handled', (Scope(prefix='left'),))
     """
 
-    handlers: tuple
+    handlers: tuple[Any, ...]
     program: Any
 
     def __iter__(self):  # type: ignore[no-untyped-def]
@@ -234,6 +246,10 @@ class Handled:
 
 
 LEAF_EFFECTS = (Sample, Observe, Factor, Param, Deterministic, Branch)
+
+#: Every effect record a model may yield: what handlers receive and forward
+#: (see the module docstring).
+Effect = Union[Sample, Observe, Factor, Param, Deterministic, Loop, Handled, Branch]
 
 # A sample record is built for every site of every run; the compiled
 # constructor in plait.ext._interpreter stores its slots through the C API,
@@ -280,8 +296,9 @@ class _SampleFunction(SampleRequest):
 
 
 #: ``plait.sample(name, dist) -> Sample`` (see :class:`_SampleFunction`).
-sample: Callable[..., Sample] = _SampleFunction(Sample, Distribution, _check_dist, UNSET)
-sample.couple = Coupled
+_sample_function = _SampleFunction(Sample, Distribution, _check_dist, UNSET)
+_sample_function.couple = Coupled
+sample: Callable[..., Sample] = _sample_function
 
 
 def observe(name: Address, dist: Any, value: Any) -> Observe:
@@ -533,7 +550,7 @@ class IndependentRuns:
     def __init__(self, program: Callable[[Any], Any]) -> None:
         self.program = program
 
-    def __call__(self, state: tuple, x: Any) -> Any:
+    def __call__(self, state: tuple[Any, ...], x: Any) -> Any:
         value = yield from self.program(x)
         return state + (value,)
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import copy as _copy
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Self, Sequence
 
-from ..effects.records import Handled
+from ..effects.records import Effect, Handled
 from ..errors import ModelTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,10 +62,10 @@ class Handler:
     #: themselves; otherwise the run loop expands loops inline.
     interprets_loops: ClassVar[bool] = False
 
-    fwd: Callable[[Any], Any]
+    fwd: Callable[[Effect], Any]
     run: "Execution"
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         """Answer ``effect``; the default forwards it unchanged."""
         return self.fwd(effect)
 
@@ -75,7 +75,7 @@ class Handler:
     def end(self, result: "RunResult") -> None:
         """Publish per-run outputs into ``result`` after the program returned."""
 
-    def bind(self, fwd: Callable[[Any], Any], run: "Execution") -> "Handler":
+    def bind(self, fwd: Callable[[Effect], Any], run: "Execution") -> Self:
         """Return a private copy of this handler for one run, forwarding to ``fwd``."""
         if hasattr(self, "__dict__"):
             copy = object.__new__(type(self))

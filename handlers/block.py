@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Iterable, Optional
 
+from ..effects.records import Effect
 from ..errors import HandlerError
 from .base import Handler, HandledModel
 
@@ -48,7 +49,7 @@ class Block(Handler):
         else:
             self.hide_fn = lambda effect: True
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if self.hide_fn(effect):
             return self.run.bypass(effect)
         return self.fwd(effect)

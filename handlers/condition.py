@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Mapping
 
-from ..effects.records import Observe, Sample
+from ..effects.records import Effect, Observe, Sample
 from ..errors import EffectTypeError
 from .base import Handler, HandledModel
 
@@ -31,7 +31,7 @@ class Condition(Handler):
                 raise EffectTypeError(f"condition: the value for {address!r} is None")
         self.data = dict(data)
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample and effect.name in self.data:
             effect = Observe(effect.name, effect.dist, self.data[effect.name])
         return self.fwd(effect)

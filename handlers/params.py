@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Hashable, Mapping
 import attrs
 
 from ..effects.distributions.supports import real
-from ..effects.records import Param
+from ..effects.records import Effect, Param
 from ..effects.transforms import Transform, biject_to
 from .base import Handler, HandledModel
 
@@ -72,7 +72,7 @@ class Params(Handler):
     def begin(self) -> None:
         self.new: Dict[Hashable, Param] = {}
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Param:
             name = effect.name
             if name in self.unconstrained:

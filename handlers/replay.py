@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Mapping
 
-from ..effects.records import UNSET, Param, Sample
+from ..effects.records import UNSET, Effect, Param, Sample
 from ..errors import ExtraAddressError, MissingAddressError
 from .base import Handler, HandledModel
 
@@ -28,7 +28,7 @@ class Replay(Handler):
     def __init__(self, trace: Any) -> None:
         self.values = trace.latents
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample and effect.value is UNSET:
             values = self.values
             if effect.name in values:
@@ -55,11 +55,10 @@ class Substitute(Handler):
         self.strict = strict
 
     def begin(self) -> None:
-        self.used: set = set()
+        self.used: set[Any] = set()
 
-    def handle(self, effect: Any) -> Any:
-        kind = type(effect)
-        if kind is Sample and effect.value is UNSET:
+    def handle(self, effect: Effect) -> Any:
+        if type(effect) is Sample and effect.value is UNSET:
             name = effect.name
             if name in self.data:
                 self.used.add(name)
@@ -68,7 +67,7 @@ class Substitute(Handler):
                 raise MissingAddressError(
                     f"latent site {name!r} ~ {effect.dist!r} has no value in the given choices"
                 )
-        elif kind is Param and effect.name in self.data:
+        elif type(effect) is Param and effect.name in self.data:
             self.used.add(effect.name)
             effect = Param(effect.name, self.data[effect.name], effect.constraint)
         return self.fwd(effect)

@@ -23,7 +23,7 @@ global handler stack; everything one run needs lives in an
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Generator, Hashable, Iterable, Optional, Sequence, TypeVar
 
 import attrs
 import numpy as np
@@ -32,6 +32,7 @@ from ..effects.records import (
     UNSET,
     Branch,
     Deterministic,
+    Effect,
     Factor,
     Handled,
     Loop,
@@ -41,7 +42,7 @@ from ..effects.records import (
 )
 from ..ext import _interpreter
 from ..ext._interpreter import AnswerLog, BaseInterpreter, Process
-from .base import start
+from .base import Handler, start
 from .scope import LoopStep
 from .seed import SeedLike, make_rng
 from .trace import Trace
@@ -53,6 +54,9 @@ from ..errors import (
 )
 
 __all__ = ["run", "Execution", "RunResult", "Stack", "answer_log"]
+
+_H = TypeVar("_H", bound=Handler)
+
 
 @attrs.define(eq=False)
 class RunResult:
@@ -71,8 +75,8 @@ class RunResult:
     """
 
     value: Any = None
-    outputs: list = attrs.Factory(list)
-    answers: Optional[list] = None
+    outputs: list[tuple[Handler, Any]] = attrs.Factory(list)
+    answers: Optional[list[tuple[Effect, Any]]] = None
 
     @property
     def trace(self) -> Any:
@@ -136,35 +140,35 @@ class Execution:
         self.rng = rng
         #: address -> (answer, effect) for every effect that reached the base,
         #: in visit order; it doubles as the duplicate-address check.
-        self.record: dict = {}
+        self.record: dict[Hashable, tuple[Any, Effect]] = {}
         #: addresses that reached the base through :meth:`bypass` (blocked).
-        self.hidden: set = set()
-        self.answers: Optional[list] = [] if record_answers else None
+        self.hidden: set[Hashable] = set()
+        self.answers: Optional[list[tuple[Effect, Any]]] = [] if record_answers else None
         self.result = RunResult(answers=self.answers)
         #: Handler configurations of the sub-programs being driven now
         #: (outermost first); handlers that interpret loops run kernels under them.
-        self.handled: list = []
+        self.handled: list[tuple[Handler, ...]] = []
         #: The base interpreter: answers an effect that left the outermost
         #: handler (a fixed sample's value, a fresh draw from ``rng``, an
         #: observation's value...) and records it, raising on a reused address.
         #: Compiled, because it runs once per effect.
         self.base: Any = BaseInterpreter(rng, self.record)
 
-    def bypass(self, effect: Any) -> Any:
+    def bypass(self, effect: Effect) -> Any:
         """Answer ``effect`` at the base, hidden from every handler (used by block)."""
         answer = self.base(effect)
-        self.hidden.add(effect.name)
+        self.hidden.add(effect.name)  # type: ignore[union-attr]  # (a Handled never reaches a handler)
         return answer
 
     # -- binding handlers --------------------------------------------------------------
     def bind(
-        self, handlers: Iterable[Any], fwd: Callable[[Any], Any], expand_loops: bool
-    ) -> tuple:
+        self, handlers: Iterable[_H], fwd: Callable[[Effect], Any], expand_loops: bool
+    ) -> tuple[Callable[[Effect], Any], bool, list[_H]]:
         """Bind per-run copies of ``handlers`` (innermost first) around ``fwd``.
 
         Returns ``(dispatch, expand_loops, bound_handlers)``.
         """
-        bound = []
+        bound: list[_H] = []
         for handler in reversed(tuple(handlers)):
             copy = handler.bind(fwd, self)
             fwd = copy.handle
@@ -174,7 +178,7 @@ class Execution:
         return fwd, expand_loops, bound
 
     # -- driving -----------------------------------------------------------------------
-    def drive(self, gen: Any, dispatch: Callable[[Any], Any], expand_loops: bool) -> Any:
+    def drive(self, gen: Any, dispatch: Callable[[Effect], Any], expand_loops: bool) -> Any:
         """Run ``gen`` to completion, answering its effects with ``dispatch``.
 
         Errors raised while answering are thrown into ``gen``; loops are
@@ -185,8 +189,8 @@ class Execution:
         return process.value
 
     def process(
-        self, gen: Any, dispatch: Callable[[Any], Any], expand_loops: bool = True,
-        before: tuple = (), after: tuple = (),
+        self, gen: Any, dispatch: Callable[[Effect], Any], expand_loops: bool = True,
+        before: tuple[type, ...] = (), after: tuple[type, ...] = (),
     ) -> Process:
         """``gen`` as a :class:`~plait.ext._interpreter.Process` of this run, not started.
 
@@ -205,18 +209,22 @@ class Execution:
         return Process(gen, dispatch, expand_loops, self, before, after)
 
     # -- the rare paths of a process: loop steps and sub-programs -----------------------
-    def loop_step(self, loop: Loop, step: int, state: Any, dispatch: Callable[[Any], Any]) -> tuple:
+    def loop_step(
+        self, loop: Loop, step: int, state: Any, dispatch: Callable[[Effect], Any]
+    ) -> tuple[Generator[Any, Any, Any], Callable[[Effect], Any]]:
         """Step ``step`` of an expanded loop: the kernel's generator, and its sites' dispatch (scoped)."""
         args = (state,) if loop.xs is None else (state, loop.xs[step])
         return start(loop.kernel, args), LoopStep(loop.name, step).bind(dispatch, self).handle
 
-    def enter(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> tuple:
+    def enter(
+        self, effect: Handled, dispatch: Callable[[Effect], Any], expand: bool
+    ) -> tuple[Callable[[Effect], Any], bool, list[Handler]]:
         """Bind a sub-program's handlers around ``dispatch``: ``(dispatch, expand_loops, token)``."""
         inner, inner_expand, bound = self.bind(effect.handlers, dispatch, expand)
         self.handled.append(effect.handlers)
         return inner, inner_expand, bound
 
-    def leave(self, bound: list, value: Any) -> None:
+    def leave(self, bound: list[Handler], value: Any) -> None:
         """A sub-program returned ``value``: its handlers publish their outputs."""
         self.handled.pop()
         # Handlers applied to a sub-program report that program's value.
@@ -224,11 +232,11 @@ class Execution:
         for handler in bound:
             handler.end(self.result)
 
-    def abandon(self, bound: list) -> None:
+    def abandon(self, bound: list[Handler]) -> None:
         """A sub-program ended by an exception, or will not be resumed."""
         self.handled.pop()
 
-    def inner_handlers(self) -> tuple:
+    def inner_handlers(self) -> tuple[Handler, ...]:
         """The sub-program handlers between the running generator and the run's own handlers.
 
         Innermost first, as configurations (not the bound per-run copies).
@@ -255,7 +263,11 @@ def _diverged(position: int, recorded: Any, effect: Any) -> None:
     )
 
 
-def answer_log(prefix: Sequence[tuple], dispatch: Callable[[Any], Any], answers: Optional[list]) -> Any:
+def answer_log(
+    prefix: Sequence[tuple[Effect, Any]],
+    dispatch: Callable[[Effect], Any],
+    answers: Optional[list[tuple[Effect, Any]]],
+) -> AnswerLog:
     """Wrap ``dispatch``: answer ``prefix`` positionally, then record into ``answers``.
 
     The compiled :class:`~plait.ext._interpreter.AnswerLog`; a re-run that
@@ -279,7 +291,7 @@ def run(
     handlers: Sequence[Any] = (),
     seed: SeedLike = None,
     record: bool = False,
-    prefix: Optional[Sequence[tuple]] = None,
+    prefix: Optional[Sequence[tuple[Effect, Any]]] = None,
 ) -> RunResult:
     """Run ``model(*args)`` once under ``handlers`` (innermost first).
 

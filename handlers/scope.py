@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Hashable
 
-from ..effects.records import Handled, Loop, renamed
+from ..effects.records import Effect, Handled, Loop, renamed
 from ..errors import EffectTypeError
 from .base import Handler, HandledModel
 
@@ -29,10 +29,11 @@ class Scope(Handler):
     def __init__(self, prefix: Hashable) -> None:
         self.prefix = prefix
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Loop:  # its sites are renamed one by one (see LoopStep)
             return self.fwd(effect)
-        return self.fwd(renamed(effect, (self.prefix, effect.name)))
+        # A Handled effect never reaches a handler: the run loop runs sub-programs itself.
+        return self.fwd(renamed(effect, (self.prefix, effect.name)))  # type: ignore[union-attr]
 
 
 class LoopStep(Handler):
@@ -55,10 +56,10 @@ class LoopStep(Handler):
         self.name = name
         self.step = step
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Loop:
             return self.fwd(effect)
-        return self.fwd(renamed(effect, (self.name, self.step, effect.name)))
+        return self.fwd(renamed(effect, (self.name, self.step, effect.name)))  # type: ignore[union-attr]  # (as in Scope)
 
 
 def scope(prefix: Hashable, program: Any) -> Any:

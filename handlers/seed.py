@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..effects.records import UNSET, Sample
+from ..effects.records import UNSET, Effect, Sample
 from .base import Handler, HandledModel
 
 __all__ = ["Seed", "seed", "make_rng"]
@@ -47,7 +47,7 @@ class Seed(Handler):
     def begin(self) -> None:
         self.rng = make_rng(self.seed)
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample and effect.value is UNSET:
             effect = effect.with_value(effect.dist.sample(self.rng))
         return self.fwd(effect)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Hashable, Iterator, Mapping, NamedTuple
 
 import attrs
 
-from ..effects.records import Branch, Deterministic, Factor, Observe, Param, Sample
+from ..effects.records import Branch, Deterministic, Effect, Factor, Observe, Param, Sample
 from .base import Handler, HandledModel
 
 __all__ = ["Site", "Trace", "TraceHandler", "trace"]
@@ -73,10 +73,10 @@ class Trace:
     """
 
     value: Any
-    record: Mapping[Hashable, tuple] = attrs.field(repr=False)
-    hidden: frozenset = attrs.field(default=frozenset(), repr=False)
+    record: Mapping[Hashable, tuple[Any, ...]] = attrs.field(repr=False)
+    hidden: frozenset[Any] = attrs.field(default=frozenset(), repr=False)
 
-    def _entries(self, kinds: Any) -> Iterator[tuple]:
+    def _entries(self, kinds: Any) -> Iterator[tuple[Any, ...]]:
         hidden = self.hidden
         for address, (answer, effect) in self.record.items():
             if isinstance(effect, kinds) and address not in hidden:
@@ -197,13 +197,13 @@ class TraceHandler(Handler):
         run = self.run
         if self.fwd is run.base:
             self.start = len(run.record)
-            self.handle = self.fwd  # type: ignore[method-assign,assignment]
+            self.handle = self.fwd  # type: ignore[method-assign]
         else:
-            self.record: Dict[Hashable, tuple] = {}
+            self.record: Dict[Hashable, tuple[Any, Effect]] = {}
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         answer = self.fwd(effect)
-        self.record[effect.name] = (answer, effect)
+        self.record[effect.name] = (answer, effect)  # type: ignore[union-attr]  # (a Handled never reaches a handler)
         return answer
 
     def end(self, result: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..effects.distributions import MaskedDistribution, ScaledDistribution
-from ..effects.records import Factor, Observe, Sample
+from ..effects.records import Effect, Factor, Observe, Sample
 from ..errors import InvalidParameterError
 from .base import Handler, HandledModel
 
@@ -33,13 +33,12 @@ class Scale(Handler):
             raise InvalidParameterError(f"scale: factor must be finite and > 0, got {factor!r}")
         self.factor = factor
 
-    def handle(self, effect: Any) -> Any:
-        kind = type(effect)
-        if kind is Sample:
+    def handle(self, effect: Effect) -> Any:
+        if type(effect) is Sample:
             effect = Sample(effect.name, ScaledDistribution(effect.dist, self.factor), effect.value)
-        elif kind is Observe:
+        elif type(effect) is Observe:
             effect = Observe(effect.name, ScaledDistribution(effect.dist, self.factor), effect.value)
-        elif kind is Factor:
+        elif type(effect) is Factor:
             effect = Factor(effect.name, effect.log_weight * self.factor)
         return self.fwd(effect)
 
@@ -62,13 +61,12 @@ class Mask(Handler):
             raise InvalidParameterError(f"mask: mask must be a bool or bool array, got {mask!r}")
         self.mask = mask
 
-    def handle(self, effect: Any) -> Any:
-        kind = type(effect)
-        if kind is Sample:
+    def handle(self, effect: Effect) -> Any:
+        if type(effect) is Sample:
             effect = Sample(effect.name, MaskedDistribution(effect.dist, self.mask), effect.value)
-        elif kind is Observe:
+        elif type(effect) is Observe:
             effect = Observe(effect.name, MaskedDistribution(effect.dist, self.mask), effect.value)
-        elif kind is Factor:
+        elif type(effect) is Factor:
             weight = np.where(self.mask, effect.log_weight, 0.0)
             effect = Factor(effect.name, weight if np.ndim(weight) else float(weight))
         return self.fwd(effect)
