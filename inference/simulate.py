@@ -31,7 +31,8 @@ def simulate(model: Callable[..., Any], *args: Any, seed: SeedLike = None) -> Tr
     (True, True)
     """
     rng = np.random.default_rng() if seed is None else seed
-    return run(model, *args, handlers=(TraceHandler(),), seed=rng).trace
+    trace: Trace = run(model, *args, handlers=(TraceHandler(),), seed=rng).trace
+    return trace
 
 
 def log_density(
@@ -52,4 +53,5 @@ def log_density(
     -2.337877
     """
     handlers = (Substitute(choices, strict=True), TraceHandler())
-    return run(model, *tuple(args), handlers=handlers).trace.log_joint
+    log_joint: float = run(model, *tuple(args), handlers=handlers).trace.log_joint
+    return log_joint

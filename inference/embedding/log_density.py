@@ -47,7 +47,7 @@ import numpy as np
 
 from ...effects.distributions.base import Wrapped
 from ...effects.distributions.continuous import Uniform
-from ...effects.records import UNSET, Factor, Observe, Sample
+from ...effects.records import UNSET, Effect, Factor, Observe, Sample
 from ...effects.transforms import ScaledSigmoid, Transform, biject_to
 from ...errors import ExtraAddressError, InvalidParameterError, LogDensityError
 from ...gradients.api import value_and_grad
@@ -102,7 +102,7 @@ class _Discover(Handler):
     def begin(self) -> None:
         self.found: List[Tuple[Hashable, Any, Any]] = []
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         answer = self.fwd(effect)
         if type(effect) is Sample and effect.value is UNSET:
             self.found.append((effect.name, effect.dist, answer))
@@ -121,9 +121,9 @@ class _Unconstrain(Handler):
 
     def begin(self) -> None:
         self.log_jacobian: Any = 0.0
-        self.seen: set = set()
+        self.seen: set[Any] = set()
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample and effect.value is UNSET:
             name = effect.name
             site = self.sites.get(name)
@@ -170,7 +170,7 @@ class _Collect(Handler):
     def begin(self) -> None:
         self.dists: Dict[Hashable, Any] = {}
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample and effect.value is UNSET:
             name, dist = effect.name, effect.dist
             self.dists[name] = dist
@@ -309,10 +309,10 @@ class LogDensity:
         return sites
 
     def _check(self, x: Any) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape != (self.dim,):
-            raise ValueError(f"LogDensity: x must have shape ({self.dim},), got {x.shape}")
-        return x
+        array = np.asarray(x, dtype=np.float64)
+        if array.shape != (self.dim,):
+            raise ValueError(f"LogDensity: x must have shape ({self.dim},), got {array.shape}")
+        return array
 
     def _run(self, x: Any) -> Tuple[Any, Any]:
         handlers = (*self._inner, _Unconstrain(x, self._sites), TraceHandler())

@@ -36,7 +36,7 @@ from typing import Any, Callable, Hashable, List, Mapping, Optional, Tuple, Unio
 
 import numpy as np
 
-from ...effects.records import UNSET, Factor, Loop, Observe, Sample
+from ...effects.records import UNSET, Effect, Factor, Loop, Observe, Sample
 from ...errors import BudgetExceededError, ExactEnumerationError
 from ...gradients.dual import stop_gradient
 from ...handlers.base import Handler
@@ -84,7 +84,7 @@ class _Path:
 
     __slots__ = ("log_weight", "depth", "pending", "truncated")
 
-    def __init__(self, log_weight: Any, depth: int, pending: list) -> None:
+    def __init__(self, log_weight: Any, depth: int, pending: list[Any]) -> None:
         self.log_weight = log_weight
         self.depth = depth
         self.pending = pending
@@ -96,28 +96,27 @@ class _Enumerate(Handler):
 
     interprets_loops = True
 
-    def __init__(self, budget: _Budget, path: _Path, inner: tuple) -> None:
+    def __init__(self, budget: _Budget, path: _Path, inner: tuple[Any, ...]) -> None:
         self.budget = budget
         self.path = path
         #: The run's handlers inside this one (a loop step's scope and the
         #: handlers around the loop it belongs to), as configurations.
         self.inner = inner
 
-    def handle(self, effect: Any) -> Any:
-        kind = type(effect)
+    def handle(self, effect: Effect) -> Any:
         path = self.path
-        if kind is Sample:
+        if type(effect) is Sample:
             if effect.value is not UNSET:
                 self._weigh(effect.dist.log_prob(effect.value))
                 return self.fwd(effect)
             options = self._sample_options(effect)
             value = self._branch(effect, options)
             return self.fwd(effect.with_value(value))
-        if kind is Observe:
+        if type(effect) is Observe:
             self._weigh(effect.dist.log_prob(effect.value))
-        elif kind is Factor:
+        elif type(effect) is Factor:
             self._weigh(effect.log_weight)
-        elif kind is Loop:
+        elif type(effect) is Loop:
             # The kernel's sites must meet every handler the loop record met on
             # its way here (a condition or scale around the model, a scope).
             around = self.run.inner_handlers() + self.inner
@@ -170,7 +169,7 @@ class _Enumerate(Handler):
         if getattr(dist, "has_enumerate_support", False):
             values = dist.enumerate_support()
         elif getattr(dist, "is_discrete", False):
-            support = dist.support
+            support: Any = dist.support  # an IntRange when it has a finite high end
             high = getattr(support, "high", math.inf)
             if high != math.inf:  # degenerate parameters (Poisson(0)) give a finite support
                 values = list(range(int(support.low), int(high) + 1))
@@ -189,7 +188,7 @@ class _Enumerate(Handler):
                 options.append((value, log_weight))
         return options
 
-    def _truncated_support(self, effect: Sample) -> list:
+    def _truncated_support(self, effect: Sample) -> list[Any]:
         dist = effect.dist
         limit = self.budget.limit_for(effect.name)
         if limit is None:
@@ -235,7 +234,7 @@ def _log1m_exp(x: Any) -> Any:
 
 
 def _enumerate(
-    model: Callable[..., Any], args: tuple, budget: _Budget, inner: tuple = ()
+    model: Callable[..., Any], args: tuple[Any, ...], budget: _Budget, inner: tuple[Any, ...] = ()
 ) -> Tuple[List[Tuple[Any, Any]], Any]:
     """All ``(return value, log weight)`` pairs of ``model(*args)``, and the truncated log mass.
 
@@ -244,7 +243,7 @@ def _enumerate(
     """
     results: List[Tuple[Any, Any]] = []
     truncated: Any = -math.inf
-    pending: list = [([], 0.0, 0)]
+    pending: list[Any] = [([], 0.0, 0)]
     while pending:
         prefix, log_weight, depth = pending.pop()
         budget.count_path()
@@ -271,7 +270,7 @@ def _enumerate(
     return results, truncated
 
 
-def _eliminate(loop: Loop, budget: _Budget, around: tuple) -> Tuple[List[Tuple[Any, Any]], Any]:
+def _eliminate(loop: Loop, budget: _Budget, around: tuple[Any, ...]) -> Tuple[List[Tuple[Any, Any]], Any]:
     """Forward algorithm over a loop: the final states with their log weights.
 
     Each step enumerates the kernel once per distinct state, under a
@@ -279,12 +278,12 @@ def _eliminate(loop: Loop, budget: _Budget, around: tuple) -> Tuple[List[Tuple[A
     steps, because handlers may treat the sites of each step differently.
     """
     _require_hashable(loop, loop.init, "its initial state")
-    table: dict = {loop.init: 0.0}
+    table: dict[Any, Any] = {loop.init: 0.0}
     truncated: Any = -math.inf
     for step in range(loop.steps):
         inner = (LoopStep(loop.name, step), *around)
         args_tail = () if loop.xs is None else (loop.xs[step],)
-        following: dict = {}
+        following: dict[Any, Any] = {}
         for state, log_weight in table.items():
             pairs, kernel_truncated = _enumerate(loop.kernel, (state, *args_tail), budget, inner)
             truncated = log_add(truncated, log_weight + kernel_truncated)

@@ -61,12 +61,12 @@ class Atoms(Support):
 
     __slots__ = ("values",)
     is_discrete = True
-    values: frozenset
+    values: frozenset[Any]
 
     def __init__(self, values: Iterable[Hashable]) -> None:
         object.__setattr__(self, "values", frozenset(values))
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return (self.values,)
 
     def contains(self, x: Any) -> bool:
@@ -130,8 +130,8 @@ class Measure(Distribution):
         >>> [round(p, 6) for p in Measure.from_pairs([(1, 0.0), (1, 0.0), (2, 0.0)]).probs]
         [0.666667, 0.333333]
         """
-        merged: dict = {}
-        atoms: list = []  # unhashable values, merged by equality (rare, so a linear scan)
+        merged: dict[Any, Any] = {}
+        atoms: list[Any] = []  # unhashable values, merged by equality (rare, so a linear scan)
         for value, log_weight in pairs:
             try:
                 previous = merged.get(value)
@@ -233,7 +233,7 @@ class Measure(Distribution):
                 return position
         return None
 
-    def enumerate_support(self) -> list:
+    def enumerate_support(self) -> list[Any]:
         """The values with positive mass.
 
         >>> Measure([2, 5], [0.0, float("-inf")]).enumerate_support()
@@ -246,7 +246,8 @@ class Measure(Distribution):
         """The set of values with positive mass (``FiniteSet`` for numbers, else ``Atoms``)."""
         values = self.enumerate_support()
         if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            return FiniteSet(values)
+            numbers: Support = FiniteSet(values)  # (FiniteSet() may return an IntRange)
+            return numbers
         return Atoms(values)
 
     @property

@@ -29,7 +29,7 @@ from typing import Any, Callable, Hashable, List, Optional, Sequence
 
 import numpy as np
 
-from ...effects.records import Sample
+from ...effects.records import Effect, Sample
 from ...errors import ExtraAddressError, ObservedAddressError
 from ...handlers.base import Handler
 from ...handlers.trace import Trace, TraceHandler
@@ -221,13 +221,13 @@ def _tune(ctx: Context, key: Any, accepted: bool, rate: float = 0.44) -> None:
 class _ScoreAt(Handler):
     """Fix every proposal sample to ``values``; note any address ``values`` lacks."""
 
-    def __init__(self, values: dict) -> None:
+    def __init__(self, values: dict[Any, Any]) -> None:
         self.values = values
 
     def begin(self) -> None:
         self.missing: List[Hashable] = []
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample:
             if effect.name in self.values:
                 effect = effect.with_value(self.values[effect.name])
@@ -250,7 +250,7 @@ class _CheckProposal(Handler):
         self.trace = trace
         self.role = f"proposal {label!r}"
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         name = getattr(effect, "name", None)
         check_guide_effect(name, effect, self.role)
         if type(effect) is Sample:
@@ -271,12 +271,12 @@ def _check_proposed(trace: Trace, name: Hashable, dist: Any, role: str) -> None:
     check_site(name, site.dist, dist, relation=COVERS, guide_role=role)
 
 
-def _run_proposal(proposal: Callable[..., Any], trace: Trace, args: tuple, rng: np.random.Generator,
-                  score_at: Optional[dict] = None, label: str = "proposal") -> tuple:
+def _run_proposal(proposal: Callable[..., Any], trace: Trace, args: tuple[Any, ...], rng: np.random.Generator,
+                  score_at: Optional[dict[Any, Any]] = None, label: str = "proposal") -> tuple[Any, ...]:
     """Run ``proposal(trace, *args)``: its trace, and the addresses it could not score."""
     execution = Execution(rng, record_answers=False)
     checked = _CheckProposal(trace, label)
-    handlers: tuple = (checked, TraceHandler()) if score_at is None else (_ScoreAt(score_at), checked, TraceHandler())
+    handlers: tuple[Any, ...] = (checked, TraceHandler()) if score_at is None else (_ScoreAt(score_at), checked, TraceHandler())
     dispatch, expand, bound = execution.bind(handlers, execution.base, True)
     value = execution.drive(start(proposal, (trace, *args)), dispatch, expand)
     result = execution.result
@@ -292,7 +292,8 @@ class _ProposalKernel(Kernel):
         if not callable(proposal):
             raise TypeError(f"proposal_kernel: {proposal!r} is not callable")
         self.proposal = proposal
-        self.label = label or getattr(proposal, "__name__", "proposal")
+        name: str = getattr(proposal, "__name__", "proposal")
+        self.label = label or name
 
     def step(self, state: MHState, ctx: Context) -> MHState:
         args = ctx.target.args

@@ -26,7 +26,7 @@ __all__ = ["mh", "run_chain", "run_chains"]
 
 def run_chain(
     target: Target, kernel: Kernel, ctx: Context, state: MHState, num_samples: int, burn_in: int, thin: int,
-) -> tuple:
+) -> tuple[Any, ...]:
     """Apply ``kernel`` ``burn_in + num_samples * thin`` times; keep every ``thin``-th state after burn-in.
 
     Returns ``(latents per draw, return values, log joints, final state)``.
@@ -109,7 +109,7 @@ def mh(
 def run_chains(
     caller: str,
     model: Callable[..., Any],
-    args: tuple,
+    args: tuple[Any, ...],
     *,
     kernel: Kernel,
     num_samples: int,
@@ -119,7 +119,7 @@ def run_chains(
     num_chains: int = 1,
     seed: SeedLike = None,
     executor: Optional[concurrent.futures.Executor] = None,
-    target: Callable[[Callable[..., Any], tuple], Any] = Target,
+    target: Callable[[Callable[..., Any], tuple[Any, ...]], Any] = Target,
 ) -> Chain:
     """Run ``num_chains`` chains of ``kernel`` on ``target(model, args)`` and collect them in a :class:`Chain`.
 
@@ -169,9 +169,9 @@ def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
     return {label: a / n for label, (a, n) in pooled.items() if n}
 
 
-def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple,
-               target: Callable[[Callable[..., Any], tuple], Any], kernel: Kernel,
-               init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int) -> tuple:
+def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple[Any, ...],
+               target: Callable[[Callable[..., Any], tuple[Any, ...]], Any], kernel: Kernel,
+               init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int) -> tuple[Any, ...]:
     """One chain from its own seed: (draws, return values, log joints, acceptance tallies, observations)."""
     chain_target = target(model, args)
     ctx = Context(chain_target, np.random.default_rng(seed))

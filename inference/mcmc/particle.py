@@ -24,7 +24,7 @@ import inspect
 import math
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, cast
 
 import attrs
 import numpy as np
@@ -47,7 +47,7 @@ from .target import Context, Target
 __all__ = ["rmsmc", "pmmh", "MarginalTarget", "MarginalState", "ParticleMarginal"]
 
 
-def _weights_passed(answers: list) -> int:
+def _weights_passed(answers: list[Any]) -> int:
     return sum(1 for effect, _ in answers if type(effect) in (Observe, Factor))
 
 
@@ -111,7 +111,7 @@ def rmsmc(
     return population
 
 
-def _latents(answers: list) -> Dict[Hashable, Any]:
+def _latents(answers: list[Any]) -> Dict[Hashable, Any]:
     return {effect.name: answer for effect, answer in answers if type(effect) is Sample}
 
 
@@ -168,14 +168,14 @@ def pmmh(
                       executor=executor)
 
 
-def _check_params(params: Any) -> tuple:
+def _check_params(params: Any) -> tuple[Any, ...]:
     # A lone address would otherwise be read as a sequence of its characters.
     if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
         raise TypeError(f"pmmh: params must be a list of site addresses, got {params!r}")
-    params = tuple(params)
-    if not params:
+    addresses = tuple(params)
+    if not addresses:
         raise ValueError("pmmh: params must name at least one site")
-    return params
+    return addresses
 
 
 #: smc's own arguments that pmmh sets itself, or that would make the estimate something else.
@@ -248,8 +248,8 @@ class MarginalTarget:
     """
 
     model: Callable[..., Any]
-    args: tuple
-    params: tuple
+    args: tuple[Any, ...]
+    params: tuple[Any, ...]
     num_particles: int
     #: Further keyword arguments of ``plait.smc`` (``vectorized``, ``resampler``...).
     smc_options: Mapping[str, Any] = attrs.field(factory=dict)
@@ -275,8 +275,9 @@ class MarginalTarget:
         if Target(self.model, self.args).regenerate(params, rng, tuple(params), stop_when_checked=True).log_joint == -math.inf:
             return MarginalState(params, -math.inf, None, start)
         conditioned = HandledModel(self.model, Condition(params))
-        population = smc(conditioned, *self.args, num_particles=self.num_particles,
-                         seed=int(rng.integers(2**63)), **self.smc_options)
+        population = cast(Population, smc(  # one run (no num_runs): a Population
+            conditioned, *self.args, num_particles=self.num_particles,
+            seed=int(rng.integers(2**63)), **self.smc_options))
         log_z = population.log_evidence
         if not log_z > -math.inf:
             return MarginalState(params, -math.inf, None, start)

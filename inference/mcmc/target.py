@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional
 import attrs
 import numpy as np
 
-from ...effects.records import UNSET, Factor, Observe, Sample
+from ...effects.records import UNSET, Effect, Factor, Observe, Sample
 from ...errors import InitializationError
 from ...handlers.base import Handler
 from ...handlers.trace import Trace
@@ -52,7 +52,7 @@ class _Fix(Handler):
     def begin(self) -> None:
         self.checked = 0
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if type(effect) is Sample and effect.value is UNSET:
             name = effect.name
             if name in self.values:
@@ -76,7 +76,7 @@ class _StopAfter(Handler):
     def begin(self) -> None:
         self.seen = 0
 
-    def handle(self, effect: Any) -> Any:
+    def handle(self, effect: Effect) -> Any:
         if self.seen >= self.count:
             raise _Stopped()
         if type(effect) in (Observe, Factor):
@@ -98,7 +98,7 @@ class MHState:
 
     trace: Trace
     #: ``(effect, answer)`` in visit order, as a positional replay prefix.
-    answers: list
+    answers: list[Any]
     log_joint: float
 
     @property
@@ -132,7 +132,7 @@ class Target:
     """
 
     model: Callable[..., Any]
-    args: tuple
+    args: tuple[Any, ...]
     stop_after: Optional[int] = None
 
     def regenerate(self, values: Mapping[Hashable, Any], rng: np.random.Generator, changed: Any = (),
@@ -146,7 +146,7 @@ class Target:
         the run once every changed value has been checked (a support test).
         """
         execution = Execution(rng, record_answers=True)
-        handlers: tuple = (_Fix(values, changed, stop_when_checked),)
+        handlers: tuple[Any, ...] = (_Fix(values, changed, stop_when_checked),)
         if self.stop_after is not None:
             handlers += (_StopAfter(self.stop_after),)
         dispatch, expand, _ = execution.bind(handlers, execution.base, True)

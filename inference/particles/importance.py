@@ -95,7 +95,7 @@ def importance(
     program = model if guide is None else guided(model, guide)
     values = []
     log_weights = np.empty(num_particles)
-    traces: Optional[list] = [] if keep_traces else None
+    traces: Optional[list[Any]] = [] if keep_traces else None
     for i in range(num_particles):
         trace = run(program, *args, handlers=(TraceHandler(),), seed=rng).trace
         log_weights[i] = trace.log_likelihood

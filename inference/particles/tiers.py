@@ -126,7 +126,7 @@ def smc(
 def prepare(
     caller: str, num_particles: Any, resampler: str, ess_threshold: float, seed: SeedLike,
     on_step: Optional[Callable[[int, Population], None]], progress: bool,
-) -> tuple:
+) -> tuple[Any, ...]:
     """Check SMC options; return ``(N, resampling books, stream for live draws)``.
 
     >>> n, books, live = prepare("smc", 10, "systematic", 0.5, 0, None, False)

@@ -25,11 +25,11 @@ any other is sampled N times.  Python control flow on a particle value
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, List
+from typing import Any, Callable, List, NoReturn, Optional, cast
 
 import numpy as np
 
-from ...effects.records import UNSET, Factor, Loop, Observe, Sample
+from ...effects.records import UNSET, Effect, Factor, Loop, Observe, Sample
 from ...errors import VectorizationError
 from ...handlers.base import Handler
 from ...handlers.scope import LoopStep
@@ -67,7 +67,7 @@ class ParticleArray(np.ndarray):
         if registry is not None and registry.active:
             registry.add(self)
 
-    def _refuse(self, what: str) -> Any:
+    def _refuse(self, what: str) -> NoReturn:
         raise VectorizationError(
             "the model branches on, or converts to a number, a value that differs between "
             f"particles ({what} of an array of shape {self.shape}); with vectorized=True every "
@@ -94,7 +94,7 @@ class _Registry:
     __slots__ = ("arrays", "active")
 
     def __init__(self) -> None:
-        self.arrays: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.arrays: weakref.WeakValueDictionary[Any, Any] = weakref.WeakValueDictionary()
         #: False while a loop kernel runs: its temporaries die with the step, and
         #: the state it returns is gathered explicitly.
         self.active = True
@@ -102,7 +102,7 @@ class _Registry:
     def add(self, array: ParticleArray) -> None:
         self.arrays[id(array)] = array
 
-    def gather(self, ancestors: np.ndarray, n: int) -> set:
+    def gather(self, ancestors: np.ndarray, n: int) -> set[Any]:
         """Gather every owning particle array in place; return the ids gathered."""
         done = set()
         for key, array in list(self.arrays.items()):
@@ -127,17 +127,16 @@ class _Vectorize(Handler):
     def begin(self) -> None:
         self.log_weights = np.zeros(self.n)
 
-    def handle(self, effect: Any) -> Any:
-        kind = type(effect)
-        if kind is Sample:
+    def handle(self, effect: Effect) -> Any:
+        if type(effect) is Sample:
             if effect.value is UNSET:
                 effect = effect.with_value(self._draw(effect.dist))
             return self.fwd(effect)
-        if kind is Observe:
+        if type(effect) is Observe:
             self._weigh(effect.dist.log_prob(effect.value))
-        elif kind is Factor:
+        elif type(effect) is Factor:
             self._weigh(effect.log_weight)
-        elif kind is Loop:
+        elif type(effect) is Loop:
             return self._loop(effect)
         return self.fwd(effect)
 
@@ -157,12 +156,13 @@ class _Vectorize(Handler):
         try:
             state = loop.init
             sites = _VectorSites(self)
+            scope: Optional[LoopStep] = None
             if around:
                 # Bound once per loop; only the step number of the scope changes.
                 dispatch, expand, bound = self.run.bind((LoopStep(loop.name, 0), *around), sites, True)
-                scope = bound[0]
+                scope = cast(LoopStep, bound[0])
             else:
-                dispatch, expand, scope = sites, True, None
+                dispatch, expand = sites, True
             for step in range(loop.steps):
                 args = (state,) if loop.xs is None else (state, loop.xs[step])
                 sites.names.clear()
@@ -199,7 +199,7 @@ class _VectorSites:
 
     def __init__(self, owner: _Vectorize) -> None:
         self.owner = owner
-        self.names: set = set()
+        self.names: set[Any] = set()
 
     def __call__(self, effect: Any) -> Any:
         kind = type(effect)
@@ -225,10 +225,10 @@ class _VectorSites:
         return plain_answer(effect)
 
 
-def _draw(dist: Any, rng: np.random.Generator, n: int, registry: _Registry) -> ParticleArray:
+def _draw(dist: Any, rng: Optional[np.random.Generator], n: int, registry: _Registry) -> ParticleArray:
     """N draws, or one draw of a distribution that already holds one per particle."""
-    values = dist.sample(rng) if dist.batch_shape[:1] == (n,) else dist.sample(rng, (n,))
-    values = np.asarray(values).view(ParticleArray)
+    draws = dist.sample(rng) if dist.batch_shape[:1] == (n,) else dist.sample(rng, (n,))
+    values = np.asarray(draws).view(ParticleArray)
     values._registry = registry
     if registry.active:
         registry.add(values)
@@ -246,7 +246,7 @@ def _per_particle(log_weight: Any, n: int) -> Any:
     return lw
 
 
-def _gather_state(state: Any, ancestors: np.ndarray, n: int, gathered: set) -> Any:
+def _gather_state(state: Any, ancestors: np.ndarray, n: int, gathered: set[Any]) -> Any:
     if isinstance(state, np.ndarray):
         if state.ndim == 0 or state.shape[0] != n or id(state) in gathered:
             return state
@@ -277,8 +277,8 @@ def _unbatch(value: Any, n: int) -> List[Any]:
         make = (lambda items: type(value)(*items)) if hasattr(value, "_fields") else tuple
         return [make(row) for row in zip(*columns)] if columns else [value] * n
     if isinstance(value, dict):
-        columns = {k: _unbatch(v, n) for k, v in value.items()}
-        return [{k: columns[k][i] for k in value} for i in range(n)]
+        by_key = {k: _unbatch(v, n) for k, v in value.items()}
+        return [{k: by_key[k][i] for k in value} for i in range(n)]
     if isinstance(value, list):
         columns = [_unbatch(v, n) for v in value]
         return [list(row) for row in zip(*columns)] if columns else [[] for _ in range(n)]
@@ -297,7 +297,7 @@ def _population(values: List[Any], log_weights: np.ndarray, books: AdaptiveResam
 
 
 def run_vectorized(
-    model: Callable[..., Any], args: tuple, num_particles: int, books: AdaptiveResampling,
+    model: Callable[..., Any], args: tuple[Any, ...], num_particles: int, books: AdaptiveResampling,
     rng: np.random.Generator,
 ) -> Population:
     """Tier (c): see the module docstring.  ``plait.smc(..., vectorized=True)`` calls it.

@@ -23,7 +23,7 @@ of particles and how the draws were made.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, Optional, cast
 
 import numpy as np
 
@@ -111,7 +111,7 @@ def chain_to_arviz(chain: "Chain", addresses: Optional[Iterable[Hashable]] = Non
     for label, rate in rates.items():
         key = "acceptance_rate" if len(rates) == 1 else f"acceptance_rate/{label}"
         idata.sample_stats.attrs[key] = float(rate)
-    return idata
+    return cast("arviz.InferenceData", idata)  # (ArviZ's groups are dynamic attributes)
 
 
 def _particle_variables(population: "Population") -> List[Dict[str, Any]]:
@@ -133,7 +133,7 @@ def _particle_variables(population: "Population") -> List[Dict[str, Any]]:
     return rows
 
 
-def _draw_set(population: "Population", num_draws: Optional[int], seed: SeedLike) -> tuple:
+def _draw_set(population: "Population", num_draws: Optional[int], seed: SeedLike) -> tuple[Any, ...]:
     n = len(population) if num_draws is None else int(num_draws)
     picks = np.asarray(systematic(population.log_weights, make_rng(seed), size=n), dtype=np.int64)
     rows = _particle_variables(population)
@@ -228,4 +228,4 @@ def populations_to_arviz(populations: List["Population"], num_draws: Optional[in
                              else float(populations[0].log_evidence))
     attrs["num_particles"] = [len(p) for p in populations] if len(populations) > 1 else len(populations[0])
     attrs["draws"] = f"systematic resampling of the weighted particles, seed {seed!r}"
-    return idata
+    return cast("arviz.InferenceData", idata)  # (ArviZ's groups are dynamic attributes)

@@ -58,7 +58,8 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
     autocov = _autocovariance(series[np.newaxis, :])[0]
     if autocov[0] == 0.0:
         return np.full(series.size, np.nan)
-    return autocov / autocov[0]
+    correlation: np.ndarray = autocov / autocov[0]
+    return correlation
 
 
 def effective_sample_size(draws: ArrayLike) -> float:
@@ -182,7 +183,7 @@ def _centred(chains: np.ndarray) -> np.ndarray:
     The mean of n copies of c need not round to c, so a constant chain would
     otherwise get a spurious positive variance and hide a stuck chain.
     """
-    centred = chains - chains.mean(axis=1, keepdims=True)
+    centred: np.ndarray = chains - chains.mean(axis=1, keepdims=True)
     constant = np.all(chains == chains[:, :1], axis=1)
     centred[constant] = 0.0
     return centred
@@ -195,12 +196,14 @@ def _autocovariance(chains: np.ndarray) -> np.ndarray:
     fft_length = scipy.fft.next_fast_len(2 * num_draws - 1, real=True)
     spectrum = scipy.fft.rfft(_centred(chains), n=fft_length, axis=1)
     circular = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, n=fft_length, axis=1)
-    return circular[:, :num_draws] / num_draws
+    autocovariance: np.ndarray = circular[:, :num_draws] / num_draws
+    return autocovariance
 
 
 def _sample_variances(chains: np.ndarray) -> np.ndarray:
     centred = _centred(chains)
-    return (centred**2).sum(axis=1) / (chains.shape[1] - 1)
+    variances: np.ndarray = (centred**2).sum(axis=1) / (chains.shape[1] - 1)
+    return variances
 
 
 def _within_and_pooled_variance(chains: np.ndarray) -> tuple[float, float]:

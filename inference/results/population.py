@@ -17,6 +17,10 @@ from .arviz_output import population_to_arviz
 __all__ = ["Population", "self_normalised_standard_error"]
 
 
+def _float_array(weights: Any) -> np.ndarray:
+    return np.asarray(weights, dtype=float)
+
+
 @attrs.define(eq=False)
 class Population:
     """Weighted particles: return values, log weights, and the evidence estimate.
@@ -34,7 +38,7 @@ class Population:
     """
 
     values: List[Any]
-    log_weights: np.ndarray = attrs.field(converter=lambda w: np.asarray(w, dtype=float))
+    log_weights: np.ndarray = attrs.field(converter=_float_array)
     #: Log of the evidence carried over from earlier resampling (0 for plain IS).
     log_evidence_offset: float = 0.0
     traces: Optional[List[Any]] = None
@@ -129,7 +133,7 @@ class Population:
         return "\n".join(lines)
 
     def to_arviz(self, num_draws: Optional[int] = None, seed: SeedLike = 0,
-                 observed_data: Optional[dict] = None) -> Any:
+                 observed_data: Optional[dict[Any, Any]] = None) -> Any:
         """The population as ``arviz.InferenceData`` (needs ``pip install plait[arviz]``).
 
         ArviZ has no weighted samples: ``posterior`` holds ``num_draws``

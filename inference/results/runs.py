@@ -101,7 +101,7 @@ class PopulationRuns:
             values.extend(population.values)
         traces = None
         if all(p.traces is not None for p in self.populations):
-            traces = [t for p in self.populations for t in p.traces]
+            traces = [t for p in self.populations for t in p.traces or ()]
         return Population(
             values=values,
             log_weights=np.concatenate(log_weights) if log_weights else np.zeros(0),

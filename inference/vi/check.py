@@ -30,12 +30,12 @@ given the answers.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, cast
 
 import attrs
 import numpy as np
 
-from ...effects.records import UNSET, Branch, Sample
+from ...effects.records import UNSET, Branch, Effect, Sample
 from ...errors import (
     DuplicateAddressError,
     ExtraAddressError,
@@ -165,20 +165,21 @@ class _Explore(Handler):
     says, or by its own condition when ``forced`` does not name it.
     """
 
-    def __init__(self, explorer: "_Explorer", forced: Optional[dict], start_depth: int) -> None:
+    def __init__(self, explorer: "_Explorer", forced: Optional[dict[Any, Any]], start_depth: int) -> None:
         self.explorer = explorer
         self.forced = forced
         self.start_depth = start_depth
 
     def begin(self) -> None:
         self.depth = self.start_depth
-        self.explorer.log = self.run.answers
+        # The explorer's runs record their answers (run(..., record=True)).
+        self.answers = cast(List[Any], self.run.answers)
+        self.explorer.log = self.answers
 
-    def handle(self, effect: Any) -> Any:
-        kind = type(effect)
-        if kind is Sample and effect.value is UNSET:
+    def handle(self, effect: Effect) -> Any:
+        if type(effect) is Sample and effect.value is UNSET:
             return self.fwd(effect.with_value(self._choose(effect)))
-        if kind is Branch:
+        if type(effect) is Branch:
             return self.fwd(Branch(effect.name, self._decide(effect)))
         return self.fwd(effect)
 
@@ -187,11 +188,11 @@ class _Explore(Handler):
         if self.depth > self.explorer.max_depth:
             raise _Cut()
 
-    def _decide(self, effect: Branch) -> bool:
+    def _decide(self, effect: Branch) -> Optional[bool]:
         self._count()
         if self.forced is not None:
             return self.forced.get(effect.name, effect.condition)
-        self.explorer.queue(self.run.answers, Branch(effect.name, effect.condition), False, self.depth)
+        self.explorer.queue(self.answers, Branch(effect.name, effect.condition), False, self.depth)
         return True
 
     def _choose(self, effect: Sample) -> Any:
@@ -202,18 +203,18 @@ class _Explore(Handler):
             values = self.explorer.discrete_values(dist, support)
             if self.forced is None:
                 for value in values[1:]:
-                    self.explorer.queue(self.run.answers, effect, value, self.depth)
+                    self.explorer.queue(self.answers, effect, value, self.depth)
             return values[0]
-        probes, median = self.explorer.continuous_values(dist, len(self.run.answers))
+        probes, median = self.explorer.continuous_values(dist, len(self.answers))
         if self.forced is None:
-            self.explorer.probe(self.run.answers, effect, probes, median, self.depth)
+            self.explorer.probe(self.answers, effect, probes, median, self.depth)
         return median
 
 
 class _Explorer:
     """The depth-first search over paths, and the probes of continuous values."""
 
-    def __init__(self, program: Callable[..., Any], args: tuple, max_depth: int, max_paths: int,
+    def __init__(self, program: Callable[..., Any], args: tuple[Any, ...], max_depth: int, max_paths: int,
                  discrete_limit: int, seed: int) -> None:
         self.program = program
         self.args = args
@@ -224,16 +225,17 @@ class _Explorer:
         self.paths = 0
         self.cut = False
         self.truncated = False
-        self.log: list = []
-        self.pending: List[tuple] = []
-        self.probes: List[tuple] = []
+        self.log: list[Any] = []
+        self.pending: List[tuple[Any, ...]] = []
+        self.probes: List[tuple[Any, ...]] = []
 
     # -- choice values ----------------------------------------------------------------
-    def discrete_values(self, dist: Any, support: Any) -> list:
+    def discrete_values(self, dist: Any, support: Any) -> list[Any]:
         if getattr(dist, "has_enumerate_support", False) and not getattr(dist, "batch_shape", ()):
             values = list(dist.enumerate_support())
         else:
-            low, high = getattr(support, "low", None), getattr(support, "high", None)
+            low: Any = getattr(support, "low", None)
+            high: Any = getattr(support, "high", None)
             if low is None or np.ndim(low) or np.ndim(high):
                 values = [dist.sample(np.random.default_rng(self.seed))]
             elif high == math.inf:
@@ -244,7 +246,7 @@ class _Explorer:
         kept = [v for v in values if np.all(np.asarray(dist.log_prob(v)) > -math.inf)]
         return kept or values[:1]
 
-    def continuous_values(self, dist: Any, position: int) -> Tuple[list, Any]:
+    def continuous_values(self, dist: Any, position: int) -> Tuple[list[Any], Any]:
         rng = np.random.default_rng([self.seed, position])
         draws = np.asarray(dist.sample(rng, (_DRAWS,)), dtype=float)
         if draws.ndim == 1:
@@ -253,13 +255,13 @@ class _Explorer:
         return [draws[i] for i in range(1, 1 + len(_QUANTILES))], draws[0]
 
     # -- the search -----------------------------------------------------------------
-    def queue(self, log: list, effect: Any, value: Any, depth: int) -> None:
+    def queue(self, log: list[Any], effect: Any, value: Any, depth: int) -> None:
         self.pending.append((log[:-1] + [(effect, value)], depth))
 
-    def probe(self, log: list, effect: Any, probes: list, median: Any, depth: int) -> None:
+    def probe(self, log: list[Any], effect: Any, probes: list[Any], median: Any, depth: int) -> None:
         self.probes.append((log[:-1], effect, probes, median, depth))
 
-    def execute(self, prefix: list, forced: Optional[dict], depth: int) -> Optional[list]:
+    def execute(self, prefix: list[Any], forced: Optional[dict[Any, Any]], depth: int) -> Optional[list[Any]]:
         """Run one path; its answer log, or None when cut or infeasible."""
         self.paths += 1
         if self.paths > self.max_paths:
@@ -293,7 +295,7 @@ class _Explorer:
             else:
                 self._run_probe(*self.probes.pop())
 
-    def _run_probe(self, before: list, effect: Sample, probes: list, median: Any, depth: int) -> None:
+    def _run_probe(self, before: list[Any], effect: Sample, probes: list[Any], median: Any, depth: int) -> None:
         for value in probes:
             probed = self.execute(before + [(effect, value)], {}, depth)
             if probed is None:
@@ -311,7 +313,7 @@ class _Explorer:
                 )
 
 
-def _choices(log: list) -> tuple:
+def _choices(log: list[Any]) -> tuple[Any, ...]:
     out = []
     for effect, answer in log:
         if type(effect) is Sample:
@@ -321,12 +323,12 @@ def _choices(log: list) -> tuple:
     return tuple(out)
 
 
-def _against_condition(log: list) -> tuple:
+def _against_condition(log: list[Any]) -> tuple[Any, ...]:
     return tuple(effect.name for effect, answer in log
                  if type(effect) is Branch and effect.condition is not None and bool(effect.condition) != answer)
 
 
-def _signature(log: list) -> tuple:
+def _signature(log: list[Any]) -> tuple[Any, ...]:
     sig = []
     for effect, _ in log:
         dist = getattr(effect, "dist", None)
@@ -334,7 +336,7 @@ def _signature(log: list) -> tuple:
     return tuple(sig)
 
 
-def _structure(log: list, start: int) -> str:
+def _structure(log: list[Any], start: int) -> str:
     return "[" + ", ".join(f"{type(e).__name__.lower()} {e.name!r}" for e, _ in log[start:]) + "]"
 
 

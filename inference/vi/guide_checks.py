@@ -75,8 +75,8 @@ def error(kind: type, address: Hashable, message: str) -> Exception:
     >>> error(plait.MissingAddressError, "x", "no x").address
     'x'
     """
-    err = kind(message)
-    err.address = address
+    err: Exception = kind(message)
+    err.address = address  # type: ignore[attr-defined]  # (any exception class takes the attribute)
     return err
 
 
@@ -139,7 +139,7 @@ def covers(outer: Support, inner: Support) -> bool:
     return False
 
 
-def _shape(dist: Any) -> Optional[tuple]:
+def _shape(dist: Any) -> Optional[tuple[Any, ...]]:
     try:
         return tuple(dist.batch_shape) + tuple(dist.event_shape)
     except (AttributeError, TypeError, NotImplementedError):
