@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__: list = []  # internal: users never hold a lent array
+__all__: list[str] = []  # internal: users never hold a lent array
 
 #: smaller arrays come from malloc, which reuses freed memory below glibc's
 #: default mmap threshold (128 KiB) without returning it to the OS
@@ -41,11 +41,14 @@ MAX_BYTES = 1 << 25
 #: idle blocks kept at most, in bytes (64 MiB); more are freed
 IDLE_BYTES = 1 << 26
 
-# size class (a power of two, in bytes) -> idle blocks (uint8 array, its address).
+#: a block of memory: (uint8 array, its address)
+_Block = tuple[np.ndarray, int]
+
+# size class (a power of two, in bytes) -> idle blocks.
 # No lock: list.pop and list.append are atomic, and the lists are never
 # rebound, so a lease's __del__ may run in any thread, even in the middle
 # of another call here.
-_IDLE: dict = {1 << b: [] for b in range(MIN_BYTES.bit_length() - 1, MAX_BYTES.bit_length())}
+_IDLE: dict[int, list[_Block]] = {1 << b: [] for b in range(MIN_BYTES.bit_length() - 1, MAX_BYTES.bit_length())}
 
 
 def empty(shape: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -87,7 +90,7 @@ def _lent(nbytes: int, dtype: np.dtype) -> bool:
     return MIN_BYTES <= nbytes <= MAX_BYTES and dtype.kind in "biufc"
 
 
-def _lend(size: int) -> tuple:
+def _lend(size: int) -> _Block:
     """An idle block of ``size`` bytes, or a new one: ``(uint8 array, address)``."""
     try:
         return _IDLE[size].pop()
@@ -96,7 +99,7 @@ def _lend(size: int) -> tuple:
         return block, block.ctypes.data
 
 
-def _give_back(block: tuple) -> None:
+def _give_back(block: _Block) -> None:
     """Keep ``block`` idle for the next :func:`empty`, unless IDLE_BYTES are kept already."""
     size = block[0].size
     if _idle_bytes() + size <= IDLE_BYTES:
@@ -113,7 +116,7 @@ class _Lease:
 
     __slots__ = ("__array_interface__", "_block")
 
-    def __init__(self, block: tuple, shape: tuple, dtype: np.dtype) -> None:
+    def __init__(self, block: _Block, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self._block = block
         self.__array_interface__ = {
             "shape": shape, "typestr": dtype.str, "data": (block[1], False), "version": 3,
