@@ -43,6 +43,14 @@ def test_package_ships_py_typed():
     assert importlib.resources.files("plait").joinpath("py.typed").is_file()
 
 
+def test_compiled_modules_ship_type_stubs():
+    # Type checkers read ext/<module>.pyi for the names imported from a compiled module.
+    ext = Path(plait.ext.__file__).parent
+    compiled = {p.name.split(".")[0] for s in importlib.machinery.EXTENSION_SUFFIXES for p in ext.glob(f"*{s}")}
+    stubs = {p.stem for p in ext.glob("*.pyi")}
+    assert compiled and compiled <= stubs, sorted(compiled - stubs)
+
+
 def test_only_intended_modules_are_installed():
     root = Path(plait.__file__).parent
     if os.environ.get("PLAIT_EXPECT_INSTALLED"):
