@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, NoReturn
 
 import numpy as np
 
@@ -40,7 +40,10 @@ __all__ = ["Dual", "perturbation", "primal", "tangent", "stop_gradient"]
 _counter = itertools.count(1)
 # Tags of derivative calls that are still running.  Sets are safe to mutate
 # from several threads under the GIL, and tags are never reused.
-_LIVE: set = set()
+_LIVE: set[int] = set()
+#: numpy itself, typed loosely: numpy dispatches a Dual operand to Dual.__array_ufunc__ /
+#: __array_function__, which numpy's stubs cannot express, so calls on a Dual go through this name.
+_numpy: Any = np
 
 
 class perturbation:
@@ -65,9 +68,8 @@ class perturbation:
         self.tag = tag
         return tag
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
         _LIVE.discard(self.tag)
-        return False
 
 
 def _float_primal(value: Any, what: str) -> Any:
@@ -102,7 +104,7 @@ class Dual:
     >>> from plait.gradients import Dual, perturbation
     >>> with perturbation() as tag:
     ...     x = Dual(np.array([1.0, 2.0]), np.eye(2), tag=tag)
-    ...     print(np.sum(x * x).tangent, bool(x[0] < 1.5))
+    ...     print(_numpy.sum(x * x).tangent, bool(x[0] < 1.5))
     [2. 4.] True
     """
 
@@ -164,7 +166,7 @@ class Dual:
 
     # -- array-like attributes ----------------------------------------------------------
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         """The primal's shape."""
         return _shape(self.primal)
 
@@ -192,7 +194,7 @@ class Dual:
     @property
     def T(self) -> Any:
         """The transpose."""
-        return np.transpose(self)
+        return _numpy.transpose(self)
 
     def __len__(self) -> int:
         shape = self.shape
@@ -208,7 +210,7 @@ class Dual:
         return PROTOCOL_RULES["getitem"](self, index)
 
     # -- conversions: refused, because they would drop the derivative ------------------
-    def _refuse(self, kind: str) -> Any:
+    def _refuse(self, kind: str) -> NoReturn:
         raise TypeError(
             f"cannot convert a Dual to {kind}: that would drop its derivative; use "
             "plait.gradients.primal(x) or plait.gradients.stop_gradient(x) for the value"
@@ -239,141 +241,141 @@ class Dual:
     # back to the ufunc wherever a partial could be non-finite.
     def __add__(self, o: Any) -> Any:
         r = _fast(self, o, 0)
-        return np.add(self, o) if r is None else r
+        return _numpy.add(self, o) if r is None else r
 
     def __radd__(self, o: Any) -> Any:
         r = _fast(self, o, 0)
-        return np.add(o, self) if r is None else r
+        return _numpy.add(o, self) if r is None else r
 
     def __sub__(self, o: Any) -> Any:
         r = _fast(self, o, 1)
-        return np.subtract(self, o) if r is None else r
+        return _numpy.subtract(self, o) if r is None else r
 
     def __rsub__(self, o: Any) -> Any:
         r = _fast(self, o, 2)
-        return np.subtract(o, self) if r is None else r
+        return _numpy.subtract(o, self) if r is None else r
 
     def __mul__(self, o: Any) -> Any:
         r = _fast(self, o, 3)
-        return np.multiply(self, o) if r is None else r
+        return _numpy.multiply(self, o) if r is None else r
 
     def __rmul__(self, o: Any) -> Any:
         r = _fast(self, o, 3)
-        return np.multiply(o, self) if r is None else r
+        return _numpy.multiply(o, self) if r is None else r
 
     def __truediv__(self, o: Any) -> Any:
         r = _fast(self, o, 4)
-        return np.true_divide(self, o) if r is None else r
+        return _numpy.true_divide(self, o) if r is None else r
 
     def __rtruediv__(self, o: Any) -> Any:
         r = _fast(self, o, 5)
-        return np.true_divide(o, self) if r is None else r
+        return _numpy.true_divide(o, self) if r is None else r
 
     def __floordiv__(self, o: Any) -> Any:
-        return np.floor_divide(self, o)
+        return _numpy.floor_divide(self, o)
 
     def __rfloordiv__(self, o: Any) -> Any:
-        return np.floor_divide(o, self)
+        return _numpy.floor_divide(o, self)
 
     def __mod__(self, o: Any) -> Any:
-        return np.remainder(self, o)
+        return _numpy.remainder(self, o)
 
     def __rmod__(self, o: Any) -> Any:
-        return np.remainder(o, self)
+        return _numpy.remainder(o, self)
 
     def __pow__(self, o: Any) -> Any:
-        return np.power(self, o)
+        return _numpy.power(self, o)
 
     def __rpow__(self, o: Any) -> Any:
-        return np.power(o, self)
+        return _numpy.power(o, self)
 
     def __matmul__(self, o: Any) -> Any:
-        return np.matmul(self, o)
+        return _numpy.matmul(self, o)
 
     def __rmatmul__(self, o: Any) -> Any:
-        return np.matmul(o, self)
+        return _numpy.matmul(o, self)
 
     def __neg__(self) -> Any:
-        return np.negative(self)
+        return _numpy.negative(self)
 
     def __pos__(self) -> Any:
         return self
 
     def __abs__(self) -> Any:
-        return np.absolute(self)
+        return _numpy.absolute(self)
 
     def __lt__(self, o: Any) -> Any:
-        return np.less(self, o)
+        return _numpy.less(self, o)
 
     def __le__(self, o: Any) -> Any:
-        return np.less_equal(self, o)
+        return _numpy.less_equal(self, o)
 
     def __gt__(self, o: Any) -> Any:
-        return np.greater(self, o)
+        return _numpy.greater(self, o)
 
     def __ge__(self, o: Any) -> Any:
-        return np.greater_equal(self, o)
+        return _numpy.greater_equal(self, o)
 
-    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
-        return np.equal(self, o)
+    def __eq__(self, o: Any) -> Any:
+        return _numpy.equal(self, o)
 
-    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
-        return np.not_equal(self, o)
+    def __ne__(self, o: Any) -> Any:
+        return _numpy.not_equal(self, o)
 
     # -- ndarray-style methods ------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
         """``np.sum(self, axis, keepdims=keepdims)``."""
-        return np.sum(self, axis=axis, keepdims=keepdims)
+        return _numpy.sum(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
         """``np.mean(self, axis, keepdims=keepdims)``."""
-        return np.mean(self, axis=axis, keepdims=keepdims)
+        return _numpy.mean(self, axis=axis, keepdims=keepdims)
 
     def prod(self, axis: Any = None, keepdims: bool = False) -> Any:
         """``np.prod(self, axis, keepdims=keepdims)``."""
-        return np.prod(self, axis=axis, keepdims=keepdims)
+        return _numpy.prod(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Any:
         """``np.max(self, axis, keepdims=keepdims)``."""
-        return np.max(self, axis=axis, keepdims=keepdims)
+        return _numpy.max(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Any:
         """``np.min(self, axis, keepdims=keepdims)``."""
-        return np.min(self, axis=axis, keepdims=keepdims)
+        return _numpy.min(self, axis=axis, keepdims=keepdims)
 
     def cumsum(self, axis: Any = None) -> Any:
         """``np.cumsum(self, axis)``."""
-        return np.cumsum(self, axis=axis)
+        return _numpy.cumsum(self, axis=axis)
 
     def reshape(self, *shape: Any) -> Any:
         """``np.reshape(self, shape)``."""
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
-        return np.reshape(self, shape)
+        return _numpy.reshape(self, shape)
 
     def transpose(self, *axes: Any) -> Any:
         """``np.transpose(self, axes)``."""
         if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = tuple(axes[0])
-        return np.transpose(self, axes or None)
+        return _numpy.transpose(self, axes or None)
 
     def ravel(self) -> Any:
         """``np.ravel(self)``."""
-        return np.ravel(self)
+        return _numpy.ravel(self)
 
     flatten = ravel
 
     def squeeze(self, axis: Any = None) -> Any:
         """``np.squeeze(self, axis)``."""
-        return np.squeeze(self, axis=axis)
+        return _numpy.squeeze(self, axis=axis)
 
     def dot(self, other: Any) -> Any:
         """``np.dot(self, other)``."""
-        return np.dot(self, other)
+        return _numpy.dot(self, other)
 
     def clip(self, lo: Any = None, hi: Any = None) -> Any:
         """``np.clip(self, lo, hi)``."""
-        return np.clip(self, lo, hi)
+        return _numpy.clip(self, lo, hi)
 
     def copy(self) -> "Dual":
         """The Dual itself (Duals are immutable)."""
@@ -436,17 +438,17 @@ class Dual:
         return rule(*args, **kwargs)
 
 
-_set_primal = Dual.primal.__set__  # type: ignore[attr-defined]
-_set_tangent = Dual._tangent.__set__  # type: ignore[attr-defined]
-_set_tag = Dual.tag.__set__  # type: ignore[attr-defined]
+_set_primal = Dual.primal.__set__  # type: ignore[misc]
+_set_tangent = Dual._tangent.__set__  # type: ignore[misc]
+_set_tag = Dual.tag.__set__  # type: ignore[misc, attr-defined]
 _object_new = object.__new__
 
 #: ufunc -> rule(y, primals, tangents) -> tangent or None; filled by .ufunc_rules
 UFUNC_RULES: Dict[Any, Callable[..., Any]] = {}
 #: rules that accept (and may return) factored tangents; the rest get expanded ones
-FACTORED_RULES: set = set()
+FACTORED_RULES: set[Any] = set()
 #: ufuncs whose result is boolean or piecewise constant: computed on the plain value
-PLAIN_UFUNCS: set = set()
+PLAIN_UFUNCS: set[Any] = set()
 #: numpy function -> replacement accepting Duals; filled by .function_rules and .linalg_rules
 FUNCTION_RULES: Dict[Any, Callable[..., Any]] = {}
 #: Indexing (``"getitem"``) and ufunc methods other than ``__call__`` (``"ufunc_method"``):
@@ -564,7 +566,7 @@ def _ufunc_name(ufunc: Any) -> str:
     return f"{module}.{name}"
 
 
-def _shape(x: Any) -> tuple:
+def _shape(x: Any) -> tuple[int, ...]:
     s = getattr(x, "shape", None)
     return s if s is not None else np.shape(x)
 
@@ -595,7 +597,7 @@ def top_tag(values: Any) -> int:
     return tag
 
 
-def split(x: Any, tag: int) -> tuple:
+def split(x: Any, tag: int) -> tuple[Any, Any]:
     """``(primal, tangent)`` of ``x`` at level ``tag``; other values are constants there."""
     if type(x) is Dual and x.tag == tag:
         return x.primal, x.tangent
@@ -683,7 +685,7 @@ def lift(t: Any, nd: int, nd_out: int) -> Any:
     return t.reshape(s[:1] + (1,) * (nd_out - nd) + s[1:])
 
 
-def fit(t: Any, shape: tuple) -> Any:
+def fit(t: Any, shape: tuple[int, ...]) -> Any:
     """Broadcast a tangent to ``(k, *shape)``."""
     s = _shape(t)
     if s[1:] == shape:

@@ -49,7 +49,7 @@ import numpy as np
 from . import buffers
 from .dual import all_finite, fit, zmul
 
-__all__: list = []  # internal: users only ever see expanded tangents
+__all__: list[str] = []  # internal: users only ever see expanded tangents
 
 
 #: partials kept for a replay before the value is checked and the chain dropped
@@ -68,7 +68,7 @@ class Factored:
 
     __slots__ = ("coef", "seed", "partials", "primal_shape", "_value")
 
-    def __init__(self, coef: np.ndarray, seed: Any, partials: tuple, primal_shape: tuple) -> None:
+    def __init__(self, coef: np.ndarray, seed: Any, partials: tuple[Any, ...], primal_shape: tuple[Any, ...]) -> None:
         self.coef = coef
         self.seed = seed
         self.partials = partials
@@ -80,7 +80,7 @@ class Factored:
                 f"{len(self.partials)} pending)")
 
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[int, ...]:
         """``(k, *primal shape)``, as for an expanded tangent."""
         return self.coef.shape + self.primal_shape
 
@@ -98,7 +98,7 @@ class Factored:
         return v
 
     # -- building ------------------------------------------------------------------------
-    def times(self, d: Any, primal_shape: tuple) -> "Factored | np.ndarray":
+    def times(self, d: Any, primal_shape: tuple[Any, ...]) -> "Factored | np.ndarray":
         """The tangent times the partial ``d`` (a plain array or number), zero entries absorbing."""
         partials = self.partials + (d,)
         if len(partials) < CHAIN_LIMIT:
@@ -115,7 +115,7 @@ class Factored:
         f._value = self._value
         return f
 
-    def broadcast(self, primal_shape: tuple) -> "Factored":
+    def broadcast(self, primal_shape: tuple[Any, ...]) -> "Factored":
         """The same tangent for a primal broadcast to ``primal_shape``."""
         if self.primal_shape == primal_shape:
             return self
@@ -138,11 +138,12 @@ class Factored:
         value = self.value
         shape = self.primal_shape
         if not self.partials or all_finite(value):
-            return self.coef.reshape(self.coef.shape + (1,) * len(shape)) * value
+            expanded: np.ndarray = self.coef.reshape(self.coef.shape + (1,) * len(shape)) * value
+            return expanded
         return _replay(self.coef, self.seed, self.partials, shape)
 
 
-def _product(seed: Any, partials: tuple) -> np.ndarray:
+def _product(seed: Any, partials: tuple[Any, ...]) -> np.ndarray:
     """``seed * partials[0] * ...``, left to right, into one fresh buffer where shapes allow."""
     if seed is None:
         v, rest = partials[0], partials[1:]
@@ -160,21 +161,22 @@ def _product(seed: Any, partials: tuple) -> np.ndarray:
     return np.asarray(v)
 
 
-def _fit(v: np.ndarray, shape: tuple) -> np.ndarray:
+def _fit(v: np.ndarray, shape: tuple[Any, ...]) -> np.ndarray:
     return v if v.shape == shape else np.broadcast_to(v, shape)
 
 
-def _replay(coef: np.ndarray, seed: Any, partials: tuple, shape: tuple) -> np.ndarray:
+def _replay(coef: np.ndarray, seed: Any, partials: tuple[Any, ...], shape: tuple[Any, ...]) -> np.ndarray:
     """The unfactored computation: rows multiplied partial by partial, zeros absorbing."""
     t = coef.reshape(coef.shape + (1,) * len(shape))
     if seed is not None:
         t = t * seed
     for d in partials:
         t = zmul(t, d)
-    return fit(t, shape)
+    product: np.ndarray = fit(t, shape)
+    return product
 
 
-def start(coef: np.ndarray, d: np.ndarray, primal_shape: tuple) -> Factored:
+def start(coef: np.ndarray, d: np.ndarray, primal_shape: tuple[Any, ...]) -> Factored:
     """The tangent ``coef`` of a 0-d primal times the array partial ``d``."""
     return Factored(coef, None, (d,), primal_shape)
 
@@ -184,7 +186,7 @@ def known_finite(coef: np.ndarray, value: np.ndarray) -> Factored:
     return Factored(coef, value, (), value.shape)
 
 
-def plus(a: Factored, b: Factored, shape: tuple) -> "Factored | None":
+def plus(a: Factored, b: Factored, shape: tuple[Any, ...]) -> "Factored | None":
     """``a + b`` when both scale the same coefficients, else None.
 
     A finite sum vouches for both chains (inf or NaN in either term would
@@ -218,7 +220,7 @@ def reduced(t: Factored, func: Any, axis: Any, keepdims: bool) -> Any:
     return t.coef * s if all_finite(s) else None
 
 
-def _plain_factors(t: Factored) -> "tuple | None":
+def _plain_factors(t: Factored) -> "tuple[Any, ...] | None":
     """The factors of ``t``'s pending value if there are two or more, all float64 arrays of its shape."""
     factors = t.partials if t.seed is None else (t.seed,) + t.partials
     if len(factors) < 2:
@@ -230,7 +232,7 @@ def _plain_factors(t: Factored) -> "tuple | None":
     return factors
 
 
-def _product_in_buffer(factors: tuple, shape: tuple) -> np.ndarray:
+def _product_in_buffer(factors: tuple[Any, ...], shape: tuple[Any, ...]) -> np.ndarray:
     """The product of ``factors``, multiplied in place in one lent buffer (see .buffers).
 
     A value that only feeds a reduction is not kept, so its buffer goes

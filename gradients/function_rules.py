@@ -308,7 +308,7 @@ def _cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> An
     # d y_i = sum_{j <= i} t_j prod_{l <= i, l != j} p_l: row j of `rows` is the
     # cumulative product with p_j replaced by 1 (O(n^2), exact with zeros).
     eye = np.eye(n, dtype=bool)
-    rows = np.cumprod(np.where(eye, 1.0, pl[..., None, :]), axis=-1)
+    rows: Any = np.cumprod(np.where(eye, 1.0, pl[..., None, :]), axis=-1)
     rows = rows * np.triu(np.ones((n, n)))
     dt = np.sum(tl[..., :, None] * rows, axis=-2)
     return new(y, np.moveaxis(dt, -1, ax + 1), tag)
