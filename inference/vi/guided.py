@@ -227,7 +227,9 @@ class _Side:
             effect = method(arg)
             while effect is not None:
                 try:
-                    self.pending = process.dispatch(effect)
+                    dispatch = process.dispatch
+                    # No handler around it (the common case): its address is final.
+                    self.pending = effect if dispatch is _renamed_leaf else dispatch(effect)
                     return
                 except Exception as err:  # renaming failed: the program at fault hears it
                     effect = process.throw(err)
