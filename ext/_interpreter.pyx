@@ -308,6 +308,19 @@ cdef class BaseInterpreter(RunRandom):
 cdef object _ANSWER = object()  # resume(): answer the pending effect with its frame's dispatch
 
 
+cdef inline bint _one_of(object kind, tuple kinds):
+    """``kind in kinds`` for effect classes, by identity (a class equals only itself).
+
+    ``in`` would ask each class's rich comparison first, several C calls per
+    entry; this runs for every effect of every paused program.
+    """
+    cdef object candidate
+    for candidate in kinds:
+        if candidate is kind:
+            return True
+    return False
+
+
 cdef class _Frame:
     """One generator of a program's stack, with what answers its effects."""
 
@@ -438,7 +451,7 @@ cdef class Process:
 
     cdef object _answer(self, object effect):
         cdef object answer = (<_Frame>self.frames[len(self.frames) - 1]).dispatch(effect)
-        if self.after and type(effect) in self.after:
+        if self.after and _one_of(type(effect), self.after):
             self.pending = effect
             self.held = answer
             self.has_held = True
@@ -520,7 +533,7 @@ cdef class Process:
             kind = type(effect)
             answer = None
             try:
-                if kind is _LOOP and frame.expand_loops and not (pausing and kind in self.before):
+                if kind is _LOOP and frame.expand_loops and not (pausing and _one_of(kind, self.before)):
                     self._enter_loop(effect, frame.dispatch)
                     if effect.steps == 0:
                         answer = effect.init
@@ -528,11 +541,11 @@ cdef class Process:
                 if kind is _HANDLED:
                     self._enter_handled(effect, frame)
                     continue
-                if pausing and kind in self.before:
+                if pausing and _one_of(kind, self.before):
                     self.pending = effect
                     return effect
                 answer = frame.dispatch(effect)
-                if self.after and kind in self.after:
+                if self.after and _one_of(kind, self.after):
                     self.pending = effect
                     self.held = answer
                     self.has_held = True

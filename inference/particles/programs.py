@@ -1,27 +1,33 @@
-"""SMC tiers (a) and (b): particles as suspended programs, loops on explicit state.
+"""SMC tiers (a) and (b): particles as paused programs, loops on explicit state.
 
-Tier (a), any program.  Every particle owns a suspended execution of the
-model.  One SMC step advances each particle to just after its next
-``observe`` or ``factor``.  When the population is resampled, the first child
-of each ancestor takes over the ancestor's live generator ("move, don't
-copy"); every other child only remembers the ancestor's answer log and its
-length, which costs O(1).  Before such a child runs again it is rebuilt by
-re-executing the model with that log as a positional prefix (answered by the
-compiled answer log, no handler work), which stops exactly where the ancestor
-was suspended.  Rebuilding is O(length of the program so far), so a long
+Tier (a), any program.  Every particle owns a :class:`~plait.ext._interpreter.Process`
+of the model (the run loop, paused): its effects are answered by the base
+interpreter through a handler that adds observations and factors to the
+particle's weight, and recorded by the answer log.  The process pauses after
+every ``observe`` or ``factor`` and before every loop record, so one SMC step
+is one ``resume()``.  When the population is resampled, the first child of
+each ancestor takes over the ancestor's process ("move, don't copy"); every
+other child only remembers the ancestor's answer log and its length, which
+costs O(1).  Before such a child runs again it is rebuilt: a new process of
+the model whose answer log replays that log as a positional prefix (no
+handler work), resumed until it has replayed it, which is exactly where the
+ancestor paused.  Rebuilding is O(length of the program so far), so a long
 program costs O(N·T²) in the worst case.
 
-Tier (b), loops.  A particle that reaches an ``iterate``/``fold`` record
-suspends there.  Once every live particle waits at a loop of the same name
-and length, the loop runs step by step over the whole population: each
+Tier (b), loops.  A particle whose process pauses at an ``iterate``/``fold``
+record, with only stateless rewriting handlers (scope, condition, scale,
+mask) between the loop and the particle's own, and a live answer log, waits
+there.  Once every live particle waits at a loop of the same name and
+length, the loop runs step by step over the whole population: each
 particle's kernel runs on its own explicit state, the population is weighed
 and maybe resampled after every step, and a child copies its ancestor's
 state (a reference: kernels return new states, they must not mutate the old
 one).  Nothing inside the loop is logged or replayed, so the loop costs
-O(N·T).  After the last step each particle resumes its program with its final
-state; the answer log records the whole loop as one entry.  A loop whose
-particles disagree (different loops, or handlers around it that keep per-run
-state) is expanded inline and runs in tier (a).
+O(N·T).  After the last step each particle's process is resumed with its
+final state, which the answer log records as one entry (a rebuilt particle
+answers the loop from that entry).  A loop whose particles disagree
+(different loops, or handlers around it that keep per-run state) is expanded
+inline by the process (``expand()``) and runs in tier (a).
 
 Randomness.  Every live draw comes from one stream of the run, and particles
 always advance in index order; a rebuilt particle draws nothing while it
@@ -36,7 +42,7 @@ from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
 
-from ...effects.records import Factor, Handled, Loop, Observe
+from ...effects.records import Factor, Loop, Observe
 from ...handlers import REWRITING_HANDLERS
 from ...handlers.base import Handler
 from ...handlers.scope import LoopStep
@@ -48,7 +54,8 @@ from ...handlers.base import start
 
 __all__ = ["run_general", "new_kernel_sites"]
 
-_STEP_KINDS = (Observe, Factor)
+_STEP_KINDS = (Observe, Factor)  # a particle pauses after each of these
+_LOOP_KINDS = (Loop,)  # ... and before each loop
 #: Handlers that keep no per-run state: a loop under them can run in tier (b),
 #: each kernel step under fresh copies of them.
 _STATELESS = REWRITING_HANDLERS
@@ -94,10 +101,10 @@ def _not_a_generator(kernel: Any, result: Any) -> Any:
 
 
 class _Particle:
-    """One particle: a suspended execution, or the log to rebuild one from."""
+    """One particle: a paused :class:`~plait.ext._interpreter.Process` of the model, or the log to rebuild one from."""
 
     __slots__ = (
-        "model", "args", "rng", "log_weight", "execution", "stepper", "done", "value",
+        "model", "args", "rng", "log_weight", "execution", "process", "log", "done", "value",
         "source_log", "source_length", "at_loop", "loop_answer", "around",
     )
 
@@ -107,25 +114,27 @@ class _Particle:
         self.rng = rng
         self.log_weight = 0.0
         self.execution: Optional[Execution] = None
-        self.stepper: Any = None
+        self.process: Any = None
+        self.log: Any = None  # the process's answer log (replays the prefix, then records)
         self.done = False
         self.value: Any = None
         self.source_log: Optional[list] = None
         self.source_length = 0
-        #: The loop record this particle is suspended at, if any; ``loop_answer``
+        #: The loop record this particle is paused at, if any; ``loop_answer``
         #: is its final state once known, ``_EXPAND`` to run it inline, else ``_WAIT``.
+        #: ``around``: the sub-program handlers between that loop and the particle's own.
         self.at_loop: Optional[Loop] = None
         self.loop_answer: Any = _WAIT
         self.around: tuple = ()
 
     def answers(self) -> list:
-        """The answer log up to this particle's suspension point."""
+        """The answer log up to this particle's pause."""
         if self.execution is not None:
             return list(self.execution.answers)  # type: ignore[arg-type]
         return [] if self.source_log is None else self.source_log[: self.source_length]
 
     def moved_to(self, answers: list) -> "_Particle":
-        """A particle suspended where this one is, but with the answers of another trace."""
+        """A particle paused where this one is, but with the answers of another trace."""
         child = _Particle(self.model, self.args, self.rng)
         child.log_weight = self.log_weight
         child.source_log, child.source_length = answers, len(answers)
@@ -146,7 +155,7 @@ class _Particle:
 
     @property
     def waiting(self) -> bool:
-        """Suspended at a loop whose outcome is not decided yet."""
+        """Paused at a loop whose outcome is not decided yet."""
         return self.at_loop is not None and self.loop_answer is _WAIT
 
     def advance(self) -> bool:
@@ -155,37 +164,75 @@ class _Particle:
         Returns whether this particle had to be rebuilt by replay first.
         """
         replayed = False
-        if self.stepper is None:
+        if self.process is None:
             replayed = self._start()
-        try:
-            if self.at_loop is not None:
-                answer, self.at_loop, self.loop_answer = self.loop_answer, None, _WAIT
-                suspension = self.stepper.send(answer)
-            else:
-                suspension = next(self.stepper)
-        except StopIteration as stop:
-            self.done, self.value = True, stop.value
-            self.stepper = self.execution = None
-            return replayed
-        if suspension is not None:  # a loop: (record, handlers around it)
-            self.at_loop, self.around = suspension
+        if self.at_loop is None:
+            paused = self.process.resume()
+        else:
+            paused = self._leave_loop()
+        if type(paused) is Loop:
+            paused = self._past_loops(paused)
+        if paused is None:
+            self.done, self.value = True, self.process.value
+            self.process = self.execution = self.log = None
+        elif type(paused) is Loop:
+            self.at_loop, self.around = paused, self.execution.inner_handlers()  # type: ignore[union-attr]
         return replayed
 
+    def _leave_loop(self) -> Any:
+        """Run the loop this particle is paused at as the population decided; return the next pause."""
+        loop, answer = self.at_loop, self.loop_answer
+        self.at_loop, self.loop_answer = None, _WAIT
+        if answer is _EXPAND:  # tier (a): its kernel steps run inline
+            return self.process.expand()
+        # Tier (b) ran it: the log records the whole loop as one entry.
+        return self.process.resume(self.log.record(loop, answer))
+
+    def _past_loops(self, paused: Loop) -> Any:
+        """Run on past the loops the population does not decide, from the loop ``paused``.
+
+        Returns the next pause: after an observe or factor, at a loop for
+        the population, or None at the end.
+        """
+        process = self.process
+        while type(paused) is Loop:
+            around = self.execution.inner_handlers()  # type: ignore[union-attr]
+            if all(type(h) in _STATELESS for h in around):
+                entry = self.log.peek()
+                if entry is None:  # live: the population decides how this loop runs
+                    return paused
+                if type(entry[0]) is Loop and entry[0].name == paused.name:
+                    # Replaying a loop that ran in tier (b): its final state is logged.
+                    paused = process.resume(self.log.record(paused, None))
+                    continue
+            if any(h.interprets_loops for h in around):
+                paused = process.resume()  # a handler around it answers it
+            else:
+                paused = process.expand()  # tier (a): its kernel steps run inline
+        return paused
+
     def _start(self) -> bool:
+        """Make this particle's process, and replay its prefix up to where its ancestor paused."""
         prefix = [] if self.source_log is None else self.source_log[: self.source_length]
         execution = Execution(self.rng, record_answers=True)
         dispatch, expand, _ = execution.bind((_Weigh(self),), execution.base, True)
-        log = answer_log(prefix, dispatch, execution.answers)
+        self.log = answer_log(prefix, dispatch, execution.answers)
         self.execution = execution
-        self.stepper = _step(execution, start(self.model, self.args), log, expand, (), log)
-        # Replay the prefix: the ancestor was suspended just after its last entry,
-        # or at a loop whose record it had not logged yet.
-        suspension = None
-        while len(execution.answers) < len(prefix):  # type: ignore[arg-type]
-            suspension = next(self.stepper)
-        if self.at_loop is not None and suspension is None:
-            suspension = next(self.stepper)
-            if suspension is None or suspension[0].name != self.at_loop.name:
+        self.process = process = execution.process(
+            start(self.model, self.args), self.log, expand, before=_LOOP_KINDS, after=_STEP_KINDS
+        )
+        # The ancestor paused just after its last entry, or at a loop whose
+        # record it had not logged yet.
+        answers, length, paused = execution.answers, len(prefix), None
+        while len(answers) < length:  # type: ignore[arg-type]
+            paused = process.resume()
+            if type(paused) is Loop:
+                paused = self._past_loops(paused)
+        if self.at_loop is not None and type(paused) is not Loop:
+            paused = process.resume()
+            if type(paused) is Loop:
+                paused = self._past_loops(paused)
+            if type(paused) is not Loop or paused.name != self.at_loop.name:
                 raise AssertionError("a rebuilt particle did not stop at its ancestor's loop")
         return bool(prefix)
 
@@ -206,63 +253,12 @@ def _children(particles: List[_Particle], ancestors: Iterable[int]) -> List[_Par
     return children
 
 
-def _step(
-    execution: Execution, gen: Any, dispatch: Callable[[Any], Any], expand: bool, around: tuple,
-    log: Any,
-) -> Any:
-    """Drive ``gen`` like the run loop, suspending after each observe or factor.
-
-    Yields None after an observe or factor, and ``(loop, around)`` at a loop
-    that tier (b) may run (``around``: the sub-program handlers between the
-    loop and the particle's own); the answer sent back is the loop's final
-    state, or ``_EXPAND`` to run it inline.
-    """
-    try:
-        effect = gen.send(None)
-        while True:
-            try:
-                kind = type(effect)
-                if kind is Loop and expand:
-                    answer = yield from _step_loop(execution, effect, dispatch, around, log)
-                elif kind is Handled:
-                    inner, inner_expand, bound = execution.bind(effect.handlers, dispatch, expand)
-                    answer = yield from _step(
-                        execution, effect.program, inner, inner_expand, (*effect.handlers, *around), log
-                    )
-                    execution.result.value = answer
-                    for handler in bound:
-                        handler.end(execution.result)
-                else:
-                    answer = dispatch(effect)
-                    if kind in _STEP_KINDS:
-                        yield None
-            except Exception as error:
-                effect = gen.throw(error)
-                continue
-            effect = gen.send(answer)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        gen.close()
-
-
-def _step_loop(
-    execution: Execution, loop: Loop, dispatch: Callable[[Any], Any], around: tuple, log: Any
-) -> Any:
-    if all(type(h) in _STATELESS for h in around):
-        entry = log.peek()
-        if entry is None:  # live: the population decides how this loop runs
-            answer = yield (loop, around)
-            if answer is not _EXPAND:
-                return log.record(loop, answer)
-        elif type(entry[0]) is Loop and entry[0].name == loop.name:
-            return log.record(loop, None)  # replaying a loop that ran in tier (b)
-    state = loop.init
-    for step in range(loop.steps):
-        args = (state,) if loop.xs is None else (state, loop.xs[step])
-        step_dispatch = LoopStep(loop.name, step).bind(dispatch, execution).handle
-        state = yield from _step(execution, start(loop.kernel, args), step_dispatch, True, around, log)
-    return state
+def _first_loop(particles: List[_Particle]) -> Loop:
+    """The loop the first particle that waits at one waits at."""
+    for particle in particles:
+        if particle.at_loop is not None:
+            return particle.at_loop
+    raise AssertionError("no particle is at a loop")
 
 
 def _compatible(waiting: List[_Particle]) -> bool:
@@ -284,7 +280,7 @@ def _run_loop(particles: List[_Particle], books: AdaptiveResampling, rng: np.ran
     scratch.base = sites
     log_weights = np.array([p.log_weight for p in particles])
     states: List[Any] = [p.at_loop.init if p.at_loop is not None else None for p in particles]
-    steps = next(p.at_loop.steps for p in particles if p.at_loop is not None)  # type: ignore[union-attr]
+    steps = _first_loop(particles).steps
     layout = _Layout(particles)
     for step in range(steps):
         xs = layout.xs(step)
@@ -324,7 +320,7 @@ class _Layout:
         self.kernels = [None if loop is None else loop.kernel for loop in self.loops]
         self.plain = [i for i, p in enumerate(particles) if p.at_loop is not None and not p.around]
         self.wrapped = [i for i, p in enumerate(particles) if p.at_loop is not None and p.around]
-        first = next(loop for loop in self.loops if loop is not None)
+        first = _first_loop(particles)
         shared = all(loop is None or loop.xs is first.xs for loop in self.loops)
         self.shared_xs = first.xs if shared else _WAIT
 

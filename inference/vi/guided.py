@@ -1,9 +1,12 @@
 """``plait.guided(model, guide)``: one program that proposes from the guide and weighs by the model.
 
-The combinator drives the model's and the guide's generators in lockstep and
-is itself a plain generator program, so every inference runs it unchanged
-(importance sampling, every SMC tier that takes any program, exact
-enumeration, ``plait.check``):
+The combinator runs the model and the guide in lockstep and is itself a
+plain generator program, so every inference runs it unchanged (importance
+sampling, every SMC tier that takes any program, exact enumeration,
+``plait.check``).  Each side is a :class:`~plait.ext._interpreter.Process`
+of the run loop that pauses before every leaf effect; the lockstep reads
+the effect as the handlers around it address it, and answers it with
+``resume(answer)`` or raises an error at its ``yield`` with ``throw(err)``:
 
 * when the model needs a latent ``a``, the guide is advanced until it
   proposes ``a``; the guide's request ``sample(a, q)`` goes outward, so the
@@ -26,8 +29,9 @@ The guide may propose in any order (proposals are buffered by address)
 except that it cannot propose, while waiting to receive a decision, a value
 the model needs before making it (:class:`~plait.errors.LockstepOrderError`).
 Loops (``iterate``/``fold``) and sub-programs under ``scope``, ``condition``,
-``scale`` and ``mask`` are expanded inside the combinator, with the same
-addresses as the run loop gives them.
+``scale`` and ``mask`` are expanded by each side's process, with the same
+addresses as the run loop gives them; any other handler around a
+sub-program raises at its ``yield``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Any, Callable, Hashable, Optional
 import attrs
 import numpy as np
 
-from ...effects.records import UNSET, Branch, Factor, Handled, Loop, Observe, Sample
+from ...effects.records import LEAF_EFFECTS, UNSET, Branch, Factor, Handled, Observe, Sample
 from ...errors import (
     BranchMismatchError,
     DuplicateAddressError,
@@ -48,7 +52,8 @@ from ...errors import (
     ObservedAddressError,
 )
 from ...handlers import REWRITING_HANDLERS
-from ...handlers.scope import LoopStep
+from ...handlers.runloop import Execution
+from ...ext._interpreter import plain_answer
 from .guide_checks import EQUAL, check_guide_effect, check_observation, check_site, describe, error
 from ...handlers.base import start
 
@@ -103,9 +108,7 @@ class GuidedModel:
         self.relation = relation
 
     def __call__(self, *args: Any) -> Any:
-        return _Lockstep(self.relation).run(
-            _flatten(start(self.model, args), ()), _flatten(start(self.guide, args), ())
-        )
+        return _Lockstep(self.relation).run(start(self.model, args), start(self.guide, args))
 
     def __repr__(self) -> str:
         return f"guided({self.model!r}, {self.guide!r})"
@@ -145,60 +148,44 @@ def guided(model: Callable[..., Any], guide: Callable[..., Any], *, relation: st
     return GuidedModel(model, guide, relation)
 
 
-# -- flattening: loops and rewriting sub-program handlers -------------------------------
+# -- the two sides: programs run as processes that pause before every leaf effect --------
 
 
-def _identity(effect: Any) -> Any:
-    return effect
+class _Expansion(Execution):
+    """The run of one side: expands its loops, and its sub-programs under rewriting handlers.
+
+    A handler that keeps per-run state or answers effects itself cannot be
+    folded into the lockstep: entering a sub-program under one raises, at the
+    ``yield`` that asked for it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(None, record_answers=False)
+
+    def enter(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> tuple:
+        for handler in effect.handlers:
+            if type(handler) not in _REWRITERS:
+                raise EffectTypeError(
+                    f"plait.guided: the handler {handler!r} around a sub-program is not supported inside "
+                    "a guided model or guide (scope, condition, scale and mask are); apply it to the "
+                    "guided program as a whole"
+                )
+        return super().enter(effect, dispatch, expand)
 
 
-def _bind_rewriters(handlers: tuple) -> tuple:
-    bound = []
-    for handler in handlers:
-        if type(handler) not in _REWRITERS:
-            raise EffectTypeError(
-                f"plait.guided: the handler {handler!r} around a sub-program is not supported inside "
-                "a guided model or guide (scope, condition, scale and mask are); apply it to the "
-                "guided program as a whole"
-            )
-        # With fwd = identity, a rewriting handler returns the effect it would forward.
-        bound.append(handler.bind(_identity, None))
-    return tuple(bound)
+def _renamed_leaf(effect: Any) -> Any:
+    """The bottom of a side's dispatch: a leaf effect comes back as the handlers above it renamed it.
 
-
-def _flatten(gen: Any, chain: tuple) -> Any:
-    """Run ``gen``, expanding loops and sub-programs; yield leaf effects with final addresses."""
-    answer: Any = None
-    failure: Optional[BaseException] = None
-    try:
-        while True:
-            try:
-                effect = gen.send(answer) if failure is None else gen.throw(failure)
-            except StopIteration as stop:
-                return stop.value
-            failure = None
-            kind = type(effect)
-            try:
-                if kind is Loop:
-                    answer = yield from _expand(effect, chain)
-                elif kind is Handled:
-                    answer = yield from _flatten(effect.program, _bind_rewriters(effect.handlers) + chain)
-                else:
-                    for handler in chain:
-                        effect = handler.handle(effect)
-                    answer = yield effect
-            except Exception as err:  # thrown at the user's yield line
-                failure = err
-    finally:
-        gen.close()
-
-
-def _expand(loop: Loop, chain: tuple) -> Any:
-    state = loop.init
-    for step in range(loop.steps):
-        args = (state,) if loop.xs is None else (state, loop.xs[step])
-        state = yield from _flatten(start(loop.kernel, args), (LoopStep(loop.name, step).bind(_identity, None), *chain))
-    return state
+    Rewriting handlers forward the effect and return the outer answer
+    unchanged, so with this callable outermost, ``process.dispatch(effect)``
+    is the effect with its final address.  The process itself only calls it
+    for something that is not a leaf effect, which the run loop refuses.
+    """
+    if type(effect) in LEAF_EFFECTS:
+        return effect
+    return plain_answer(effect)  # raises the run loop's error
 
 
 # -- lockstep driving -------------------------------------------------------------------
@@ -212,30 +199,43 @@ class _Escaped(BaseException):
 
 
 class _Side:
-    """One of the two programs: its generator and the effect it waits on (``pending``)."""
+    """One of the two programs: a process paused before its next leaf effect (``pending``, renamed)."""
 
-    __slots__ = ("gen", "pending", "done", "value")
+    __slots__ = ("process", "pending", "done", "value")
 
     def __init__(self, gen: Any) -> None:
-        self.gen = gen
+        self.process = _Expansion().process(gen, _renamed_leaf, True, before=LEAF_EFFECTS)
         self.done = False
         self.value: Any = None
         self.pending: Any = None
-        self.send(None)
+        self._step(self.process.resume, None)
 
-    def send(self, answer: Any) -> None:
-        self._step(self.gen.send, answer)
+    def resume(self, answer: Any) -> None:
+        """Answer the pending effect and run to the next one."""
+        self._step(self.process.resume, answer)
 
     def throw(self, err: BaseException) -> None:
-        self._step(self.gen.throw, err)
+        """Raise ``err`` at the pending effect's ``yield`` and run to the next one."""
+        self._step(self.process.throw, err)
+
+    def close(self) -> None:
+        self.process.close()
 
     def _step(self, method: Callable[[Any], Any], arg: Any) -> None:
+        process = self.process
         try:
-            self.pending = method(arg)
-        except StopIteration as stop:
-            self.done, self.pending, self.value = True, None, stop.value
+            effect = method(arg)
+            while effect is not None:
+                try:
+                    dispatch = process.dispatch
+                    # No handler around it (the common case): its address is final.
+                    self.pending = effect if dispatch is _renamed_leaf else dispatch(effect)
+                    return
+                except Exception as err:  # renaming failed: the program at fault hears it
+                    effect = process.throw(err)
         except Exception as err:
             raise _Escaped(err) from None
+        self.done, self.pending, self.value = True, None, process.value
 
 
 def _total(log_prob: Any) -> Any:
@@ -266,7 +266,7 @@ class _Lockstep:
                 except Exception as err:
                     model.throw(err)
                     continue
-                model.send(answer)
+                model.resume(answer)
             yield from self._finish(guide)
             return model.value
         except _Escaped as escaped:
@@ -274,7 +274,7 @@ class _Lockstep:
         finally:
             for side in (model, guide):
                 if side is not None:
-                    side.gen.close()
+                    side.close()
 
     # -- the model's effects --------------------------------------------------------------
     def _answer_model(self, effect: Any, guide: _Side) -> Any:
@@ -363,7 +363,7 @@ class _Lockstep:
             except Exception as err:
                 guide.throw(err)
                 continue
-            guide.send(answer)
+            guide.resume(answer)
             if kind is Sample and effect.name == until:
                 return
 
