@@ -113,7 +113,7 @@ class KernelSites(RunRandom):
     def __call__(self, effect: Effect) -> Any: ...
     def run_steps(
         self,
-        kernels: list[Callable[..., Any]],
+        kernels: list[Optional[Callable[..., Any]]],
         states: list[Any],
         xs: Optional[list[Any]],
         log_weights: NDArray[np.float64],

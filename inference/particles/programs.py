@@ -108,7 +108,7 @@ class _Particle:
         "source_log", "source_length", "at_loop", "loop_answer", "around",
     )
 
-    def __init__(self, model: Callable[..., Any], args: tuple, rng: np.random.Generator) -> None:
+    def __init__(self, model: Callable[..., Any], args: tuple[Any, ...], rng: np.random.Generator) -> None:
         self.model = model
         self.args = args
         self.rng = rng
@@ -118,22 +118,22 @@ class _Particle:
         self.log: Any = None  # the process's answer log (replays the prefix, then records)
         self.done = False
         self.value: Any = None
-        self.source_log: Optional[list] = None
+        self.source_log: Optional[list[Any]] = None
         self.source_length = 0
         #: The loop record this particle is paused at, if any; ``loop_answer``
         #: is its final state once known, ``_EXPAND`` to run it inline, else ``_WAIT``.
         #: ``around``: the sub-program handlers between that loop and the particle's own.
         self.at_loop: Optional[Loop] = None
         self.loop_answer: Any = _WAIT
-        self.around: tuple = ()
+        self.around: tuple[Any, ...] = ()
 
-    def answers(self) -> list:
+    def answers(self) -> list[Any]:
         """The answer log up to this particle's pause."""
         if self.execution is not None:
             return list(self.execution.answers)  # type: ignore[arg-type]
         return [] if self.source_log is None else self.source_log[: self.source_length]
 
-    def moved_to(self, answers: list) -> "_Particle":
+    def moved_to(self, answers: list[Any]) -> "_Particle":
         """A particle paused where this one is, but with the answers of another trace."""
         child = _Particle(self.model, self.args, self.rng)
         child.log_weight = self.log_weight
@@ -239,7 +239,7 @@ class _Particle:
 
 def _children(particles: List[_Particle], ancestors: Iterable[int]) -> List[_Particle]:
     """The population after resampling: the first child of each ancestor moves, the rest clone."""
-    moved: set = set()
+    moved: set[int] = set()
     children = []
     for ancestor in ancestors:
         parent = particles[ancestor]
@@ -322,15 +322,16 @@ class _Layout:
         self.wrapped = [i for i, p in enumerate(particles) if p.at_loop is not None and p.around]
         first = _first_loop(particles)
         shared = all(loop is None or loop.xs is first.xs for loop in self.loops)
-        self.shared_xs = first.xs if shared else _WAIT
+        #: every particle's inputs when all loops share them, else _WAIT (None: iterate loops)
+        self.shared_xs: Any = first.xs if shared else _WAIT
 
-    def xs(self, step: int) -> Optional[list]:
+    def xs(self, step: int) -> Optional[list[Any]]:
         """This step's input for every particle (None for ``iterate`` loops)."""
         if self.shared_xs is None:
             return None
         if self.shared_xs is not _WAIT:
             return [self.shared_xs[step]] * self.n
-        return [None if loop is None else loop.xs[step] for loop in self.loops]
+        return [None if loop is None or loop.xs is None else loop.xs[step] for loop in self.loops]
 
 
 def _described(particles: List[_Particle], log_weights: np.ndarray, books: AdaptiveResampling) -> Population:
@@ -340,7 +341,7 @@ def _described(particles: List[_Particle], log_weights: np.ndarray, books: Adapt
 
 
 def run_general(
-    model: Callable[..., Any], args: tuple, num_particles: int, books: AdaptiveResampling,
+    model: Callable[..., Any], args: tuple[Any, ...], num_particles: int, books: AdaptiveResampling,
     rng: np.random.Generator, loops: bool = True,
     rejuvenate: Optional[Callable[[List["_Particle"]], List["_Particle"]]] = None,
 ) -> Population:

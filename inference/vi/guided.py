@@ -164,7 +164,7 @@ class _Expansion(Execution):
     def __init__(self) -> None:
         super().__init__(None, record_answers=False)
 
-    def enter(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> tuple:
+    def enter(self, effect: Handled, dispatch: Callable[[Any], Any], expand: bool) -> tuple[Any, bool, Any]:
         for handler in effect.handlers:
             if type(handler) not in _REWRITERS:
                 raise EffectTypeError(
@@ -247,12 +247,12 @@ class _Lockstep:
 
     def __init__(self, relation: str) -> None:
         self.relation = relation
-        self.proposed: dict = {}  # address -> (value, guide dist): proposed, not yet used
-        self.guide_sampled: dict = {}  # address -> guide dist
-        self.model_sampled: set = set()
-        self.observed: dict = {}  # address -> model dist
-        self.decisions: dict = {}  # branch name -> (decision, forced)
-        self.claims: dict = {}  # branch name -> the guide's own decision, before the model's
+        self.proposed: dict[Hashable, tuple[Any, Any]] = {}  # address -> (value, guide dist): proposed, not yet used
+        self.guide_sampled: dict[Hashable, Any] = {}  # address -> guide dist
+        self.model_sampled: set[Hashable] = set()
+        self.observed: dict[Hashable, Any] = {}  # address -> model dist
+        self.decisions: dict[Hashable, tuple[Any, bool]] = {}  # branch name -> (decision, forced)
+        self.claims: dict[Hashable, Any] = {}  # branch name -> the guide's own decision, before the model's
 
     def run(self, model_gen: Any, guide_gen: Any) -> Any:
         model = guide = None
