@@ -264,7 +264,7 @@ class Beta(Distribution):
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Beta draws; for dual parameters ``g_a / (g_a + g_b)`` from reparameterised Gamma draws."""
-        if type(self.a) is Dual:
+        if isinstance(self.a, Dual):
             size = norm_shape(shape) + self.batch_shape
             ga, gb = gamma_draw(rng, self.a, size), gamma_draw(rng, self.b, size)
             return ga / (ga + gb)
@@ -331,7 +331,7 @@ class Gamma(Distribution):
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Gamma draws (``standard_gamma(shape) / rate``; implicitly reparameterised for duals)."""
-        if type(self.shape) is Dual:
+        if isinstance(self.shape, Dual):
             return gamma_draw(rng, self.shape, norm_shape(shape) + self.batch_shape) / self.rate
         if shape == () and not self.batch_shape:
             return rng.standard_gamma(self.shape) / self.rate
@@ -479,7 +479,7 @@ class StudentT(Distribution):
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Draws ``loc + scale * t``; for duals ``t = z sqrt(df / (2 g))``, g ~ Gamma(df / 2)."""
-        if type(self.df) is Dual:
+        if isinstance(self.df, Dual):
             size = norm_shape(shape) + self.batch_shape
             z = rng.standard_normal(size)
             g = gamma_draw(rng, self.df / 2.0, size)
@@ -516,7 +516,7 @@ class StudentT(Distribution):
     @property
     def variance(self) -> Any:
         """scale^2 df / (df - 2) for df > 2, else inf."""
-        df = self.df if type(self.df) is Dual else np.asarray(self.df)
+        df = self.df if isinstance(self.df, Dual) else np.asarray(self.df)
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(stop_gradient(df) > 2, np.square(self.scale) * df / (df - 2), np.inf)
         return scalar_or_array(v)

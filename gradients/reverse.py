@@ -1,0 +1,419 @@
+"""Reverse mode: the :class:`Reverse` value, recorded on a :class:`Tape` (a Wengert list).
+
+A ``Reverse`` holds
+
+* ``primal`` — its value: a float numpy array or scalar, or a :class:`~.dual.Dual`
+  or ``Reverse`` of a lower tag when derivatives are nested;
+* ``tape`` and ``index`` — the tape of the derivative call that owns it and
+  its position there;
+* ``tag`` — that call's tag, drawn from the same counter as the dual
+  numbers' (:func:`~.dual.perturbation`), so the two modes nest.
+
+Every operation on a ``Reverse`` goes through numpy's protocols
+(``__array_ufunc__``/``__array_function__``), computes the primal with the
+user's numpy call, and appends one node to the tape: the positions of its
+``Reverse`` inputs and a vector-Jacobian rule (:mod:`.reverse_rules`).
+:meth:`Tape.backward` walks the list once from the output down, adding up
+cotangents.  The tape belongs to one derivative call: nothing global grows,
+and it is garbage as soon as the call returns.
+
+``Reverse`` subclasses ``Dual`` for one reason: numpy offers an override to
+a subclass before its base class, so an operation that mixes a ``Reverse``
+with a ``Dual`` always asks the ``Reverse`` first; it answers when its tag
+is the highest and returns ``NotImplemented`` otherwise.  The dual-number
+code tests ``type(x) is Dual``, so for it a ``Reverse`` is a constant whose
+own derivative flows through the primal computation, as with any lower tag.
+
+>>> import numpy as np
+>>> from plait.gradients.reverse import Tape
+>>> from plait.gradients import perturbation
+>>> with perturbation() as tag:
+...     tape = Tape(tag)
+...     x = tape.variable(np.array([1.0, 2.0]))
+...     y = np.sum(x * np.sin(x))
+...     print(tape.backward(y, [x])[0].round(6))
+[1.381773 0.077004]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import NoDerivativeRuleError
+from .dual import _LIVE, Dual, _dtype, _float_primal, _shape, _ufunc_name, escaped
+
+__all__ = ["Reverse", "Tape", "plain", "is_reverse"]
+
+
+class Tape:
+    """The Wengert list of one reverse-mode derivative call.
+
+    A node is ``(backward, parents, payload)``: ``parents`` pairs each
+    ``Reverse`` input's argument position with its node index, and
+    ``backward(g, payload, position)`` is the cotangent of that argument
+    given the output's cotangent ``g`` (or None for exactly zero).
+    Variables are nodes without a rule.
+
+    >>> import numpy as np
+    >>> from plait.gradients import perturbation
+    >>> from plait.gradients.reverse import Tape
+    >>> with perturbation() as tag:
+    ...     tape = Tape(tag)
+    ...     x = tape.variable(3.0)
+    ...     print(float(tape.backward(x * x + 1.0, [x])[0]))
+    6.0
+    """
+
+    __slots__ = ("tag", "nodes")
+
+    def __init__(self, tag: int) -> None:
+        self.tag = tag
+        self.nodes: List[Any] = []
+
+    def variable(self, value: Any) -> "Reverse":
+        """A new input of this tape (ints become float64, bools are refused)."""
+        return self.push(_float_primal(value, "reverse mode") if type(value) is not Reverse else value,
+                         None, (), None)
+
+    def push(self, value: Any, backward: Any, parents: tuple, payload: Any) -> "Reverse":
+        """Record one node and return its ``Reverse`` value."""
+        nodes = self.nodes
+        r = _object_new(Reverse)
+        _set_primal(r, value)
+        _set_tangent(r, None)
+        _set_tag(r, self.tag)
+        _set_tape(r, self)
+        _set_index(r, len(nodes))
+        nodes.append((backward, parents, payload))
+        return r
+
+    def backward(self, y: Any, inputs: Sequence["Reverse"], seed: Any = None,
+                 keep: bool = False) -> List[Any]:
+        """Cotangents of ``inputs`` (None where ``y`` does not depend on one) for ``y``'s ``seed``.
+
+        ``seed`` defaults to ones shaped like ``y``.  Nodes are dropped as
+        they are used unless ``keep`` (for several backward passes).
+        """
+        if type(y) is not Reverse or y.tape is not self:
+            if isinstance(y, Dual) and y.tag > self.tag:
+                escaped(y.tag)
+            return [None for _ in inputs]
+        if seed is None:
+            seed = np.ones(_shape(y.primal), dtype=np.result_type(_dtype(y.primal), np.float32))[()]
+        nodes = self.nodes
+        cots: Dict[int, Any] = {y.index: seed}
+        wanted = {x.index for x in inputs}
+        out: Dict[int, Any] = {}
+        for i in range(y.index, -1, -1):
+            g = cots.pop(i, None)
+            if g is None:
+                continue
+            if i in wanted:
+                out[i] = g
+            backward, parents, payload = nodes[i]
+            if not keep:
+                nodes[i] = _DONE
+            for position, j in parents:
+                c = backward(g, payload, position)
+                if c is not None:
+                    prev = cots.get(j)
+                    cots[j] = c if prev is None else prev + c
+        return [out.get(x.index) for x in inputs]
+
+
+_DONE = (None, (), None)
+
+
+class Reverse(Dual):
+    """A value recorded on a reverse-mode :class:`Tape`; built by the combinators.
+
+    Behaves like a read-only array: numpy functions, operators, indexing,
+    ``.shape``/``.sum()``/``.T``...  Comparisons and ``bool()`` use the plain
+    value; ``float()`` refuses (it would drop the derivative).
+
+    >>> import numpy as np
+    >>> from plait.gradients import grad
+    >>> grad(lambda v: v[0] * np.sin(v[1]), np.array([2.0, 0.0]))
+    array([0., 2.])
+    """
+
+    __slots__ = ("tape", "index")
+
+    def __repr__(self) -> str:
+        return f"Reverse({self.primal!r}, tag={self.tag}, index={self.index})"
+
+    def __bool__(self) -> bool:
+        return bool(plain(self))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Reverse value belongs to a running derivative call and cannot be pickled")
+
+    def __getitem__(self, index: Any) -> Any:
+        from .reverse_rules import getitem
+
+        return getitem(self, index)
+
+    # Operators go straight to the ufuncs (the Dual fast paths are for Duals only).
+    def __add__(self, o: Any) -> Any:
+        return _add(self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return _add(o, self)
+
+    def __sub__(self, o: Any) -> Any:
+        return _subtract(self, o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return _subtract(o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        return _multiply(self, o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return _multiply(o, self)
+
+    def __truediv__(self, o: Any) -> Any:
+        return _divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return _divide(o, self)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        tag = _top(inputs)
+        if tag < 0:
+            return NotImplemented
+        if method != "__call__" or kwargs:
+            from .reverse_rules import ufunc_method
+
+            return ufunc_method(ufunc, method, inputs, kwargs)
+        partials = UFUNC_VJPS.get(ufunc)
+        if partials is None:
+            if ufunc in PLAIN:
+                return ufunc(*[plain(x) for x in inputs])
+            raise NoDerivativeRuleError(
+                f"plait.gradients has no reverse rule for the ufunc {_ufunc_name(ufunc)}; "
+                "it was called on a reverse-mode value"
+            )
+        return record_ufunc(ufunc, partials, inputs, tag)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if _top_nested(args, kwargs) < 0:
+            return NotImplemented
+        rule = FUNCTION_VJPS.get(func)
+        if rule is None:
+            name = getattr(func, "__name__", repr(func))
+            module = getattr(func, "__module__", "numpy") or "numpy"
+            raise NoDerivativeRuleError(
+                f"plait.gradients has no reverse rule for {module}.{name}; it was called on "
+                "a reverse-mode value"
+            )
+        return rule(*args, **kwargs)
+
+
+_object_new = object.__new__
+_set_primal = Dual.primal.__set__  # type: ignore[attr-defined]
+_set_tangent = Dual._tangent.__set__  # type: ignore[attr-defined]
+_set_tag = Dual.tag.__set__  # type: ignore[attr-defined]
+_set_tape = Reverse.tape.__set__  # type: ignore[attr-defined]
+_set_index = Reverse.index.__set__  # type: ignore[attr-defined]
+
+#: ufunc -> tuple of partials ``partial(y, *primals)`` (or a callable VJP), filled by .reverse_rules
+UFUNC_VJPS: Dict[Any, Any] = {}
+#: ufuncs with plain results (comparisons, piecewise constants), shared with the forward mode
+PLAIN: set = set()
+#: numpy function -> replacement that records on the tape; filled by .reverse_rules
+FUNCTION_VJPS: Dict[Any, Callable[..., Any]] = {}
+
+
+def _top(inputs: Sequence[Any]) -> int:
+    """The tag this operation works at, checked live; -1 if a Dual outranks every Reverse."""
+    tag = 0
+    rev = 0
+    for x in inputs:
+        if isinstance(x, Dual):
+            t = x.tag
+            if t > tag:
+                tag = t
+            if type(x) is Reverse and t > rev:
+                rev = t
+    if rev < tag:
+        return -1
+    if tag not in _LIVE:
+        escaped(tag)
+    return tag
+
+
+def _top_nested(args: Any, kwargs: Any) -> int:
+    """:func:`_top` over the arguments of a numpy function, looking inside lists and tuples."""
+    found: list = []
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, Dual):
+            found.append(a)
+        elif isinstance(a, (list, tuple)):
+            found.extend(v for v in a if isinstance(v, Dual))
+    return _top(found) if found else 0
+
+
+def top_reverse(values: Sequence[Any]) -> int:
+    """The highest tag among the ``Reverse`` values in ``values`` (0 if none), checked live."""
+    tag = 0
+    for x in values:
+        if type(x) is Reverse and x.tag > tag:
+            tag = x.tag
+    if tag and tag not in _LIVE:
+        escaped(tag)
+    return tag
+
+
+def tape_of(values: Sequence[Any], tag: int) -> Optional[Tape]:
+    for x in values:
+        if type(x) is Reverse and x.tag == tag:
+            return x.tape
+    return None
+
+
+def value(x: Any, tag: int) -> Any:
+    """The value of ``x`` at level ``tag``: its primal if it is a ``Reverse`` of that tag."""
+    return x.primal if type(x) is Reverse and x.tag == tag else x
+
+
+def record(y: Any, args: Sequence[Any], backward: Callable[..., Any], payload: Any, tag: int) -> Any:
+    """``y`` as a ``Reverse`` node whose parents are the ``Reverse`` arguments of level ``tag``.
+
+    ``backward(g, payload, position)`` gives the cotangent of ``args[position]``.
+    Returns ``y`` itself when no argument is a ``Reverse`` of that level.
+    """
+    parents = tuple((i, x.index) for i, x in enumerate(args) if type(x) is Reverse and x.tag == tag)
+    if not parents:
+        return y
+    return tape_of(args, tag).push(y, backward, parents, payload)  # type: ignore[union-attr]
+
+
+def record_ufunc(ufunc: Any, partials: Any, inputs: Sequence[Any], tag: int) -> Any:
+    primals = []
+    parents = []
+    tape = None
+    for i, x in enumerate(inputs):
+        if type(x) is Reverse and x.tag == tag:
+            primals.append(x.primal)
+            parents.append((i, x.index))
+            tape = x.tape
+        else:
+            primals.append(x)
+    y = ufunc(*primals)
+    if tape is None:
+        return y
+    if callable(partials):  # a rule with its own VJP (maximum, matmul...)
+        return tape.push(y, partials, tuple(parents), (y, primals))
+    return tape.push(y, _elementwise_back, tuple(parents), (partials, y, primals))
+
+
+def _elementwise_back(g: Any, payload: Any, position: int) -> Any:
+    partials, y, primals = payload
+    d = partials[position]
+    p = primals[position]
+    if d is ONE:
+        c = g
+    elif d is MINUS_ONE:
+        c = -g
+    else:
+        c = absorbing_mul(g, d(y, *primals))
+    return unbroadcast(c, _shape(p))
+
+
+ONE: Any = None  # set by .reverse_rules to the forward tables' markers
+MINUS_ONE: Any = None
+
+
+def _binary(ufunc: Any) -> Callable[[Any, Any], Any]:
+    """An operator for ``Reverse`` that calls its ufunc's recording directly when it can."""
+
+    def op(a: Any, b: Any) -> Any:
+        tb = type(b)
+        ta = type(a)
+        if (tb is float or tb is int or tb is np.float64 or tb is np.ndarray or tb is Reverse) and (
+                ta is float or ta is int or ta is np.float64 or ta is np.ndarray or ta is Reverse):
+            tag = _top((a, b))
+            return record_ufunc(ufunc, UFUNC_VJPS[ufunc], (a, b), tag)
+        return ufunc(a, b)
+
+    return op
+
+
+_add = _binary(np.add)
+_subtract = _binary(np.subtract)
+_multiply = _binary(np.multiply)
+_divide = _binary(np.true_divide)
+
+
+# -- helpers the VJP rules share --------------------------------------------------------
+
+def plain(x: Any) -> Any:
+    """The plain value of ``x``: every dual and reverse level removed; containers mapped.
+
+    >>> from plait.gradients.reverse import plain
+    >>> plain((1.0, [2.0]))
+    (1.0, [2.0])
+    """
+    while isinstance(x, Dual):
+        x = x.primal
+    if isinstance(x, (tuple, list)):
+        return type(x)(plain(v) for v in x)
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    return x
+
+
+def is_reverse(x: Any) -> bool:
+    """True for a reverse-mode value.
+
+    >>> from plait.gradients.reverse import is_reverse
+    >>> is_reverse(1.0)
+    False
+    """
+    return type(x) is Reverse
+
+
+def _finite(x: Any) -> bool:
+    while isinstance(x, Dual):
+        x = x.primal
+    t = type(x)
+    if t is float or t is np.float64:
+        return math.isfinite(x)
+    if t is np.ndarray:
+        return x.dtype.kind not in "fc" or bool(np.isfinite(x).all())
+    a = np.asarray(x)
+    return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
+
+
+def absorbing_mul(g: Any, d: Any) -> Any:
+    """``g * d`` where an exactly-zero factor on either side gives exactly zero, even times inf/NaN.
+
+    The reverse-mode counterpart of :func:`~.dual.zmul`: a zero cotangent
+    (the output does not depend on this path) absorbs an infinite partial,
+    and a zero partial absorbs an infinite cotangent, which is what a zero
+    tangent does in forward mode after reordering the product
+    (``sqrt(x * y)`` at ``[1, 0]`` has gradient ``[0, inf]`` both ways).
+    """
+    if _finite(d) and _finite(g):
+        return g * d
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where((plain(g) == 0) | (plain(d) == 0), 0.0, g * d)
+
+
+def unbroadcast(g: Any, shape: tuple) -> Any:
+    """Sum ``g`` over the axes that broadcasting added to an operand of shape ``shape``."""
+    gs = _shape(g)
+    if gs == shape:
+        return g
+    lead = len(gs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
+    if axes:
+        g = np.sum(g, axis=axes, keepdims=True)
+    if lead or _shape(g) != shape:
+        g = np.reshape(g, shape)
+    return g
