@@ -83,7 +83,6 @@ class Tape:
         nodes = self.nodes
         r = _object_new(Reverse)
         _set_primal(r, value)
-        _set_tangent(r, None)
         _set_tag(r, self.tag)
         _set_tape(r, self)
         _set_index(r, len(nodes))
@@ -104,24 +103,25 @@ class Tape:
         if seed is None:
             seed = np.ones(_shape(y.primal), dtype=np.result_type(_dtype(y.primal), np.float32))[()]
         nodes = self.nodes
-        cots: Dict[int, Any] = {y.index: seed}
-        wanted = {x.index for x in inputs}
-        out: Dict[int, Any] = {}
-        for i in range(y.index, -1, -1):
-            g = cots.pop(i, None)
+        top = y.index
+        cots: List[Any] = [None] * (top + 1)
+        cots[top] = seed
+        for i in range(top, -1, -1):
+            g = cots[i]
             if g is None:
                 continue
-            if i in wanted:
-                out[i] = g
             backward, parents, payload = nodes[i]
+            if backward is None:
+                continue  # a variable: its cotangent stays in cots
+            cots[i] = None
             if not keep:
                 nodes[i] = _DONE
             for position, j in parents:
                 c = backward(g, payload, position)
                 if c is not None:
-                    prev = cots.get(j)
+                    prev = cots[j]
                     cots[j] = c if prev is None else prev + c
-        return [out.get(x.index) for x in inputs]
+        return [cots[x.index] if x.index <= top else None for x in inputs]
 
 
 _DONE = (None, (), None)
@@ -144,6 +144,16 @@ class Reverse(Dual):
 
     def __repr__(self) -> str:
         return f"Reverse({self.primal!r}, tag={self.tag}, index={self.index})"
+
+    @property
+    def tangent(self) -> Any:
+        """None: a reverse-mode value carries no tangent (its derivative comes from the tape)."""
+        return None
+
+    @property
+    def directions(self) -> int:
+        """0: no tangent directions."""
+        return 0
 
     def __bool__(self) -> bool:
         return bool(plain(self))
@@ -180,6 +190,9 @@ class Reverse(Dual):
 
     def __rtruediv__(self, o: Any) -> Any:
         return _divide(o, self)
+
+    def __neg__(self) -> Any:
+        return _subtract(0.0, self) if type(self.primal) is np.float64 else np.negative(self)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         tag = _top(inputs)
@@ -301,6 +314,8 @@ def record_ufunc(ufunc: Any, partials: Any, inputs: Sequence[Any], tag: int) -> 
             primals.append(x.primal)
             parents.append((i, x.index))
             tape = x.tape
+        elif type(x) is Dual and x._tangent is None:
+            primals.append(x.primal)  # a constant dual: skip its own dispatch
         else:
             primals.append(x)
     y = ufunc(*primals)
@@ -328,10 +343,16 @@ ONE: Any = None  # set by .reverse_rules to the forward tables' markers
 MINUS_ONE: Any = None
 
 
-def _binary(ufunc: Any) -> Callable[[Any, Any], Any]:
-    """An operator for ``Reverse`` that calls its ufunc's recording directly when it can."""
+def _binary(ufunc: Any, kind: int) -> Callable[[Any, Any], Any]:
+    """An operator for ``Reverse``: a scalar fast path, else its ufunc's recording directly.
+
+    ``kind``: 0 add, 1 subtract, 2 multiply, 3 divide.
+    """
 
     def op(a: Any, b: Any) -> Any:
+        r = _scalar_op(a, b, kind)
+        if r is not None:
+            return r
         tb = type(b)
         ta = type(a)
         if (tb is float or tb is int or tb is np.float64 or tb is np.ndarray or tb is Reverse) and (
@@ -343,10 +364,97 @@ def _binary(ufunc: Any) -> Callable[[Any, Any], Any]:
     return op
 
 
-_add = _binary(np.add)
-_subtract = _binary(np.subtract)
-_multiply = _binary(np.multiply)
-_divide = _binary(np.true_divide)
+def _scalar_op(a: Any, b: Any, kind: int) -> Any:
+    """``a op b`` on 0-d float64 values in Python arithmetic, or None to take the ufunc path.
+
+    numpy's scalar dispatch is the cost of scalar-heavy models; the values
+    are the ufuncs' (IEEE double arithmetic), division by zero excepted
+    (left to the ufunc for its inf/nan).  Operands: ``Reverse`` values of
+    one tag holding float64, Python/numpy floats, constant duals.
+    """
+    ta = type(a)
+    ra = rb = None
+    if ta is Reverse:
+        ra, pa = a, a.primal
+        if type(pa) is not np.float64:
+            return None
+    elif ta is float or ta is np.float64 or ta is int:
+        pa = a
+    elif ta is Dual and a._tangent is None and type(a.primal) is np.float64:
+        pa = a.primal  # a constant dual (a distribution's plain parameter)
+    else:
+        return None
+    tb = type(b)
+    if tb is Reverse:
+        rb, pb = b, b.primal
+        if type(pb) is not np.float64 or (ra is not None and ra.tag != b.tag):
+            return None
+    elif tb is float or tb is np.float64 or tb is int:
+        pb = b
+    elif tb is Dual and b._tangent is None and type(b.primal) is np.float64:
+        pb = b.primal
+    else:
+        return None
+    r = ra if ra is not None else rb
+    if r is None:
+        return None
+    tag = r.tag
+    if tag not in _LIVE:
+        escaped(tag)
+    if kind == 0:
+        y = pa + pb
+    elif kind == 1:
+        y = pa - pb
+    elif kind == 2:
+        y = pa * pb
+    elif pb == 0:
+        return None
+    else:
+        y = pa / pb
+    if type(y) is not np.float64:
+        y = np.float64(y)
+    if rb is None:
+        parents: tuple = ((0, ra.index),)  # type: ignore[union-attr]
+    elif ra is None:
+        parents = ((1, rb.index),)
+    else:
+        parents = ((0, ra.index), (1, rb.index))
+    return r.tape.push(y, _SCALAR_BACK[kind], parents, (pa, pb, y))
+
+
+def _smul(g: Any, d: Any) -> Any:
+    """:func:`absorbing_mul` for a plain float partial ``d``."""
+    if type(g) is np.float64 or type(g) is float:
+        if g == 0 or d == 0:
+            return 0.0
+        return g * d
+    return absorbing_mul(g, d)
+
+
+def _add_back(g: Any, payload: Any, position: int) -> Any:
+    return g
+
+
+def _sub_back(g: Any, payload: Any, position: int) -> Any:
+    return -g if position else g
+
+
+def _mul_back(g: Any, payload: Any, position: int) -> Any:
+    return _smul(g, payload[1 - position])
+
+
+def _div_back(g: Any, payload: Any, position: int) -> Any:
+    pa, pb, y = payload
+    return _smul(g, 1.0 / pb) if position == 0 else _smul(g, -y / pb)
+
+
+_SCALAR_BACK = (_add_back, _sub_back, _mul_back, _div_back)
+
+
+_add = _binary(np.add, 0)
+_subtract = _binary(np.subtract, 1)
+_multiply = _binary(np.multiply, 2)
+_divide = _binary(np.true_divide, 3)
 
 
 # -- helpers the VJP rules share --------------------------------------------------------
