@@ -23,6 +23,7 @@ from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
 from ...gradients.dual import Dual, stop_gradient
+from ...gradients.reverse import Reverse, scalar_node
 from .base import (
     SCALARS,
     ArrayLike,
@@ -48,6 +49,13 @@ __all__ = ["Normal", "LogNormal", "Uniform", "Beta", "Gamma", "Exponential", "St
 _INF = math.inf
 _NAN = math.nan
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _normal_log_prob(x: float, loc: float, scale: float) -> tuple:
+    """The Normal log density of plain floats and its partials in ``(x, loc, scale)``."""
+    z = (x - loc) / scale
+    lp = -z * z / 2.0 - _LOG_SQRT_2PI - math.log(scale)
+    return lp, (-z / scale, z / scale, (z * z - 1.0) / scale)
 
 
 class Normal(Distribution):
@@ -92,6 +100,10 @@ class Normal(Distribution):
                 return -z * z / 2.0 - _LOG_SQRT_2PI - math.log(self.scale)
             except OverflowError:  # an int too large for a float: the array path copes
                 pass
+        if type(x) is Reverse or type(self.loc) is Reverse or type(self.scale) is Reverse:
+            lp = scalar_node((x, self.loc, self.scale), _normal_log_prob)  # one tape node
+            if lp is not None:
+                return lp
         z = (as_values(x) - self.loc) / self.scale
         with np.errstate(over="ignore"):
             return out(-z * z / 2.0 - _LOG_SQRT_2PI - np.log(self.scale))
