@@ -132,3 +132,72 @@ def test_stick_breaking_and_differentiable_bounds():
     agree(lambda b: biject_to(plait.Uniform(b[0], b[1]).support).forward(np.array([0.2, -1.0])), np.array([-1.0, 2.0]))
     agree(lambda b: np.sum(biject_to(plait.Uniform(b[0], b[1]).support).log_abs_det_jacobian(np.array([0.2, -1.0]))),
           np.array([-1.0, 2.0]))
+
+
+# -- engines that take reverse-mode gradients --------------------------------------------------------
+
+def walk(n):
+    def model(ys):
+        prev = 0.0
+        for i in range(n):
+            z = yield plait.sample(("z", i), plait.Normal(0.9 * prev, 1.0))
+            yield plait.observe(("y", i), plait.Normal(z, 0.5), ys[i])
+            prev = z
+        s = yield plait.sample("s", plait.Gamma(2.0, 2.0))
+        yield plait.observe("t", plait.Normal(0.0, s), 0.7)
+
+    return model
+
+
+def test_log_density_gradient_is_the_same_in_both_modes():
+    from plait.gradients.api import value_and_grad, value_and_grad_forward
+
+    ld = plait.LogDensity(walk(12), list(np.sin(np.arange(12.0))))
+    x = np.cos(np.arange(ld.dim) * 0.7)
+    parts = ld._parts(x)
+    (vr, gr), (vf, gf) = value_and_grad(ld._evaluate, parts), value_and_grad_forward(ld._evaluate, parts)
+    assert vr == vf
+    for a, b in zip(gr, gf):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    value, g = ld.log_density_and_grad(x)
+    assert value == ld.log_density(x) and g.shape == (ld.dim,)
+    np.testing.assert_allclose(g, np.concatenate([np.ravel(b) for b in gf]), rtol=1e-12)
+
+
+def test_hessian_of_a_20_parameter_log_density_matches_forward_over_forward():
+    from plait.gradients import hessian
+
+    ld = plait.LogDensity(walk(19), list(np.sin(np.arange(19.0))))
+    assert ld.dim == 20
+    f = lambda x: ld._evaluate(ld._parts(x))  # noqa: E731
+    x = np.cos(np.arange(20) * 0.7)
+    h = hessian(f, x)
+    np.testing.assert_allclose(h, jacfwd(lambda z: grad_forward(f, z), x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h, h.T, rtol=1e-12, atol=1e-12)
+
+
+def test_svi_reparameterised_gradient_is_the_same_in_both_modes(monkeypatch):
+    from plait.inference.vi import svi as svi_module
+
+    def guide(ys):
+        for i in range(len(ys)):
+            m = yield plait.param(("m", i), 0.1 * i)
+            s = yield plait.param(("s", i), 1.0, constraint=S.positive)
+            yield plait.sample(("z", i), plait.Normal(m, s))
+        a = yield plait.param("a", 2.0, constraint=S.positive)
+        yield plait.sample("s", plait.Gamma(a, 2.0))
+
+    def model(ys):
+        yield from walk(len(ys))(ys)
+
+    ys = list(np.sin(np.arange(6.0)))
+    params = svi_module._discover(model, guide, (ys,), np.random.default_rng(0))
+    layout = svi_module._Layout(params)
+    est = svi_module._Estimator("reparam", model, guide, (ys,), layout, 2, 0.9, False)
+    theta = layout.initial + 0.05
+    assert theta.size >= svi_module.REVERSE_FROM_DIM
+    v_rev, g_rev = est._reparam(theta, np.random.default_rng(3))
+    monkeypatch.setattr(svi_module, "REVERSE_FROM_DIM", 10 ** 9)
+    v_fwd, g_fwd = est._reparam(theta, np.random.default_rng(3))
+    assert v_rev == pytest.approx(v_fwd, rel=1e-13)
+    np.testing.assert_allclose(g_rev, g_fwd, rtol=1e-10, atol=1e-12)

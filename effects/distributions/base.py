@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import EffectTypeError, InvalidParameterError
 from ...ext._ranges import all_in_range
-from ...gradients.dual import Dual, new, stop_gradient, top_tag
+from ...gradients.dual import Dual, new, stop_gradient
 from .supports import FiniteSet, IntRange, Support, float_array
 
 __all__ = ["Distribution", "Wrapped", "ScaledDistribution", "MaskedDistribution"]
@@ -244,7 +244,8 @@ def dual_params(family: str, spec: dict) -> tuple[list[Any], tuple]:
         return scalars, ()
     plain = {name: validate(family, name, stop_gradient(v), kind) for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
-    tag = top_tag([v for v, _ in spec.values()])
+    # isinstance: a reverse-mode value (a Dual subclass) sets the level too
+    tag = max((v.tag for v, _ in spec.values() if isinstance(v, Dual)), default=0)
     out = []
     for (name, (v, kind)), a in zip(spec.items(), arrays):
         if kind in _INTEGRAL:
