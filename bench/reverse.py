@@ -11,6 +11,8 @@ Run:  python bench/reverse.py
    (target <= 5x), and forward mode for reference.
 3. The crossover: for the logistic regression and for the generator model,
    the smallest dimension at which reverse mode beats forward mode.
+4. ``hessian_product`` (forward over reverse) against one reverse gradient
+   (target <= 3x).
 
 Every variant is timed interleaved with its baseline in this process; the
 figure is the minimum over repetitions, and ratios compare minima from the
@@ -26,7 +28,7 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 
 import plait
-from plait.gradients import grad, grad_forward
+from plait.gradients import grad, grad_forward, hessian_product
 from plait.gradients.api import value_and_grad, value_and_grad_forward
 
 try:
@@ -171,12 +173,30 @@ def log_density_problem(n: int) -> tuple:
     return ld._evaluate, ld._parts(x)
 
 
+# -- 4. Hessian-vector products -------------------------------------------------------------------
+
+def bench_hessian_product() -> None:
+    print("4. hessian_product (forward over reverse) against one reverse gradient (target <= 3x)")
+    X, y, w = logistic_data(1000, 100)
+    ld, x = log_density_for(50)
+    problems = {
+        "logistic regression, d = 100": (loglik(X, y), w),
+        "LogDensity, 50 sites": (lambda z: ld._evaluate(ld._parts(z)), x),
+    }
+    for label, (f, at) in problems.items():
+        v = np.cos(np.arange(at.size))
+        t = interleaved({"grad": lambda: grad(f, at), "hvp": lambda: hessian_product(f, at, v)}, 40)
+        print(f"   {label}: grad {t['grad'] * 1e6:8.1f} us, hessian_product {t['hvp'] * 1e6:8.1f} us"
+              f" = {t['hvp'] / t['grad']:.2f}x")
+
+
 def main() -> None:
     print(f"min of interleaved runs (python {sys.version.split()[0]}, numpy {np.__version__})")
     bench_logistic()
     bench_log_density()
     crossover("logistic regression, 1000 rows", [1, 2, 4, 8, 16, 32, 64, 128], logistic_problem)
     crossover("generator model via LogDensity", [1, 2, 4, 8, 16, 32, 64], log_density_problem)
+    bench_hessian_product()
 
 
 if __name__ == "__main__":

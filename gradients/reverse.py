@@ -376,7 +376,7 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     ra = rb = None
     if ta is Reverse:
         ra, pa = a, a.primal
-        if type(pa) is not np.float64:
+        if type(pa) is not np.float64 and not _scalar_dual(pa):
             return None
     elif ta is float or ta is np.float64 or ta is int:
         pa = a
@@ -387,7 +387,7 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     tb = type(b)
     if tb is Reverse:
         rb, pb = b, b.primal
-        if type(pb) is not np.float64 or (ra is not None and ra.tag != b.tag):
+        if (type(pb) is not np.float64 and not _scalar_dual(pb)) or (ra is not None and ra.tag != b.tag):
             return None
     elif tb is float or tb is np.float64 or tb is int:
         pb = b
@@ -407,11 +407,12 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
         y = pa - pb
     elif kind == 2:
         y = pa * pb
-    elif pb == 0:
+    elif (pb.primal if type(pb) is Dual else pb) == 0:
         return None
     else:
         y = pa / pb
-    if type(y) is not np.float64:
+    ty = type(y)
+    if ty is not np.float64 and ty is not Dual:
         y = np.float64(y)
     if rb is None:
         parents: tuple = ((0, ra.index),)  # type: ignore[union-attr]
@@ -425,9 +426,11 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
 def scalar_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
     """One tape node for a scalar function of scalar arguments, or None if it does not apply.
 
-    ``compute(*plain floats) -> (value, partials)``.  Applies when some
-    argument is a ``Reverse`` holding a float64 and every other one is a
-    number or a constant dual; nested values and arrays return None (the
+    ``compute(*values) -> (value, partials)``, the values plain floats or,
+    under forward over reverse, 0-d duals (``compute`` must accept both).
+    Applies when some argument is a ``Reverse`` holding a float64 (or a 0-d
+    dual of one) and every other one is a number or a constant dual; other
+    nested values and arrays return None (the
     caller then takes its generic path, which records one node per
     operation).  Distributions use it for their commonest log densities:
     one node instead of seven.
@@ -445,7 +448,7 @@ def scalar_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
         t = type(a)
         if t is Reverse:
             p = a.primal
-            if type(p) is not np.float64 or (r is not None and a.tag != r.tag):
+            if (type(p) is not np.float64 and not _scalar_dual(p)) or (r is not None and a.tag != r.tag):
                 return None
             r = a
         elif t is float or t is np.float64 or t is int:
@@ -461,16 +464,22 @@ def scalar_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
         escaped(r.tag)
     y, partials = compute(*plains)
     parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
-    return r.tape.push(np.float64(y), _partials_back, parents, partials)
+    return r.tape.push(y if type(y) is Dual else np.float64(y), _partials_back, parents, partials)
 
 
 def _partials_back(g: Any, partials: Any, position: int) -> Any:
     return _smul(g, partials[position])
 
 
+def _scalar_dual(p: Any) -> bool:
+    """A 0-d dual number over a float64 (Hessian-vector products: forward over reverse)."""
+    return type(p) is Dual and type(p.primal) is np.float64
+
+
 def _smul(g: Any, d: Any) -> Any:
-    """:func:`absorbing_mul` for a plain float partial ``d``."""
-    if type(g) is np.float64 or type(g) is float:
+    """:func:`absorbing_mul` for a scalar partial ``d``."""
+    td = type(d)
+    if (type(g) is np.float64 or type(g) is float) and (td is float or td is np.float64 or td is int):
         if g == 0 or d == 0:
             return 0.0
         return g * d

@@ -52,9 +52,9 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _normal_log_prob(x: float, loc: float, scale: float) -> tuple:
-    """The Normal log density of plain floats and its partials in ``(x, loc, scale)``."""
+    """The Normal log density and its partials in ``(x, loc, scale)``: floats, or 0-d duals."""
     z = (x - loc) / scale
-    lp = -z * z / 2.0 - _LOG_SQRT_2PI - math.log(scale)
+    lp = -z * z / 2.0 - _LOG_SQRT_2PI - (np.log(scale) if isinstance(scale, Dual) else math.log(scale))
     return lp, (-z / scale, z / scale, (z * z - 1.0) / scale)
 
 
