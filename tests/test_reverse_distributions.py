@@ -165,7 +165,7 @@ def test_log_density_gradient_is_the_same_in_both_modes():
 
 
 def test_hessian_of_a_20_parameter_log_density_matches_forward_over_forward():
-    from plait.gradients import hessian
+    from plait.gradients import hessian, hessian_product
 
     ld = plait.LogDensity(walk(19), list(np.sin(np.arange(19.0))))
     assert ld.dim == 20
@@ -174,6 +174,8 @@ def test_hessian_of_a_20_parameter_log_density_matches_forward_over_forward():
     h = hessian(f, x)
     np.testing.assert_allclose(h, jacfwd(lambda z: grad_forward(f, z), x), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(h, h.T, rtol=1e-12, atol=1e-12)
+    v = np.sin(np.arange(20.0))
+    np.testing.assert_allclose(hessian_product(f, x, v), h @ v, rtol=1e-11, atol=1e-11)
 
 
 def test_svi_reparameterised_gradient_is_the_same_in_both_modes(monkeypatch):
