@@ -32,7 +32,7 @@ from typing import Any, Callable, List, Tuple
 
 import numpy as np
 
-from .dual import Dual, _dtype, _float_primal, escaped, new, perturbation, shape, stop_gradient
+from .dual import Dual, _dtype, _float_primal, escaped, new, perturbation, shape
 from .reverse import Reverse, Tape, record, top_reverse, value
 
 __all__ = [
@@ -399,11 +399,18 @@ def jacrev(f: Function, x: Any) -> Any:
     array([[2., 0.],
            [2., 1.]])
     """
+    return _jacrev_unless(f, x, lambda outs: False)
+
+
+def _jacrev_unless(f: Function, x: Any, prefer_forward: Callable[[List[Any]], bool]) -> Any:
+    """The reverse-mode Jacobian, or None when ``prefer_forward(output leaves)`` after recording."""
     leaves, rebuild = _inputs(x, "jacobian")
     with perturbation() as tag:
         tape = Tape(tag)
         xs = _record_inputs(leaves, tape)
         outs, rebuild_out = _flatten(f(rebuild(xs)))
+        if prefer_forward(outs):
+            return None
         blocks = [_rows(tape, o, xs, leaves, rebuild) for o in outs]
     return rebuild_out(blocks)
 
@@ -427,15 +434,16 @@ def _rows(tape: Tape, y: Any, xs: List[Reverse], leaves: List[Any], rebuild: Cal
     return rebuild(blocks)
 
 
-def _size(x: Any) -> int:
-    return sum(math.prod(shape(leaf)) for leaf in _flatten(x)[0])
+def _size(leaves: List[Any]) -> int:
+    return sum(math.prod(shape(leaf)) for leaf in leaves)
 
 
 def jacobian(f: Function, x: Any) -> Any:
     """The Jacobian, shaped ``output.shape + input.shape``: forward mode when the inputs are fewer than the outputs, else reverse (as ad's ``jacobian``).
 
-    The output size is known after one evaluation; :func:`jacfwd` and
-    :func:`jacrev` choose the mode explicitly.
+    The output size is known once ``f`` has run: the pass is recorded for
+    reverse mode, and ``f`` runs again in forward mode if that is cheaper.
+    :func:`jacfwd` and :func:`jacrev` choose the mode explicitly.
 
     >>> import numpy as np
     >>> from plait.gradients import jacobian
@@ -443,9 +451,9 @@ def jacobian(f: Function, x: Any) -> Any:
     array([[2., 0.],
            [0., 4.]])
     """
-    n = _size(x)
-    m = _size(f(stop_gradient(x)))
-    return jacfwd(f, x) if n < m else jacrev(f, x)
+    n = _size(_flatten(x)[0])
+    out = _jacrev_unless(f, x, lambda outs: n < _size(outs))
+    return jacfwd(f, x) if out is None else out
 
 
 def hessian(f: Function, x: Any) -> Any:
