@@ -380,7 +380,8 @@ def vjp(f: Function, x: Any) -> Tuple[Any, Callable[[Any], Any]]:
             raise ValueError(f"vjp: the cotangent has {len(ws)} arrays, the output has {len(outs)}")
         total: List[Any] = [None] * len(xs)
         for o, wi in zip(outs, ws):
-            for i, c in enumerate(tape.backward(o, xs, np.asarray(wi, dtype=float)[()], keep=True)):
+            seed = wi if isinstance(wi, Dual) else np.asarray(wi, dtype=float)[()]  # a Dual: nested use
+            for i, c in enumerate(tape.backward(o, xs, seed, keep=True)):
                 if c is not None:
                     total[i] = c if total[i] is None else total[i] + c
         return rebuild([_as_cotangent(c, leaf) for c, leaf in zip(total, leaves)])

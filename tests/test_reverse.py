@@ -390,3 +390,12 @@ def test_tape_is_freed_and_peak_memory_stays_flat():
         tracemalloc.stop()
     assert peak <= first_peak + 16 * 1024, (first_peak, peak)
     assert current <= first_current + 16 * 1024, (first_current, current)
+
+
+def test_vjp_pullback_is_linear_and_differentiable_in_the_cotangent():
+    x = np.array([0.3, -0.4, 1.2])
+    y, pullback = vjp(lambda v: np.sin(v) * v[0], x)
+    w1, w2 = np.array([1.0, 2.0, -1.0]), np.array([0.5, 0.0, 3.0])
+    np.testing.assert_allclose(pullback(2.0 * w1 - w2), 2.0 * pullback(w1) - pullback(w2), rtol=1e-14)
+    # The pullback is linear in w: its Jacobian in w is J^T.
+    np.testing.assert_allclose(jacfwd(pullback, w1), jacfwd(lambda v: np.sin(v) * v[0], x).T, rtol=1e-14)

@@ -267,6 +267,8 @@ def _dual_scalars(spec: dict) -> Any:
             return None
         if isinstance(v, Dual):
             p = v.primal
+            if isinstance(p, Dual):  # nested (forward over reverse): check the plain value
+                p = stop_gradient(p)
             if type(p) is not np.float64:
                 return None
             tag = max(tag, v.tag)
