@@ -491,7 +491,9 @@ def _add_back(g: Any, payload: Any, position: int) -> Any:
 
 
 def _sub_back(g: Any, payload: Any, position: int) -> Any:
-    return -g if position else g
+    if not position:
+        return g
+    return g * -1.0 if type(g) is Dual else -g  # Dual.__neg__ takes the generic ufunc path
 
 
 def _mul_back(g: Any, payload: Any, position: int) -> Any:
@@ -562,7 +564,9 @@ def absorbing_mul(g: Any, d: Any) -> Any:
     (``sqrt(x * y)`` at ``[1, 0]`` has gradient ``[0, inf]`` both ways).
     """
     if _finite(d) and _finite(g):
-        return g * d
+        # A dual partial goes on the left: its scalar fast path (a numpy scalar on the left
+        # would send the product through the generic ufunc dispatch).  IEEE products commute.
+        return d * g if type(d) is Dual and type(g) is not Dual else g * d
     with np.errstate(invalid="ignore", over="ignore"):
         return np.where((plain(g) == 0) | (plain(d) == 0), 0.0, g * d)
 

@@ -54,8 +54,10 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 def _normal_log_prob(x: float, loc: float, scale: float) -> tuple:
     """The Normal log density and its partials in ``(x, loc, scale)``: floats, or 0-d duals."""
     z = (x - loc) / scale
-    lp = -z * z / 2.0 - _LOG_SQRT_2PI - (np.log(scale) if isinstance(scale, Dual) else math.log(scale))
-    return lp, (-z / scale, z / scale, (z * z - 1.0) / scale)
+    zz = z * z
+    lp = zz * -0.5 - _LOG_SQRT_2PI - (np.log(scale) if isinstance(scale, Dual) else math.log(scale))
+    dz = z / scale
+    return lp, (dz * -1.0, dz, (zz - 1.0) / scale)  # * -1.0, not unary minus: a dual's fast path
 
 
 class Normal(Distribution):
