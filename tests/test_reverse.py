@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.special as sc
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_dual_rules import BINARY, FUNCTIONS, KINKS, PERIODIC, SECOND_ONLY, UNARY, values
 
@@ -39,14 +39,29 @@ SETTINGS = settings(max_examples=15, deadline=None, derandomize=True)
 H = 1e-5
 
 
-def same_jacobian(f, args):
-    """Forward and reverse Jacobians of ``f(*args)`` agree to rounding; returns the forward one."""
+def same_jacobian(f, args, fd=False):
+    """Forward and reverse Jacobians of ``f(*args)`` agree to rounding; returns the forward one.
+
+    With ``fd``, the reverse Jacobian also matches central finite differences.
+    """
     x = tuple(np.asarray(a, dtype=float) for a in args)
     fwd = jacfwd(lambda v: f(*v), x)
     rev = jacrev(lambda v: f(*v), x)
     for a, b in zip(_leaves(fwd), _leaves(rev)):
         scale = max(1.0, float(np.max(np.abs(a), initial=0.0)))
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-12 * scale)
+    if fd:
+        sizes = [a.size for a in x]
+        flat = np.concatenate([a.ravel() for a in x])
+
+        def g(v):
+            parts = np.split(v, np.cumsum(sizes)[:-1])
+            return f(*[p.reshape(a.shape) for p, a in zip(parts, x)])
+
+        num = central(g, flat)
+        got = np.concatenate([np.reshape(b, np.shape(num)[:-1] + (-1,)) for b in _leaves(rev)], axis=-1)
+        scale = max(1.0, float(np.max(np.abs(num), initial=0.0)))
+        np.testing.assert_allclose(got, num, rtol=0, atol=1e-6 * scale)
     return fwd
 
 
@@ -79,7 +94,7 @@ def test_every_forward_rule_has_a_reverse_rule():
 @given(data=st.data())
 def test_unary_rules_reverse_equals_forward(ufunc, data):
     shape = data.draw(st.sampled_from([(), (3,), (2, 3)]))
-    same_jacobian(ufunc, [data.draw(values(shape, UNARY[ufunc]))])
+    same_jacobian(ufunc, [data.draw(values(shape, UNARY[ufunc]))], fd=True)
 
 
 @pytest.mark.parametrize("ufunc", list(BINARY), ids=lambda u: u.__name__)
@@ -89,9 +104,8 @@ def test_binary_rules_reverse_equals_forward_with_broadcasting(ufunc, data):
     shapes = data.draw(st.sampled_from([((), (3,)), ((2, 1), (3,)), ((2, 3), (2, 3)), ((3,), ())]))
     a = data.draw(values(shapes[0], BINARY[ufunc][0]))
     b = data.draw(values(shapes[1], BINARY[ufunc][1]))
-    if ufunc in KINKS:
-        assume(np.all(np.abs(np.subtract(a, b)) > 1e-3) or data.draw(st.booleans()))
-    same_jacobian(ufunc, [a, b])
+    away = np.all(np.abs(np.subtract(a, b)) > 1e-3)
+    same_jacobian(ufunc, [a, b], fd=away or ufunc not in KINKS)  # ties: no finite difference
 
 
 @pytest.mark.parametrize("ufunc", list(SECOND_ONLY) + list(PERIODIC), ids=lambda u: u.__name__)
@@ -101,7 +115,9 @@ def test_one_argument_rules_reverse_equals_forward(ufunc, data):
     domains = {**SECOND_ONLY, **PERIODIC}[ufunc]
     a = data.draw(values((3,), domains[0]))
     b = data.draw(values((3,), domains[1]))
-    same_jacobian(lambda v: ufunc(a, v), [b])
+    q = a / b
+    smooth = ufunc not in PERIODIC or (np.all(np.abs(q - np.round(q)) > 0.05) and np.all(np.abs(q) > 0.05))
+    same_jacobian(lambda v: ufunc(a, v), [b], fd=bool(smooth))
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))
@@ -114,7 +130,8 @@ def test_function_rules_reverse_equals_forward(name, data):
         x = args[0]
         order = data.draw(st.permutations(range(x.size)))
         args = [np.reshape(np.asarray(order) * 0.1 + x.ravel() * 1e-2, x.shape)]
-    same_jacobian(f, args)
+    clip_kink = name == "clip" and np.any(np.abs(np.abs(args[0]) - 0.5) < 1e-3)
+    same_jacobian(f, args, fd=not clip_kink)
 
 
 def test_prod_cumprod_and_ties_in_reverse():
