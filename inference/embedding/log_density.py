@@ -262,6 +262,7 @@ class LogDensity:
         )
         self._sites = self._discover()
         self.dim: int = sum(s.size for s in self._sites.values())
+        self._all_scalar = all(s.free_shape == () for s in self._sites.values())
 
     @property
     def addresses(self) -> List[Hashable]:
@@ -398,6 +399,8 @@ class LogDensity:
         value = float(value)
         if value == -math.inf:
             return value, np.zeros(self.dim)
+        if self._all_scalar:
+            return value, np.array(gradient, dtype=np.float64)
         return value, np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient])
 
     def constrain(self, x: Any) -> Dict[Hashable, Any]:
