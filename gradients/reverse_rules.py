@@ -628,12 +628,13 @@ def _solve(a: Any, b: Any) -> Any:
     vector = _ndim(pb) == 1
 
     def back(g: Any, _: Any, i: int) -> Any:
+        # Batch axes broadcast between A and b: each cotangent is summed back to its shape.
         gb = np.linalg.solve(_mT(pa), g)
         if i == 1:
-            return gb
+            return unbroadcast(gb, _shape(pb))
         if vector:
-            return -np.matmul(np.expand_dims(gb, -1), np.expand_dims(x, -2))
-        return -np.matmul(gb, _mT(x))
+            return unbroadcast(-np.matmul(np.expand_dims(gb, -1), np.expand_dims(x, -2)), _shape(pa))
+        return unbroadcast(-np.matmul(gb, _mT(x)), _shape(pa))
 
     return record(x, (a, b), back, None, tag)
 

@@ -416,3 +416,24 @@ def test_vjp_pullback_is_linear_and_differentiable_in_the_cotangent():
     np.testing.assert_allclose(pullback(2.0 * w1 - w2), 2.0 * pullback(w1) - pullback(w2), rtol=1e-14)
     # The pullback is linear in w: its Jacobian in w is J^T.
     np.testing.assert_allclose(jacfwd(pullback, w1), jacfwd(lambda v: np.sin(v) * v[0], x).T, rtol=1e-14)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(program=programs(), x=values((3,), (0.2, 0.9)))
+def test_random_compositions_hessians_agree_over_all_four_mode_pairings(program, x):
+    steps, reduce = program
+    f = build(steps, 0 if reduce is None else reduce)  # a scalar function
+    ff = jacfwd(lambda z: grad_forward(f, z), x)
+    scale = max(1.0, float(np.max(np.abs(ff))))
+    for h in (hessian(f, x),  # forward over reverse
+              jacrev(lambda z: grad(f, z), x),  # reverse over reverse
+              jacrev(lambda z: grad_forward(f, z), x)):  # reverse over forward
+        np.testing.assert_allclose(h, ff, rtol=0, atol=1e-10 * scale)
+
+
+def test_solve_broadcasts_its_batch_axes_in_reverse():
+    a = np.array([[2.0, 0.3, 0.1], [0.2, 3.0, 0.5], [0.1, 0.4, 2.5]])
+    batch = np.stack([a, a.T])
+    same_jacobian(lambda m: np.linalg.solve(m, np.ones((2, 3, 1))), [a], fd=True)  # one A, two b
+    same_jacobian(lambda b: np.linalg.solve(batch, b), [np.ones((3, 1))], fd=True)  # two A, one b
+    same_jacobian(lambda m, b: np.linalg.solve(m, b), [batch, np.ones((3, 2))], fd=True)
