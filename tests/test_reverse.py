@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.special as sc
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_dual_rules import BINARY, FUNCTIONS, KINKS, PERIODIC, SECOND_ONLY, UNARY, values
 
@@ -214,6 +214,7 @@ def build(steps, reduce):
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(program=programs(), x=values((3,), (0.2, 0.9)))
 def test_random_compositions_forward_equals_reverse_equals_finite_differences(program, x):
+    assume(np.unique(x).size == x.size)  # ties put sort's kinks under the finite differences
     f = build(*program)
     fwd = same_jacobian(f, [x])[0]
     np.testing.assert_allclose(fwd, central(f, x), rtol=1e-5, atol=1e-7)
