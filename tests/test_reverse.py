@@ -462,3 +462,22 @@ def test_function_rules_second_order_in_every_pairing(name, data):
     scale = max(1.0, float(np.max(np.abs(ff))))
     for h in (hessian(f, x), jacrev(lambda z: grad(f, z), x), jacrev(lambda z: grad_forward(f, z), x)):
         np.testing.assert_allclose(h, ff, rtol=0, atol=1e-9 * scale)
+
+
+@pytest.mark.parametrize("ufunc", list(UNARY) + list(BINARY), ids=lambda u: u.__name__)
+@settings(max_examples=3, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_ufunc_rules_second_order_in_every_pairing(ufunc, data):
+    if ufunc in UNARY:
+        x = data.draw(values((3,), UNARY[ufunc]))
+        f = lambda v: np.sum(np.sin(ufunc(v)))  # noqa: E731
+    else:
+        da, db = BINARY[ufunc]
+        x = np.concatenate([data.draw(values((2,), da)), data.draw(values((2,), db))])
+        f = lambda v: np.sum(np.sin(ufunc(v[:2], v[2:])))  # noqa: E731
+        if ufunc in KINKS or ufunc is np.copysign:
+            return  # piecewise: second derivatives are zero or undefined
+    ff = jacfwd(lambda z: grad_forward(f, z), x)
+    scale = max(1.0, float(np.max(np.abs(ff))))
+    for h in (hessian(f, x), jacrev(lambda z: grad(f, z), x), jacrev(lambda z: grad_forward(f, z), x)):
+        np.testing.assert_allclose(h, ff, rtol=0, atol=1e-9 * scale)
