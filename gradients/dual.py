@@ -619,7 +619,7 @@ def primal(x: Any) -> Any:
     ...     print(primal(Dual(3.0, [1.0], tag=tag)), primal(2.0))
     3.0 2.0
     """
-    return x.primal if type(x) is Dual else x
+    return x.primal if isinstance(x, Dual) else x  # isinstance: reverse-mode values too
 
 
 def tangent(x: Any) -> Any:

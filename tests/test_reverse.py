@@ -481,3 +481,9 @@ def test_ufunc_rules_second_order_in_every_pairing(ufunc, data):
     scale = max(1.0, float(np.max(np.abs(ff))))
     for h in (hessian(f, x), jacrev(lambda z: grad(f, z), x), jacrev(lambda z: grad_forward(f, z), x)):
         np.testing.assert_allclose(h, ff, rtol=0, atol=1e-9 * scale)
+
+
+def test_primal_of_a_reverse_value_is_its_value():
+    seen = []
+    grad(lambda x: seen.append((G.primal(x), G.tangent(x), G.is_reverse(x), G.is_dual(x))) or x * x, 2.0)
+    assert seen == [(2.0, None, True, False)]
