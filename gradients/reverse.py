@@ -142,6 +142,10 @@ class Reverse(Dual):
 
     __slots__ = ("tape", "index")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("Reverse values are made by a Tape (Tape.variable) inside a reverse-mode "
+                        "derivative call (grad, vjp, jacrev...), not constructed directly")
+
     def __repr__(self) -> str:
         return f"Reverse({self.primal!r}, tag={self.tag}, index={self.index})"
 

@@ -483,6 +483,11 @@ def test_ufunc_rules_second_order_in_every_pairing(ufunc, data):
         np.testing.assert_allclose(h, ff, rtol=0, atol=1e-9 * scale)
 
 
+def test_reverse_values_come_from_a_tape_only():
+    with pytest.raises(TypeError, match="Tape"):
+        Reverse(1.0, tag=1)
+
+
 def test_primal_of_a_reverse_value_is_its_value():
     seen = []
     grad(lambda x: seen.append((G.primal(x), G.tangent(x), G.is_reverse(x), G.is_dual(x))) or x * x, 2.0)
