@@ -427,13 +427,14 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     return r.tape.push(y, _SCALAR_BACK[kind], parents, (pa, pb, y))
 
 
-def scalar_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
+def scalar_node(args: Sequence[Any], compute: Callable[..., Any], duals: bool = True) -> Any:
     """One tape node for a scalar function of scalar arguments, or None if it does not apply.
 
     ``compute(*values) -> (value, partials)``, the values plain floats or,
     under forward over reverse, 0-d duals (``compute`` must accept both).
     Applies when some argument is a ``Reverse`` holding a float64 (or a 0-d
-    dual of one) and every other one is a number or a constant dual; other
+    dual of one, unless ``duals`` is False) and every other one is a number
+    or a constant dual; other
     nested values and arrays return None (the
     caller then takes its generic path, which records one node per
     operation).  Distributions use it for their commonest log densities:
@@ -452,7 +453,9 @@ def scalar_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
         t = type(a)
         if t is Reverse:
             p = a.primal
-            if (type(p) is not np.float64 and not _scalar_dual(p)) or (r is not None and a.tag != r.tag):
+            if type(p) is not np.float64 and not (duals and _scalar_dual(p)):
+                return None
+            if r is not None and a.tag != r.tag:
                 return None
             r = a
         elif t is float or t is np.float64 or t is int:

@@ -203,3 +203,19 @@ def test_svi_reparameterised_gradient_is_the_same_in_both_modes(monkeypatch):
     v_fwd, g_fwd = est._reparam(theta, np.random.default_rng(3))
     assert v_rev == pytest.approx(v_fwd, rel=1e-13)
     np.testing.assert_allclose(g_rev, g_fwd, rtol=1e-10, atol=1e-12)
+
+
+def test_scalar_log_prob_nodes_outside_and_on_the_support_boundary():
+    from plait.gradients import value_and_grad, value_and_grad_forward
+
+    cases = [
+        (lambda a: plait.Gamma(a, 1.0).log_prob(-1.0), 2.0),  # outside: -inf, gradient 0
+        (lambda a: plait.Exponential(a).log_prob(0.0), 2.0),  # on the boundary
+        (lambda x: plait.Gamma(1.0, 2.0).log_prob(x), 0.0),
+        (lambda x: plait.Exponential(2.0).log_prob(x), -0.5),
+        (lambda x: plait.Gamma(2.0, 2.0).log_prob(x), 0.3),
+    ]
+    for f, x in cases:
+        (vr, gr), (vf, gf) = value_and_grad(f, x), value_and_grad_forward(f, x)
+        assert float(vr) == pytest.approx(float(vf), rel=1e-14) or float(vr) == float(vf)
+        assert float(gr) == pytest.approx(float(gf), rel=1e-12, abs=1e-300)

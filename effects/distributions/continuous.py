@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import betaln, gammaln
+from scipy.special import digamma as _digamma
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
@@ -58,6 +59,31 @@ def _normal_log_prob(x: float, loc: float, scale: float) -> tuple:
     lp = zz * -0.5 - _LOG_SQRT_2PI - (np.log(scale) if isinstance(scale, Dual) else math.log(scale))
     dz = z / scale
     return lp, (dz * -1.0, dz, (zz - 1.0) / scale)  # * -1.0, not unary minus: a dual's fast path
+
+
+def _reverse_inside(x: Any, params: tuple, closed: bool) -> bool:
+    """Some argument is a reverse-mode value and ``x`` is a scalar in ``(0, inf)`` (``[0, inf)`` if closed).
+
+    Outside, the generic path gives the support's ``-inf`` (or NaN) as usual.
+    """
+    if type(x) is not Reverse and all(type(p) is not Reverse for p in params):
+        return False
+    v = stop_gradient(x)
+    if type(v) not in (float, int, np.float64):
+        return False
+    return (0.0 <= v if closed else 0.0 < v) and v < _INF
+
+
+def _gamma_log_prob(x: float, a: float, r: float) -> tuple:
+    """The Gamma log density for ``x > 0`` and its partials in ``(x, shape, rate)``."""
+    y = x * r
+    lp = _xlogy(a - 1.0, y) - y - math.lgamma(a) + math.log(r)
+    return lp, ((a - 1.0) / x - r, math.log(y) - _digamma(a), a / r - x)
+
+
+def _exponential_log_prob(x: float, r: float) -> tuple:
+    """The Exponential log density for ``x >= 0`` and its partials in ``(x, rate)``."""
+    return -x * r + math.log(r), (-r, 1.0 / r - x)
 
 
 class Normal(Distribution):
@@ -362,6 +388,10 @@ class Gamma(Distribution):
                 return xlogy(a - 1.0, y) - y - math.lgamma(a) + math.log(r)
             except OverflowError:  # an int too large for a float: the array path copes
                 pass
+        if _reverse_inside(x, (a, r), closed=False):
+            lp = scalar_node((x, a, r), _gamma_log_prob, duals=False)  # one tape node
+            if lp is not None:
+                return lp
         x = as_values(x)
         inside = (x >= 0) & (x < _INF)
         y = np.where(inside, x, 1.0) * r
@@ -423,6 +453,10 @@ class Exponential(Distribution):
                 return -x * r + math.log(r)
             except OverflowError:  # an int too large for a float: the array path copes
                 pass
+        if _reverse_inside(x, (r,), closed=True):
+            lp = scalar_node((x, r), _exponential_log_prob, duals=False)  # one tape node
+            if lp is not None:
+                return lp
         x = as_values(x)
         inside = x >= 0
         return out(restrict(-np.where(inside, x, 0.0) * r + np.log(r), x, inside))
