@@ -219,3 +219,16 @@ def test_scalar_log_prob_nodes_outside_and_on_the_support_boundary():
         (vr, gr), (vf, gf) = value_and_grad(f, x), value_and_grad_forward(f, x)
         assert float(vr) == pytest.approx(float(vf), rel=1e-14) or float(vr) == float(vf)
         assert float(gr) == pytest.approx(float(gf), rel=1e-12, abs=1e-300)
+
+
+def test_exact_expectations_differentiate_in_reverse():
+    from plait.gradients import diff
+
+    def two_flips(t):
+        a = yield plait.sample("a", plait.Bernoulli(t))
+        b = yield plait.sample("b", plait.Bernoulli(t * t if a else t))
+        return a + b
+
+    for t in (0.3, 0.7):
+        assert grad(lambda s: plait.exact(two_flips, s).mean, t) == pytest.approx(
+            diff(lambda s: plait.exact(two_flips, s).mean, t), rel=1e-14)
