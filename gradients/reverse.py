@@ -116,15 +116,51 @@ class Tape:
             cots[i] = None
             if not keep:
                 nodes[i] = _DONE
+            if type(g) is Sparse:
+                g = g.dense()
             for position, j in parents:
                 c = backward(g, payload, position)
                 if c is not None:
                     prev = cots[j]
-                    cots[j] = c if prev is None else prev + c
-        return [cots[x.index] if x.index <= top else None for x in inputs]
+                    cots[j] = c if prev is None else _accumulate(prev, c)
+        return [_dense(cots[x.index]) if x.index <= top else None for x in inputs]
 
 
 _DONE = (None, (), None)
+
+
+class Sparse:
+    """A cotangent that is zero except at a few basic indices: ``x[i]`` in a loop over ``i``.
+
+    Scattering each ``x[i]``'s cotangent into a dense array would cost the
+    size of ``x`` per access (quadratic over a loop); the entries are kept
+    as a list instead and added into one array when the node is reached.
+    Only the backward pass sees this type.
+    """
+
+    __slots__ = ("shape", "dtype", "entries")
+
+    def __init__(self, shape: tuple, dtype: Any, entries: list) -> None:
+        self.shape = shape
+        self.dtype = dtype
+        self.entries = entries
+
+    def dense(self) -> np.ndarray:
+        z = np.zeros(self.shape, dtype=self.dtype)
+        for index, g in self.entries:
+            z[index] += g  # basic indices: one element or slice at a time, repeats add
+        return z
+
+
+def _dense(c: Any) -> Any:
+    return c.dense() if type(c) is Sparse else c
+
+
+def _accumulate(prev: Any, c: Any) -> Any:
+    if type(prev) is Sparse and type(c) is Sparse:
+        prev.entries.extend(c.entries)  # both made by this pass, held only in its list
+        return prev
+    return _dense(prev) + _dense(c)
 
 
 class Reverse(Dual):

@@ -43,6 +43,7 @@ from .reverse import (
     PLAIN,
     UFUNC_VJPS,
     Reverse,
+    Sparse,
     _shape,
     absorbing_mul,
     plain,
@@ -247,6 +248,9 @@ def getitem(x: Reverse, index: Any) -> Any:
 
 def _getitem_back(g: Any, payload: Any, position: int) -> Any:
     index, shape = payload
+    tg = type(g)
+    if (tg is np.float64 or tg is float or tg is np.ndarray) and not _advanced(index):
+        return Sparse(shape, np.result_type(getattr(g, "dtype", np.float64), np.float32), [(index, g)])
     return scatter(g, index, shape)
 
 

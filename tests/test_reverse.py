@@ -492,3 +492,18 @@ def test_primal_of_a_reverse_value_is_its_value():
     seen = []
     grad(lambda x: seen.append((G.primal(x), G.tangent(x), G.is_reverse(x), G.is_dual(x))) or x * x, 2.0)
     assert seen == [(2.0, None, True, False)]
+
+
+def test_indexing_in_a_loop_accumulates_sparse_cotangents():
+    x = np.linspace(0.1, 1.0, 6)
+
+    def f(v):
+        t = np.sum(v * v) * 0.5  # a dense contribution next to the sparse ones
+        for i in range(len(v)):
+            t = t + v[i] * v[i] + v[i % 2] + np.sum(v[1:3]) * v[(i + 1) % 6]
+        return t + v[..., 0] * np.sum(v[::2])
+
+    same_jacobian(f, [x], fd=True)
+    np.testing.assert_allclose(hessian(f, x), jacfwd(lambda z: grad_forward(f, z), x), rtol=1e-12, atol=1e-12)
+    m = np.arange(6.0).reshape(2, 3) / 7.0
+    same_jacobian(lambda a: sum(a[i, j] * a[1 - i, 2 - j] for i in range(2) for j in range(3)) + a[0][1:].sum(), [m])
