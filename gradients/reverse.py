@@ -202,9 +202,7 @@ class Reverse(Dual):
         raise TypeError("a Reverse value belongs to a running derivative call and cannot be pickled")
 
     def __getitem__(self, index: Any) -> Any:
-        from .reverse_rules import getitem
-
-        return getitem(self, index)
+        return PROTOCOL_VJPS["getitem"](self, index)
 
     # Operators go straight to the ufuncs (the Dual fast paths are for Duals only).
     def __add__(self, o: Any) -> Any:
@@ -239,9 +237,7 @@ class Reverse(Dual):
         if tag < 0:
             return NotImplemented
         if method != "__call__" or kwargs:
-            from .reverse_rules import ufunc_method
-
-            return ufunc_method(ufunc, method, inputs, kwargs)
+            return PROTOCOL_VJPS["ufunc_method"](ufunc, method, inputs, kwargs)
         partials = UFUNC_VJPS.get(ufunc)
         if partials is None:
             if ufunc in PLAIN:
@@ -279,6 +275,9 @@ UFUNC_VJPS: Dict[Any, Any] = {}
 PLAIN: set = set()
 #: numpy function -> replacement that records on the tape; filled by .reverse_rules
 FUNCTION_VJPS: Dict[Any, Callable[..., Any]] = {}
+#: Indexing (``"getitem"``) and ufunc methods other than ``__call__`` (``"ufunc_method"``):
+#: rules that need the VJP rules, registered by them (reverse_rules imports this module).
+PROTOCOL_VJPS: Dict[str, Callable[..., Any]] = {}
 
 
 def _top(inputs: Sequence[Any]) -> int:

@@ -37,10 +37,11 @@ import numpy as np
 from ..errors import NoDerivativeRuleError
 from . import reverse as _rev
 from .dual import FUNCTION_RULES, PLAIN_UFUNCS, UFUNC_RULES, Dual, new, perturbation
-from .function_rules import _atleast_2d, _clip, _exclusive_products
+from .function_rules import _atleast_2d, _clip, _einsum_spec, _exclusive_products
 from .reverse import (
     FUNCTION_VJPS,
     PLAIN,
+    PROTOCOL_VJPS,
     UFUNC_VJPS,
     Reverse,
     Sparse,
@@ -588,8 +589,6 @@ def _vdot(a: Any, b: Any) -> Any:
 
 
 def _einsum_parts(subscripts: str, n: int) -> tuple:
-    from .function_rules import _einsum_spec
-
     inputs, out, _ = _einsum_spec(subscripts, n)
     return inputs, out
 
@@ -697,6 +696,10 @@ for _f in (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_lik
            np.isclose, np.allclose, np.array_equal, np.any, np.all, np.round, np.around,
            np.searchsorted, np.isreal, np.iscomplexobj, np.isrealobj, np.result_type):
     FUNCTION_VJPS[_f] = _plain_rule(_f)
+
+
+PROTOCOL_VJPS["getitem"] = getitem
+PROTOCOL_VJPS["ufunc_method"] = ufunc_method
 
 
 def missing_rules() -> list:
