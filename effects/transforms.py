@@ -333,7 +333,7 @@ class ScaledSigmoid(Transform):
 
     def _unit(self) -> bool:
         # Compared only when plain: a Dual bound equal to 0 may still move.
-        return type(self.low) is not Dual and type(self.high) is not Dual and self.low == 0.0 and self.high == 1.0
+        return not isinstance(self.low, Dual) and not isinstance(self.high, Dual) and self.low == 0.0 and self.high == 1.0
 
     def forward(self, x: Any) -> Any:
         if self._unit():
@@ -354,7 +354,7 @@ class ScaledSigmoid(Transform):
 
 def _bound(v: Any) -> Any:
     """A bound as a float array, or as itself when it is a Dual (so its derivative flows)."""
-    return v if type(v) is Dual else np.asarray(v, dtype=float)
+    return v if isinstance(v, Dual) else np.asarray(v, dtype=float)
 
 
 class StickBreaking(Transform):

@@ -6,7 +6,9 @@
   derivative rule tables;
 * :mod:`.special` — stable ``logsumexp``, ``log_softmax``, ``softmax``,
   ``polygamma`` that accept duals;
-* :mod:`.api` — ``diff``, ``grad``, ``jacobian``, ``hessian``, ``du``...;
+* :mod:`.reverse`, :mod:`.reverse_rules` — reverse mode: the tape, the
+  :class:`~.reverse.Reverse` value and the vector-Jacobian rules;
+* :mod:`.api` — ``diff``, ``grad``, ``jacobian``, ``hessian``, ``du``, ``vjp``...;
 * :mod:`.optimize` — Newton/Halley ``find_zero``, ``gradient_descent``...;
 * :mod:`.lex` — lexicographic comparisons for coupled samplers.
 
@@ -18,19 +20,27 @@ array([14.7781,  7.3891])
 """
 
 from . import ufunc_rules, function_rules, linalg_rules  # noqa: F401  (fill the rule tables)
+from . import reverse_rules  # noqa: F401  (after the forward tables: it mirrors them)
 from .api import (
+    custom_vjp,
     diff,
     diffs,
     du,
     grad,
+    grad_forward,
     hessian,
     hessian_product,
+    jacfwd,
     jacobian,
+    jacrev,
     jvp,
     taylor,
     value_and_diff,
     value_and_grad,
+    value_and_grad_forward,
+    vjp,
 )
+from .reverse import Reverse, is_reverse
 from .dual import Dual, is_dual, perturbation, primal, stop_gradient, tangent
 from .lex import is_zero, lex_ge, lex_gt, lex_le, lex_lt, lex_sign, lexabs, safe_div, safe_mul
 from .optimize import (
@@ -54,6 +64,14 @@ __all__ = [
     "value_and_diff",
     "grad",
     "value_and_grad",
+    "grad_forward",
+    "value_and_grad_forward",
+    "vjp",
+    "jacfwd",
+    "jacrev",
+    "custom_vjp",
+    "Reverse",
+    "is_reverse",
     "jacobian",
     "hessian",
     "hessian_product",

@@ -612,7 +612,7 @@ def primal(x: Any) -> Any:
     ...     print(primal(Dual(3.0, [1.0], tag=tag)), primal(2.0))
     3.0 2.0
     """
-    return x.primal if type(x) is Dual else x
+    return x.primal if isinstance(x, Dual) else x  # isinstance: reverse-mode values too
 
 
 def tangent(x: Any) -> Any:
@@ -636,7 +636,7 @@ def stop_gradient(x: Any) -> Any:
     >>> float(diff(lambda x: x * stop_gradient(x), 3.0))
     3.0
     """
-    while type(x) is Dual:
+    while isinstance(x, Dual):  # isinstance: reverse-mode values (.reverse) too
         x = x.primal
     if isinstance(x, (tuple, list)):
         return type(x)(stop_gradient(v) for v in x)
@@ -659,7 +659,7 @@ def is_dual(x: Any) -> bool:
 
 def all_finite(d: Any) -> bool:
     """True if every entry of ``d`` (its plain value) is finite."""
-    while type(d) is Dual:
+    while isinstance(d, Dual):  # isinstance: reverse-mode values (.reverse) too
         d = d.primal
     if isinstance(d, float):
         return math.isfinite(d)

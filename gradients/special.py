@@ -36,7 +36,7 @@ def logsumexp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     1.791759469228
     """
     plain = np.asarray(stop_gradient(a))
-    if type(a) is not Dual:
+    if not isinstance(a, Dual):  # Dual or Reverse (a subclass) keep their derivatives
         a = plain
     m = np.max(plain, axis=axis, keepdims=True) if plain.size else np.zeros((1,) * plain.ndim)
     m = np.where(np.isfinite(m), m, 0.0)

@@ -80,6 +80,7 @@ def elementwise(*partials: Any) -> Callable[..., Any]:
         return fit(total, ys)
 
     FACTORED_RULES.add(rule)
+    rule.partials = partials  # type: ignore[attr-defined]  # reverse mode reuses them (.reverse_rules)
     return rule
 
 

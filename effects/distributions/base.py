@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import EffectTypeError, InvalidParameterError
 from ...ext._ranges import all_in_range
-from ...gradients.dual import Dual, new, stop_gradient, top_tag
+from ...gradients.dual import Dual, new, stop_gradient
 from .supports import FiniteSet, IntRange, Support, float_array
 
 __all__ = ["Distribution", "Wrapped", "ScaledDistribution", "MaskedDistribution"]
@@ -40,7 +40,7 @@ ArrayLike = Any
 
 def show(value: Any) -> str:
     """A compact representation of a parameter value for reprs and messages."""
-    if type(value) is Dual:
+    if isinstance(value, Dual):
         return show(stop_gradient(value)) + " (dual)"
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
@@ -116,7 +116,7 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     offending element.  A dual number is checked on its plain value and
     returned as it is.
     """
-    if type(value) is Dual:
+    if isinstance(value, Dual):
         validate(family, name, stop_gradient(value), kind)
         return value
     if is_tensor(value):
@@ -217,7 +217,7 @@ def tensor_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[A
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple[Any, ...]]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
     for v, _ in spec.values():
-        if type(v) is Dual:
+        if isinstance(v, Dual):
             return dual_params(family, spec)
         if is_tensor(v):
             return tensor_params(family, spec)
@@ -238,19 +238,20 @@ def dual_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
     as a whole.  Integer-valued parameters cannot carry derivatives.
     """
     for name, (v, kind) in spec.items():
-        if type(v) is Dual and kind in _INTEGRAL:
+        if isinstance(v, Dual) and kind in _INTEGRAL:
             fail(family, name, f"{kind} (plain, it cannot carry a derivative)", v)
     scalars = _dual_scalars(spec)
     if scalars is not None:
         return scalars, ()
     plain = {name: validate(family, name, stop_gradient(v), kind) for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
-    tag = top_tag([v for v, _ in spec.values()])
+    # isinstance: a reverse-mode value (a Dual subclass) sets the level too
+    tag = max((v.tag for v, _ in spec.values() if isinstance(v, Dual)), default=0)
     out: list[Any] = []
     for (name, (v, kind)), a in zip(spec.items(), arrays):
         if kind in _INTEGRAL:
             out.append(a)
-        elif type(v) is Dual:
+        elif isinstance(v, Dual):
             out.append(v if v.shape == shape else np.broadcast_to(v, shape))  # type: ignore[call-overload]  # (Dual: __array_function__)
         else:
             out.append(new(a if a.ndim else a[()], None, tag))
@@ -265,8 +266,10 @@ def _dual_scalars(spec: dict[Any, Any]) -> Any:
         interval = _RANGES[kind]
         if interval is None:
             return None
-        if type(v) is Dual:
+        if isinstance(v, Dual):
             p = v.primal
+            if isinstance(p, Dual):  # nested (forward over reverse): check the plain value
+                p = stop_gradient(p)
             if type(p) is not np.float64:
                 return None
             tag = max(tag, v.tag)
@@ -277,7 +280,7 @@ def _dual_scalars(spec: dict[Any, Any]) -> Any:
         if not _in_interval(float(p), *interval):
             return None  # the general path names the offending value
         values.append(v)
-    return [v if type(v) is Dual else new(np.float64(v), None, tag) for v in values]
+    return [v if isinstance(v, Dual) else new(np.float64(v), None, tag) for v in values]
 
 
 def plain(value: Any) -> Any:
@@ -292,7 +295,7 @@ def plain(value: Any) -> Any:
 
 def scalar_or_array(a: Any, integer: bool = False) -> Any:
     """Python number for 0-d arrays (the fast paths rely on it), else the array; Duals pass."""
-    if type(a) is Dual or (type(a) is not np.ndarray and is_tensor(a)):
+    if isinstance(a, Dual) or (type(a) is not np.ndarray and is_tensor(a)):
         return a
     if a.ndim == 0:
         return int(a) if integer else float(a)
@@ -308,14 +311,14 @@ def as_values(x: Any) -> Any:
     A dual number (a reparameterised draw) passes through, so the score is
     differentiable in the value too.
     """
-    if type(x) is Dual:
+    if isinstance(x, Dual):
         return x
     return float_array(x)
 
 
 def out(lp: Any) -> Any:
     """Python float for 0-d results, else a float64 array; dual numbers pass through."""
-    if type(lp) is Dual:
+    if isinstance(lp, Dual):
         return lp
     lp = np.asarray(lp, dtype=np.float64)
     return float(lp) if lp.ndim == 0 else lp
@@ -496,7 +499,7 @@ class ScaledDistribution(Wrapped):
         lp = self.base.log_prob(x)
         if type(lp) is float and type(self.scale) is float:
             return self.scale * lp
-        return out(self.scale * (lp if type(lp) is Dual else np.asarray(lp)))
+        return out(self.scale * (lp if isinstance(lp, Dual) else np.asarray(lp)))
 
 
     def __repr__(self) -> str:

@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 from scipy.special import betaln, gammaln
+from scipy.special import digamma as _digamma
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
 from ...gradients.dual import Dual, stop_gradient
+from ...gradients.reverse import Reverse, scalar_node
 from .base import (
     SCALARS,
     ArrayLike,
@@ -48,6 +50,40 @@ __all__ = ["Normal", "LogNormal", "Uniform", "Beta", "Gamma", "Exponential", "St
 _INF = math.inf
 _NAN = math.nan
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _normal_log_prob(x: float, loc: float, scale: float) -> tuple[Any, Any]:
+    """The Normal log density and its partials in ``(x, loc, scale)``: floats, or 0-d duals."""
+    z = (x - loc) / scale
+    zz = z * z
+    lp = zz * -0.5 - _LOG_SQRT_2PI - (np.log(scale) if isinstance(scale, Dual) else math.log(scale))
+    dz = z / scale
+    return lp, (dz * -1.0, dz, (zz - 1.0) / scale)  # * -1.0, not unary minus: a dual's fast path
+
+
+def _reverse_inside(x: Any, params: tuple[Any, ...], closed: bool) -> bool:
+    """Some argument is a reverse-mode value and ``x`` is a scalar in ``(0, inf)`` (``[0, inf)`` if closed).
+
+    Outside, the generic path gives the support's ``-inf`` (or NaN) as usual.
+    """
+    if type(x) is not Reverse and all(type(p) is not Reverse for p in params):
+        return False
+    v = stop_gradient(x)
+    if type(v) not in (float, int, np.float64):
+        return False
+    return bool((0.0 <= v if closed else 0.0 < v) and v < _INF)
+
+
+def _gamma_log_prob(x: float, a: float, r: float) -> tuple[Any, Any]:
+    """The Gamma log density for ``x > 0`` and its partials in ``(x, shape, rate)``."""
+    y = x * r
+    lp = _xlogy(a - 1.0, y) - y - math.lgamma(a) + math.log(r)
+    return lp, ((a - 1.0) / x - r, math.log(y) - _digamma(a), a / r - x)
+
+
+def _exponential_log_prob(x: float, r: float) -> tuple[Any, Any]:
+    """The Exponential log density for ``x >= 0`` and its partials in ``(x, rate)``."""
+    return -x * r + math.log(r), (-r, 1.0 / r - x)
 
 
 class Normal(Distribution):
@@ -92,6 +128,10 @@ class Normal(Distribution):
                 return -z * z / 2.0 - _LOG_SQRT_2PI - math.log(self.scale)
             except OverflowError:  # an int too large for a float: the array path copes
                 pass
+        if type(x) is Reverse or type(self.loc) is Reverse or type(self.scale) is Reverse:
+            lp = scalar_node((x, self.loc, self.scale), _normal_log_prob)  # one tape node
+            if lp is not None:
+                return lp
         z = (as_values(x) - self.loc) / self.scale
         with np.errstate(over="ignore"):
             return out(-z * z / 2.0 - _LOG_SQRT_2PI - np.log(self.scale))
@@ -264,7 +304,7 @@ class Beta(Distribution):
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Beta draws; for dual parameters ``g_a / (g_a + g_b)`` from reparameterised Gamma draws."""
-        if type(self.a) is Dual:
+        if isinstance(self.a, Dual):
             size = norm_shape(shape) + self.batch_shape
             ga, gb = gamma_draw(rng, self.a, size), gamma_draw(rng, self.b, size)
             return ga / (ga + gb)
@@ -331,7 +371,7 @@ class Gamma(Distribution):
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Gamma draws (``standard_gamma(shape) / rate``; implicitly reparameterised for duals)."""
-        if type(self.shape) is Dual:
+        if isinstance(self.shape, Dual):
             return gamma_draw(rng, self.shape, norm_shape(shape) + self.batch_shape) / self.rate
         if shape == () and not self.batch_shape:
             return rng.standard_gamma(self.shape) / self.rate
@@ -348,6 +388,10 @@ class Gamma(Distribution):
                 return xlogy(a - 1.0, y) - y - math.lgamma(a) + math.log(r)
             except OverflowError:  # an int too large for a float: the array path copes
                 pass
+        if _reverse_inside(x, (a, r), closed=False):
+            lp = scalar_node((x, a, r), _gamma_log_prob, duals=False)  # one tape node
+            if lp is not None:
+                return lp
         x = as_values(x)
         inside = (x >= 0) & (x < _INF)
         y = np.where(inside, x, 1.0) * r
@@ -409,6 +453,10 @@ class Exponential(Distribution):
                 return -x * r + math.log(r)
             except OverflowError:  # an int too large for a float: the array path copes
                 pass
+        if _reverse_inside(x, (r,), closed=True):
+            lp = scalar_node((x, r), _exponential_log_prob, duals=False)  # one tape node
+            if lp is not None:
+                return lp
         x = as_values(x)
         inside = x >= 0
         return out(restrict(-np.where(inside, x, 0.0) * r + np.log(r), x, inside))
@@ -479,7 +527,7 @@ class StudentT(Distribution):
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Draws ``loc + scale * t``; for duals ``t = z sqrt(df / (2 g))``, g ~ Gamma(df / 2)."""
-        if type(self.df) is Dual:
+        if isinstance(self.df, Dual):
             size = norm_shape(shape) + self.batch_shape
             z = rng.standard_normal(size)
             g = gamma_draw(rng, self.df / 2.0, size)
@@ -516,7 +564,7 @@ class StudentT(Distribution):
     @property
     def variance(self) -> Any:
         """scale^2 df / (df - 2) for df > 2, else inf."""
-        df = self.df if type(self.df) is Dual else np.asarray(self.df)
+        df = self.df if isinstance(self.df, Dual) else np.asarray(self.df)
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(stop_gradient(df) > 2, np.square(self.scale) * df / (df - 2), np.inf)
         return scalar_or_array(v)

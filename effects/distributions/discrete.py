@@ -98,7 +98,7 @@ class Bernoulli(Distribution):
                 self.p = p
                 self.batch_shape = ()
                 return
-        elif type(p) is Dual and type(p.primal) is np.float64 and 0.0 <= p.primal <= 1.0:
+        elif isinstance(p, Dual) and type(p.primal) is np.float64 and 0.0 <= p.primal <= 1.0:
             # What params() returns for one in-range 0-d dual, without its
             # generic checks: GradInf builds a dual coin at every fork.
             self.p = p
@@ -199,10 +199,10 @@ class Categorical(Distribution):
             finite = np.isfinite(lg).any(axis=-1)
             if not finite.all():
                 fail("Categorical", "logits", "finite in at least one category", logits)
-            lse = _dual_logsumexp if type(lg) is Dual else logsumexp
+            lse = _dual_logsumexp if isinstance(lg, Dual) else logsumexp
             lp = lg - lse(lg, axis=-1, keepdims=True)
             p = np.exp(lp)
-        if type(p) is Dual:  # same shapes already; the cdf only needs the plain values
+        if isinstance(p, Dual):  # same shapes already; the cdf only needs the plain values
             self.probs, self.logits = p, lp
             p = stop_gradient(p)
         else:
@@ -217,7 +217,7 @@ class Categorical(Distribution):
         cdf = np.where(np.arange(k) >= last[..., None], 1.0, cdf)
         if self.batch_shape:
             self._cdf, self._lpl = cdf, None
-        elif type(self.logits) is Dual:
+        elif isinstance(self.logits, Dual):
             self._cdf, self._lpl = cdf.tolist(), [self.logits[i] for i in range(k)]
         else:
             self._cdf, self._lpl = cdf.tolist(), lp.tolist()
@@ -287,7 +287,7 @@ def _vector(name: str, a: Any) -> Any:
 
 
 def _logits(logits: Any) -> Any:
-    if type(logits) is Dual:
+    if isinstance(logits, Dual):
         _logits(stop_gradient(logits))
         return logits
     try:

@@ -52,7 +52,7 @@ class Dirichlet(Distribution):
         a = validate("Dirichlet", "alpha", alpha, "positive")
         if a.ndim == 0:
             fail("Dirichlet", "alpha", "a vector (last axis = categories)", alpha)
-        self.alpha = a if type(a) is Dual or is_tensor(a) else _frozen(a)
+        self.alpha = a if isinstance(a, Dual) or is_tensor(a) else _frozen(a)
         self.batch_shape = tuple(a.shape[:-1])
         self.event_shape = tuple(a.shape[-1:])
 
@@ -63,7 +63,7 @@ class Dirichlet(Distribution):
         draws, so they carry pathwise derivatives.
         """
         shape = norm_shape(shape)
-        if type(self.alpha) is Dual:
+        if isinstance(self.alpha, Dual):
             g = gamma_draw(rng, self.alpha, shape + self.alpha.shape)
             return g / np.sum(g, axis=-1, keepdims=True)
         if not self.batch_shape:
@@ -132,13 +132,13 @@ class MultivariateNormal(Distribution):
             self.scale_tril = None if is_tensor(cov) else checked.scale_tril
             self.batch_shape, self.event_shape = checked.batch_shape, checked.event_shape
             return
-        if type(loc) is Dual or type(cov) is Dual:
+        if isinstance(loc, Dual) or isinstance(cov, Dual):
             # Check the plain values (same messages), then keep the duals.
             checked = MultivariateNormal(stop_gradient(loc), stop_gradient(cov))
             batch, d = checked.batch_shape, checked.event_shape[0]
             # np.broadcast_to takes a Dual through __array_function__, which numpy's stubs do not know.
-            self.loc = np.broadcast_to(loc, batch + (d,)) if type(loc) is Dual else checked.loc  # type: ignore[call-overload]
-            if type(cov) is Dual:
+            self.loc = np.broadcast_to(loc, batch + (d,)) if isinstance(loc, Dual) else checked.loc  # type: ignore[call-overload]
+            if isinstance(cov, Dual):
                 self.cov = np.broadcast_to(cov, batch + (d, d))  # type: ignore[call-overload]
                 self.scale_tril = np.linalg.cholesky(self.cov)
             else:
@@ -187,7 +187,7 @@ class MultivariateNormal(Distribution):
         finite = np.isfinite(x).all(-1)
         diff = np.where(finite[..., None], x, 0.0) - self.loc
         L = self.scale_tril
-        if type(L) is Dual or type(diff) is Dual:
+        if isinstance(L, Dual) or isinstance(diff, Dual):
             y = np.linalg.solve(L, diff[..., None])[..., 0]
         elif not self.batch_shape:
             y = solve_triangular(L, diff.reshape(-1, d).T, lower=True).T.reshape(diff.shape)

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import digamma, gammainc, gammaln
 
 from ...gradients.dual import Dual, lift, new, stop_gradient
+from ...gradients.reverse import Reverse, record, unbroadcast
 
 __all__ = ["gamma_draw", "d_gammainc_da"]
 
@@ -68,6 +69,13 @@ def d_gammainc_da(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     return res
 
 
+def _dx_da(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Implicit reparameterisation: ``dx/da = -(dP(a, x)/da) / p(x; a)`` (0 at x = 0)."""
+    log_pdf = (ab - 1.0) * np.log(x) - x - gammaln(ab)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.where(x > 0, -d_gammainc_da(ab, x) * np.exp(-log_pdf), 0.0)
+
+
 def gamma_draw(rng: np.random.Generator, shape_param: Any, size: tuple[Any, ...]) -> Any:
     """Standard-gamma draws of shape ``size`` (``shape_param`` broadcast to it).
 
@@ -80,21 +88,22 @@ def gamma_draw(rng: np.random.Generator, shape_param: Any, size: tuple[Any, ...]
     >>> gamma_draw(np.random.default_rng(0), 2.0, (3,)).shape
     (3,)
     """
-    if type(shape_param) is not Dual:
+    if not isinstance(shape_param, Dual):
         return rng.standard_gamma(shape_param, size=size)
     a = stop_gradient(shape_param)
-    if type(shape_param.primal) is Dual:
+    if isinstance(shape_param.primal, Dual):
         raise NotImplementedError(
             "Gamma/Beta/Dirichlet/StudentT draws: only first derivatives of a draw with "
             "respect to a shape parameter are available (nested derivatives were requested)"
         )
     x = rng.standard_gamma(a, size=size)
+    if type(shape_param) is Reverse:  # reverse mode: record dx/da as the draw's partial
+        dxda = _dx_da(np.broadcast_to(a, np.shape(x)), x)
+        return record(x if np.ndim(x) else x[()], (shape_param,),
+                      lambda g, _, __: unbroadcast(g * dxda, np.shape(a)), None, shape_param.tag)
     t = shape_param.tangent
     if t is None:
         return x
-    ab = np.broadcast_to(a, np.shape(x))
-    log_pdf = (ab - 1.0) * np.log(x) - x - gammaln(ab)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        dxda = np.where(x > 0, -d_gammainc_da(ab, x) * np.exp(-log_pdf), 0.0)
+    dxda = _dx_da(np.broadcast_to(a, np.shape(x)), x)
     tx = lift(t, np.ndim(a), np.ndim(x)) * dxda
     return new(x if np.ndim(x) else x[()], np.broadcast_to(tx, tx.shape[:1] + np.shape(x)), shape_param.tag)

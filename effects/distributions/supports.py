@@ -88,7 +88,7 @@ def _as_values(x: Any) -> np.ndarray | None:
     A dual number is judged by its plain value: membership has no derivative,
     and a reparameterised draw (a Dual) lies where its primal lies.
     """
-    if type(x) is Dual:
+    if isinstance(x, Dual):
         x = stop_gradient(x)
     try:
         return float_array(x)

@@ -5,8 +5,9 @@ model's continuous latent sites in one flat float64 vector ``x``: each site
 ``address`` occupies a slice, holding ``biject_to(support).inverse(value)``.
 ``log_density(x)`` runs the model once with every latent fixed to
 ``T.forward(x[slice])`` and returns ``log p(T(x)) + sum log |J_T(x)|``;
-``log_density_and_grad(x)`` does the same in one forward-mode pass with
-``dim`` directions (plait's :mod:`~plait.gradients`), so outside samplers and
+``log_density_and_grad(x)`` adds the gradient (plait's :mod:`~plait.gradients`:
+forward mode with ``dim`` directions below ``REVERSE_FROM_DIM``, reverse mode
+from there on), so outside samplers and
 optimisers (emcee, ``scipy.optimize``, BridgeStan-style tools) can use plait
 models directly.
 
@@ -50,7 +51,7 @@ from ...effects.distributions.continuous import Uniform
 from ...effects.records import UNSET, Effect, Factor, Observe, Sample
 from ...effects.transforms import ScaledSigmoid, Transform, biject_to
 from ...errors import ExtraAddressError, InvalidParameterError, LogDensityError
-from ...gradients.api import value_and_grad
+from ...gradients.api import value_and_grad, value_and_grad_forward
 from ...gradients.dual import Dual, stop_gradient
 from ...handlers.base import Handler
 from ...handlers.condition import Condition
@@ -59,6 +60,9 @@ from ...handlers.trace import TraceHandler
 from ...handlers.runloop import run
 
 __all__ = ["LogDensity"]
+
+#: From this dimension on, log_density_and_grad uses reverse mode (bench/reverse.py, crossover).
+REVERSE_FROM_DIM = 2
 
 #: The seeds of the two discovery runs (fixed, so a LogDensity is reproducible).
 _DISCOVERY_SEEDS = (20240601, 20240602)
@@ -84,7 +88,7 @@ def _base(dist: Any) -> Any:
 def _transform(address: Hashable, dist: Any) -> Transform:
     """The bijection onto ``dist``'s support, following latent-dependent Uniform bounds."""
     base = _base(dist)
-    if isinstance(base, Uniform) and (type(base.low) is Dual or type(base.high) is Dual):
+    if isinstance(base, Uniform) and (isinstance(base.low, Dual) or isinstance(base.high, Dual)):
         return ScaledSigmoid(base.low, base.high)  # its derivative follows the bounds
     try:
         return biject_to(dist.support)
@@ -115,8 +119,8 @@ class _Discover(Handler):
 class _Unconstrain(Handler):
     """Answer each latent sample with ``T.forward(x[slice])`` and sum the log-Jacobians."""
 
-    def __init__(self, x: Any, sites: Mapping[Hashable, _Site]) -> None:
-        self.x = x
+    def __init__(self, parts: Mapping[Hashable, Any], sites: Mapping[Hashable, _Site]) -> None:
+        self.parts = parts  # address -> its unconstrained value (see LogDensity._parts)
         self.sites = sites
 
     def begin(self) -> None:
@@ -134,11 +138,10 @@ class _Unconstrain(Handler):
                     f"({list(self.sites)}); the model's address set changes with its values",
                     name,
                 )
-            u = self.x[site.offset:site.offset + site.size]
-            u = u[0] if site.free_shape == () else np.reshape(u, site.free_shape)
+            u = self.parts[name]
             t = _transform(name, effect.dist)
             lj = t.log_abs_det_jacobian(u)
-            self.log_jacobian = self.log_jacobian + (np.sum(lj) if np.ndim(lj) else lj)
+            self.log_jacobian = self.log_jacobian + (np.sum(lj) if _ndim(lj) else lj)
             self.seen.add(name)
             value = t.forward(u)
             if type(value) is np.float64:
@@ -202,6 +205,11 @@ def _describe(address: Hashable, answer: Any, effect: Any) -> str:
     return f"{kind} site {address!r} ~ {effect.dist!r} at value {_plain(answer)!r}"
 
 
+def _ndim(value: Any) -> int:
+    # np.ndim would dispatch through __array_function__ on a derivative value.
+    return len(getattr(value, "shape", ()))
+
+
 def _primal_sum(value: Any) -> float:
     if type(value) is float:
         return value
@@ -223,7 +231,7 @@ class LogDensity:
       the model's density is zero, and a :class:`~plait.errors.LogDensityError`
       naming the address when a site's log density is NaN;
     * ``log_density_and_grad(x)``: the value and the gradient (zeros where the
-      value is ``-inf``), from one forward-mode pass;
+      value is ``-inf``), by forward mode below ``REVERSE_FROM_DIM`` and reverse mode above;
     * ``constrain(x)`` → ``{address: value}``, ``unconstrain(choices)`` → ``x``.
 
     >>> import numpy as np
@@ -254,6 +262,7 @@ class LogDensity:
         )
         self._sites = self._discover()
         self.dim: int = sum(s.size for s in self._sites.values())
+        self._all_scalar = all(s.free_shape == () for s in self._sites.values())
 
     @property
     def addresses(self) -> List[Hashable]:
@@ -314,13 +323,24 @@ class LogDensity:
             raise ValueError(f"LogDensity: x must have shape ({self.dim},), got {array.shape}")
         return array
 
-    def _run(self, x: Any) -> Tuple[Any, Any]:
-        handlers = (*self._inner, _Unconstrain(x, self._sites), TraceHandler())
-        result = run(self.model, *self.args, handlers=handlers)
+    def _parts(self, x: np.ndarray) -> Tuple[Any, ...]:
+        """``x`` cut into the sites' unconstrained values: a 0-d site gets a scalar.
+
+        The gradient is taken with respect to these parts (one leaf per
+        site), so reverse mode records no slicing of ``x``.
+        """
+        return tuple(
+            x[s.offset] if s.free_shape == () else np.reshape(x[s.offset:s.offset + s.size], s.free_shape)
+            for s in self._sites.values()
+        )
+
+    def _run(self, parts: Tuple[Any, ...]) -> Tuple[Any, Any]:
+        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites)
+        result = run(self.model, *self.args, handlers=(*self._inner, unconstrain, TraceHandler()))
         return result, _output(result, _Unconstrain)
 
-    def _evaluate(self, x: Any) -> Any:
-        result, log_jacobian = self._run(x)
+    def _evaluate(self, parts: Tuple[Any, ...]) -> Any:
+        result, log_jacobian = self._run(parts)
         total: Any = log_jacobian
         zero = False
         for address, (answer, effect) in result.trace.record.items():
@@ -336,7 +356,7 @@ class LogDensity:
                 raise LogDensityError(f"LogDensity: the log density of {_describe(address, answer, effect)} is NaN", address)
             if primal == -math.inf:
                 zero = True  # keep going: a later NaN must still be reported
-            total = total + (np.sum(lp) if np.ndim(lp) else lp)
+            total = total + (np.sum(lp) if _ndim(lp) else lp)
         if zero:
             return -math.inf
         if math.isnan(_primal_sum(total)):
@@ -357,10 +377,10 @@ class LogDensity:
         >>> bool(ld.log_density(np.array([0.5])) == -np.exp(0.5) + 0.5)
         True
         """
-        return float(self._evaluate(self._check(x)))
+        return float(self._evaluate(self._parts(self._check(x))))
 
     def log_density_and_grad(self, x: Any) -> Tuple[float, np.ndarray]:
-        """``(log_density(x), its gradient)``; one forward-mode pass with ``dim`` directions.
+        """``(log_density(x), its gradient)``: forward mode (one pass, ``dim`` directions) below ``REVERSE_FROM_DIM``, else reverse mode (one recorded pass, one backward pass).
 
         >>> import numpy as np
         >>> import plait
@@ -370,14 +390,18 @@ class LogDensity:
         >>> g   # -(z - 1) / 4
         array([-0.5])
         """
-        x = self._check(x)
+        parts = self._parts(self._check(x))
         if self.dim == 0:
-            return float(self._evaluate(x)), np.zeros(0)
-        value, gradient = value_and_grad(self._evaluate, x)
+            return float(self._evaluate(parts)), np.zeros(0)
+        # Forward mode below the crossover measured by bench/reverse.py, reverse above.
+        mode = value_and_grad if self.dim >= REVERSE_FROM_DIM else value_and_grad_forward
+        value, gradient = mode(self._evaluate, parts)
         value = float(value)
         if value == -math.inf:
             return value, np.zeros(self.dim)
-        return value, np.asarray(gradient, dtype=np.float64)
+        if self._all_scalar:
+            return value, np.array(gradient, dtype=np.float64)
+        return value, np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient])
 
     def constrain(self, x: Any) -> Dict[Hashable, Any]:
         """The latent values ``{address: T(x[slice])}`` at the unconstrained point ``x``.
@@ -389,7 +413,7 @@ class LogDensity:
         >>> plait.LogDensity(model).constrain(np.array([0.0]))
         {'w': array([0.5, 0.5])}
         """
-        result, _ = self._run(self._check(x))
+        result, _ = self._run(self._parts(self._check(x)))
         return {a: _plain(result.trace[a]) for a in self._sites}
 
     def unconstrain(self, choices: Mapping[Hashable, Any]) -> np.ndarray:

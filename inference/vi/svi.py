@@ -44,6 +44,7 @@ import numpy as np
 from ...effects.records import Deterministic, Factor, Observe, Param, Sample
 from ...errors import EffectTypeError, HandlerError, ZeroMassError
 from ...effects.transforms import Transform
+from ...gradients.api import value_and_grad
 from ...gradients.dual import Dual, perturbation, stop_gradient
 from ...gradients.optimizers import Adam
 from ...handlers.params import Params, ParamsSeen, transform_of
@@ -60,6 +61,11 @@ from ..arguments import check_count
 __all__ = ["svi", "SVIResult"]
 
 ESTIMATORS = ("reparam", "score", "gradinf")
+
+
+#: From this many unconstrained parameters on, the reparameterised ELBO gradient is taken in
+#: reverse mode (one backward pass) rather than forward mode (one direction per parameter).
+REVERSE_FROM_DIM = 8
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -283,7 +289,7 @@ def _require_reparameterised(guide_trace: Trace) -> None:
                 "estimator='reparam' differentiates through the draws and needs continuous sites: "
                 "use estimator='score' or estimator='gradinf'"
             )
-        if type(site.value) is not Dual and _has_dual_params(site.dist, site.value):
+        if not isinstance(site.value, Dual) and _has_dual_params(site.dist, site.value):
             raise EffectTypeError(
                 f"svi: the guide's site {address!r} ~ {site.dist!r} depends on params but its draw "
                 "carries no pathwise derivative (the family is not reparameterised); use "
@@ -292,7 +298,7 @@ def _require_reparameterised(guide_trace: Trace) -> None:
 
 
 def _has_dual_params(dist: Any, value: Any) -> bool:
-    return type(dist.log_prob(value)) is Dual
+    return isinstance(dist.log_prob(value), Dual)  # a Dual, or a reverse-mode value (a subclass)
 
 
 # ---------------------------------------------------------------------------
@@ -339,6 +345,8 @@ class _Estimator:
 
     def _reparam(self, theta: np.ndarray, rng: np.random.Generator) -> Tuple[float, np.ndarray]:
         n = theta.size
+        if n >= REVERSE_FROM_DIM:
+            return self._reparam_reverse(theta, rng)
         with perturbation() as tag:
             u = self.layout.unflatten(_one_hot(theta, tag))
             total: Any = 0.0
@@ -347,6 +355,23 @@ class _Estimator:
                                                stl=self.stl)
             value, grad = _read(total, tag, n)
         return value / self.num_particles, grad / self.num_particles
+
+    def _reparam_reverse(self, theta: np.ndarray, rng: np.random.Generator) -> Tuple[float, np.ndarray]:
+        """The reparameterised gradient by reverse mode: one recorded run per particle, one backward pass."""
+        addresses = [e.address for e in self.layout.entries]
+        parts = tuple(self.layout.unflatten(theta).values())
+
+        def elbo(ps: Tuple[Any, ...]) -> Any:
+            u = dict(zip(addresses, ps))
+            total: Any = 0.0
+            for _ in range(self.num_particles):
+                total = total + _elbo_particle(self.model, self.guide, self.args, u, rng, reparam=True,
+                                               stl=self.stl)
+            return total
+
+        value, grads = value_and_grad(elbo, parts)
+        flat = np.concatenate([np.ravel(np.asarray(g, dtype=float)) for g in grads])
+        return float(value) / self.num_particles, flat / self.num_particles
 
     def _score(self, theta: np.ndarray, rng: np.random.Generator) -> Tuple[float, np.ndarray]:
         n = theta.size
