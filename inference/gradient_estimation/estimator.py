@@ -8,14 +8,19 @@ estimate is the ε-coefficient of ``Σ_i w_i (F(B_i) - F(A))``; in FD mode
 (:func:`coupled_difference`) the B side runs at a second plain parameter and
 the estimate is the value itself.
 
-How a program runs.  A's sites are drawn live, segment by segment; a
-segment ends at a loop (``iterate``/``fold``) step or at the end of the
-program.  Each B path runs its *own* generator on its own values (no
-coupled booleans, no reading of A's values), re-executed from its recorded
-answers whenever a coupling forks it.  B sites are matched to A's sites of
-the same segment by address, injectively and in order; a B site with no
-partner follows its own law (enumerated if finite), which costs variance,
-never bias.  After every loop step the population goes through the
+How a program runs.  A and every B path are processes of the run loop
+(:class:`~plait.ext._interpreter.Process`), each bound to an execution whose
+base is GradInf's own, so handlers inside the model (scopes, conditions,
+substitutions, blocks, scale and mask, sub-models) work as they do
+anywhere.  A's sites are drawn live, segment by segment; a segment ends at
+a loop (``iterate``/``fold``) step, a resampling point, or the end of the
+program.  Each B path runs its *own* program on its own values (no coupled
+booleans, no reading of A's values); when a coupling forks it, the fork is
+re-executed with the run loop's answer log replaying the path's answers.
+B sites are matched to A's sites of the same segment by the address the
+base sees (after scopes), injectively and in order; a B site with no
+partner follows its own law, which costs variance, never bias.  After every
+loop step and resampling point the population goes through the
 inference's resampler; at the end every B path contributes.
 
 Statistical contract: for every coupling (each has the right B-marginal) and
@@ -531,7 +536,7 @@ class _Coupler:
 
     def _fork(self, options: list) -> Any:
         """Continue with the first outcome; push the others, to be re-executed from the answers so far."""
-        weighted = _forks(options, self.weight)
+        weighted = _weighted_outcomes(options, self.weight)
         answers = self.answers
         for value, w in weighted[1:]:
             fork = answers[:]
@@ -562,7 +567,7 @@ class _AlternativePaths:
         #: Hosts those runs; its base is their log, which block's bypass reaches too.
         self.steps = Execution(None, False, base=self.step_log)
 
-    def run(self, program: _Program, path: _Path, segment: _Segment, a_returned: bool) -> List[_Path]:
+    def run_segment(self, program: _Program, path: _Path, segment: _Segment, a_returned: bool) -> List[_Path]:
         """Every leaf of ``path`` through this segment: stopped at a loop or resampling point, or returned.
 
         ``a_returned``: A has ended, so a resampling point of B has no
@@ -616,10 +621,10 @@ class _AlternativePaths:
             if not suspended:
                 process.close()
 
-    def step(self, path: _Path, step: int, segment: _Segment) -> List[Tuple[FirstOrder, Any, Any]]:
+    def run_step(self, path: _Path, step: int, segment: _Segment) -> List[Tuple[FirstOrder, Any, Any]]:
         """Every leaf ``(weight, log_weight, new_state)`` of step ``step`` of the loop ``path`` is in.
 
-        :meth:`run` specialised to a kernel: no earlier answers, no loops
+        :meth:`run_segment` specialised to a kernel: no earlier answers, no loops
         inside, and a leaf is only its weights and the kernel's return value.
         This is GradInf's innermost loop, so it is kept free of everything else.
         """
@@ -652,7 +657,7 @@ class _AlternativePaths:
         return leaves
 
 
-def _forks(options: list, weight: FirstOrder) -> list:
+def _weighted_outcomes(options: list, weight: FirstOrder) -> list:
     """A path's weighted outcomes at a site: ``[(value, weight * q)]``, exact zeros dropped (one kept).
 
     A branch of weight exactly 0 (an O(ε) branch of an O(ε) path) contributes
@@ -779,7 +784,7 @@ def _run_alternatives(phases: List[_Phase], program: _Program, paths: List[_Path
         a_returned = phase.kind == "return"
         leaves = []
         for path in paths:
-            leaves.extend(runner.run(program, path, phase.segment, a_returned))
+            leaves.extend(runner.run_segment(program, path, phase.segment, a_returned))
         if a_returned:
             finished.extend(leaves)
             break
@@ -810,7 +815,7 @@ def _run_alternatives(phases: List[_Phase], program: _Program, paths: List[_Path
                 stepped = []
                 for leaf in population:
                     answers, stop, around, live = leaf.answers, leaf.stop, leaf.around, leaf.live
-                    for weight, log_weight, state in runner.step(leaf, step, segment):
+                    for weight, log_weight, state in runner.run_step(leaf, step, segment):
                         stepped.append(_Path(answers, weight, log_weight, state, stop, around, live))
                 population = _unshared(_resample(inference, stepped, rng, state_a))
             paths = _resumed(population)
@@ -961,7 +966,12 @@ def gradinf(
     from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
     default: in this process) with identical results, a failing one raising
     :class:`~plait.errors.ReplicaError`.  With observations or factors
-    the estimand is the unnormalised expectation E[FirstOrder · f].
+    the estimand is the derivative of the *unnormalised* expectation
+    E[f · exp(Σ log weights)], not of a posterior mean: a condition on a
+    site that does not depend on θ multiplies the estimate by its
+    likelihood.  Handlers inside the model (``plait.scope``, ``condition``,
+    ``substitute``, ``block``, ``scale``, ``mask``, sub-models) work on both
+    the primal and the alternative paths.
 
     >>> import plait
     >>> def flips(theta):
