@@ -11,6 +11,7 @@ messages and the rare paths (loops, sub-programs); this module only makes the
 common path cheap.
 """
 
+cimport cython
 from cpython.object cimport PyObject, PyObject_GenericSetAttr
 from cpython.dict cimport PyDict_SetDefault
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -308,6 +309,7 @@ cdef class BaseInterpreter(RunRandom):
 cdef object _ANSWER = object()  # resume(): answer the pending effect with its frame's dispatch
 
 
+@cython.freelist(8)  # frames come and go with every loop step and sub-program
 cdef class _Frame:
     """One generator of a program's stack, with what answers its effects."""
 
@@ -320,6 +322,7 @@ cdef class _Frame:
     cdef bint handled
 
 
+@cython.freelist(8)  # engines run short programs many times (GradInf's loop steps)
 cdef class Process:
     """A program being run, resumable at chosen effects.
 
@@ -456,6 +459,7 @@ cdef class Process:
         frame.gen, frame.dispatch = self.hooks.loop_step(loop, 0, loop.init, dispatch)
         self.frames.append(frame)
 
+    @cython.wraparound(False)  # frames are indexed from the front
     cdef object _run(self, object answer, object error):
         """Run from the top frame, sending ``answer`` (or throwing ``error``), to the next pause."""
         cdef PyObject* out = NULL
