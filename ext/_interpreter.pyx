@@ -11,6 +11,7 @@ messages and the rare paths (loops, sub-programs); this module only makes the
 common path cheap.
 """
 
+cimport cython
 from cpython.object cimport PyObject, PyObject_GenericSetAttr
 from cpython.dict cimport PyDict_SetDefault
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -321,6 +322,7 @@ cdef inline bint _one_of(object kind, tuple kinds):
     return False
 
 
+@cython.freelist(8)  # frames come and go with every loop step and sub-program
 cdef class _Frame:
     """One generator of a program's stack, with what answers its effects."""
 
@@ -333,6 +335,7 @@ cdef class _Frame:
     cdef bint handled
 
 
+@cython.freelist(8)  # engines run short programs many times (GradInf's loop steps)
 cdef class Process:
     """A program being run, resumable at chosen effects.
 
@@ -469,6 +472,7 @@ cdef class Process:
         frame.gen, frame.dispatch = self.hooks.loop_step(loop, 0, loop.init, dispatch)
         self.frames.append(frame)
 
+    @cython.wraparound(False)  # frames are indexed from the front
     cdef object _run(self, object answer, object error):
         """Run from the top frame, sending ``answer`` (or throwing ``error``), to the next pause."""
         cdef PyObject* out = NULL
@@ -564,6 +568,44 @@ cdef class Process:
 
 
 
+def run_to_end(gen, dispatch, bint expand_loops, hooks):
+    """Run ``gen`` to its end as a :class:`Process` and return its value (:meth:`Execution.drive`'s body).
+
+    The same as ``p = Process(gen, dispatch, expand_loops, hooks); p.resume();
+    p.value``, without the Python-level calls around it: engines that run a
+    short program many times (GradInf's loop steps) pay for it per run.
+
+    >>> import plait, numpy as np
+    >>> from plait.handlers.runloop import Execution
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Bernoulli(1.0))) + 1
+    >>> ex = Execution(np.random.default_rng(0), record_answers=False)
+    >>> run_to_end(model(), ex.base, True, ex)
+    2
+    """
+    cdef Process process = _new_process(gen, dispatch, expand_loops, hooks)
+    process._run(None, None)
+    return process.value
+
+
+cdef Process _new_process(object gen, object dispatch, bint expand_loops, object hooks):
+    """``Process(gen, dispatch, expand_loops, hooks)`` without the Python call (no pauses)."""
+    cdef _Frame frame = _Frame.__new__(_Frame)
+    cdef Process process = Process.__new__(Process)
+    frame.gen = gen
+    frame.dispatch = dispatch
+    frame.expand_loops = expand_loops
+    process.frames = [frame]
+    process.hooks = hooks
+    process.before = ()
+    process.after = ()
+    process.pending = None
+    process.done = False
+    process.value = None
+    process.has_held = False
+    return process
+
+
 cdef class AnswerLog:
     """Record answers, and answer a run's first effects from a recorded prefix.
 
@@ -622,6 +664,26 @@ cdef class AnswerLog:
             answers[len(answers) - 1] = (effect, answer)
         self.position = position + 1
         return answer
+
+    def restart(self, prefix, answers):
+        """Serve a new run: answer its first effects from ``prefix``, then go on live into ``answers``.
+
+        One log can so serve runs that follow one another (GradInf runs
+        every fork of a loop step this way) without a new object per run.
+        A list ``prefix`` is read, never copied or changed.
+
+        >>> import plait
+        >>> log = AnswerLog([], lambda effect: 1.5, [], None)
+        >>> log(plait.sample("x", plait.Normal(0, 1)))
+        1.5
+        >>> log.restart([(plait.sample("x", plait.Normal(0, 1)), 2.5)], [])
+        >>> log(plait.sample("x", plait.Normal(0, 1)))
+        2.5
+        """
+        self.prefix = prefix if type(prefix) is list else list(prefix)
+        self.length = len(self.prefix)
+        self.position = 0
+        self.answers = answers
 
     def peek(self):
         """The recorded ``(effect, answer)`` the next effect will be answered from, or None live."""

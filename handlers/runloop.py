@@ -41,7 +41,7 @@ from ..effects.records import (
     Sample,
 )
 from ..ext import _interpreter
-from ..ext._interpreter import AnswerLog, BaseInterpreter, Process
+from ..ext._interpreter import AnswerLog, BaseInterpreter, Process, run_to_end
 from .base import Handler, start
 from .scope import LoopStep
 from .seed import SeedLike, make_rng
@@ -124,7 +124,9 @@ class Execution:
     """The state of one run: its random source, the record of its sites, the answer log.
 
     Handlers reach it as ``self.run``.  ``base`` is the interpreter below
-    the outermost handler; :meth:`drive` runs a generator to completion.
+    the outermost handler (by default the compiled
+    :class:`~plait.ext._interpreter.BaseInterpreter` over ``rng`` and
+    ``record``); :meth:`drive` runs a generator to completion.
 
     >>> import plait, numpy as np
     >>> def model():
@@ -136,7 +138,7 @@ class Execution:
 
     __slots__ = ("rng", "record", "hidden", "answers", "result", "base", "handled")
 
-    def __init__(self, rng: Optional[np.random.Generator], record_answers: bool) -> None:
+    def __init__(self, rng: Optional[np.random.Generator], record_answers: bool, base: Any = None) -> None:
         self.rng = rng
         #: address -> (answer, effect) for every effect that reached the base,
         #: in visit order; it doubles as the duplicate-address check.
@@ -151,8 +153,9 @@ class Execution:
         #: The base interpreter: answers an effect that left the outermost
         #: handler (a fixed sample's value, a fresh draw from ``rng``, an
         #: observation's value...) and records it, raising on a reused address.
-        #: Compiled, because it runs once per effect.
-        self.base: Any = BaseInterpreter(rng, self.record)
+        #: Compiled, because it runs once per effect.  An engine with a base
+        #: of its own (GradInf's coupled sites) passes it as ``base``.
+        self.base: Any = BaseInterpreter(rng, self.record) if base is None else base
 
     def bypass(self, effect: Effect) -> Any:
         """Answer ``effect`` at the base, hidden from every handler (used by block)."""
@@ -184,9 +187,7 @@ class Execution:
         Errors raised while answering are thrown into ``gen``; loops are
         expanded when ``expand_loops``; ``gen`` is always closed.
         """
-        process = Process(gen, dispatch, expand_loops, self)
-        process.resume()
-        return process.value
+        return run_to_end(gen, dispatch, expand_loops, self)
 
     def process(
         self, gen: Any, dispatch: Callable[[Effect], Any], expand_loops: bool = True,

@@ -223,7 +223,7 @@ def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[Fir
     kept = FirstOrder(1.0)
     stay = []
     for i, law in enumerate(laws):
-        q = next((q for v, q in law if v == int(xa[i])), FirstOrder(0.0))
+        q = _weight_of(law, int(xa[i]))
         stay.append(q)
         kept = kept * q
     out = [(xa.copy(), kept)]
@@ -238,6 +238,14 @@ def _bernoulli_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[Fir
                 changed[i] = v
                 out.append((changed, q * others))
     return _outcomes(out)
+
+
+def _weight_of(law: List[Tuple[Any, FirstOrder]], value: Any) -> FirstOrder:
+    """The weight ``law`` gives ``value`` (0 when it has no such outcome)."""
+    for v, q in law:
+        if v == value:
+            return q
+    return FirstOrder(0.0)
 
 
 def _same_or_layer(coupling: str, pa: np.ndarray, xa: np.ndarray, pb: List[FirstOrder], main: bool,

@@ -8,14 +8,19 @@ estimate is the ε-coefficient of ``Σ_i w_i (F(B_i) - F(A))``; in FD mode
 (:func:`coupled_difference`) the B side runs at a second plain parameter and
 the estimate is the value itself.
 
-How a program runs.  A's sites are drawn live, segment by segment; a
-segment ends at a loop (``iterate``/``fold``) step or at the end of the
-program.  Each B path runs its *own* generator on its own values (no
-coupled booleans, no reading of A's values), re-executed from its recorded
-answers whenever a coupling forks it.  B sites are matched to A's sites of
-the same segment by address, injectively and in order; a B site with no
-partner follows its own law (enumerated if finite), which costs variance,
-never bias.  After every loop step the population goes through the
+How a program runs.  A and every B path are processes of the run loop
+(:class:`~plait.ext._interpreter.Process`), each bound to an execution whose
+base is GradInf's own, so handlers inside the model (scopes, conditions,
+substitutions, blocks, scale and mask, sub-models) work as they do
+anywhere.  A's sites are drawn live, segment by segment; a segment ends at
+a loop (``iterate``/``fold``) step, a resampling point, or the end of the
+program.  Each B path runs its *own* program on its own values (no coupled
+booleans, no reading of A's values); when a coupling forks it, the fork is
+re-executed with the run loop's answer log replaying the path's answers.
+B sites are matched to A's sites of the same segment by the address the
+base sees (after scopes), injectively and in order; a B site with no
+partner follows its own law, which costs variance, never bias.  After every
+loop step and resampling point the population goes through the
 inference's resampler; at the end every B path contributes.
 
 Statistical contract: for every coupling (each has the right B-marginal) and
@@ -36,6 +41,7 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 import numpy as np
 
 from ...effects.distributions import Bernoulli, Coupled
+from ...effects.distributions.base import Wrapped
 from ...effects.records import (
     RESAMPLE_POINT,
     UNSET,
@@ -48,15 +54,17 @@ from ...effects.records import (
 )
 from ...errors import EffectTypeError, GradInfError
 from ...ext import _resample as _resample_kernels
-from .couplings import FirstOrder, as_w, couple, own_law
+from ...ext._interpreter import plain_answer, run_to_end
 from ...gradients.dual import Dual, perturbation, primal
-from .answers import answer_plain as _answer_plain
-from .answers import log_weight_of as _log_weight_of
-from .mean_field import MeanField
-from ..replicas import run_replicas, spawn_seeds
-from ...handlers.seed import SeedLike
 from ...handlers.base import start
+from ...handlers.runloop import Execution, answer_log
+from ...handlers.scope import LoopStep
+from ...handlers.seed import SeedLike
 from ..arguments import check_count
+from ..replicas import run_replicas, spawn_seeds
+from .couplings import FirstOrder, as_w, couple, own_law
+from .mean_field import MeanField
+from .sites import coupled_law, log_weight_of
 
 __all__ = ["gradinf", "coupled_difference", "ExactPopulation", "VariableElimination", "SIR", "TwistedSMC", "Score",
            "MeanField"]
@@ -67,25 +75,39 @@ __all__ = ["gradinf", "coupled_difference", "ExactPopulation", "VariableEliminat
 # ---------------------------------------------------------------------------
 
 class _Path:
-    """One B path: its answers so far, first-order weight, and log weight of observations."""
+    """One B path: its program's answers, first-order weight, observations' log weight, and where it stands.
 
-    __slots__ = ("answers", "weight", "log_weight", "state", "loop", "gen", "pending")
+    ``answers`` are its program's ``(effect, answer)`` so far, as its answer
+    log recorded them.  ``stop`` is the loop or resampling point the program
+    is suspended at (None once it returned ``value``); ``state`` is the
+    loop's state while the path goes through the steps, then the answer the
+    program resumes with; ``around`` are the handlers between the suspended
+    program and the base, which the loop's kernel sites meet too.  ``live``
+    is the suspended program, ``(process, execution)``, or None: the path
+    then rebuilds it by replaying ``answers``.
+    """
 
-    def __init__(self, answers: list, weight: FirstOrder, log_weight: Any, state: Any = None, loop: Any = None,
-                 gen: Any = None, pending: Any = None) -> None:
+    __slots__ = ("answers", "weight", "log_weight", "state", "stop", "around", "live", "value")
+
+    def __init__(self, answers: list, weight: FirstOrder, log_weight: Any, state: Any = None, stop: Any = None,
+                 around: tuple = (), live: Any = None, value: Any = None) -> None:
         self.answers = answers
         self.weight = weight
         self.log_weight = log_weight
         self.state = state
-        self.loop = loop
-        #: The path's program, suspended at a loop or resampling point (or None:
-        #: rebuilt from ``answers`` when it runs), and what it is waiting for.
-        self.gen = gen
-        self.pending = pending
+        self.stop = stop
+        self.around = around
+        self.live = live
+        self.value = value
 
     def weighted(self, weight: FirstOrder) -> "_Path":
         """The same path with another weight."""
-        return _Path(self.answers, weight, self.log_weight, self.state, self.loop, self.gen, self.pending)
+        return _Path(self.answers, weight, self.log_weight, self.state, self.stop, self.around, self.live,
+                     self.value)
+
+    def child(self, weight: FirstOrder, log_weight: Any, state: Any) -> "_Path":
+        """The path gone on inside its loop: new weights and state, the same program."""
+        return _Path(self.answers, weight, log_weight, state, self.stop, self.around, self.live)
 
 
 class ExactPopulation:
@@ -122,7 +144,7 @@ class VariableElimination:
             answers = path.answers
             history = answer_keys.get(id(answers))
             if history is None:
-                history = answer_keys[id(answers)] = _key(answers)
+                history = answer_keys[id(answers)] = _history_key(answers)
             key = (_key(path.state), history, _key(path.log_weight))
             old = merged.get(key)
             if old is None:
@@ -286,6 +308,11 @@ class Score:
 _ATOMS = (int, float, str, bool, type(None))
 
 
+def _history_key(answers: list) -> tuple:
+    """A path's answers as a key: each ``(address, answer)``, keyed like states."""
+    return tuple((_key(effect.name), _key(answer)) for effect, answer in answers)
+
+
 def _key(x: Any) -> Any:
     if type(x) in _ATOMS:
         return x
@@ -302,8 +329,23 @@ def _key(x: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# running A and B
+# running A and B on the run loop
 # ---------------------------------------------------------------------------
+# Every program GradInf runs is a Process of the run loop (plait.handlers.runloop),
+# bound to an Execution whose base is one of GradInf's base interpreters:
+# _PrimalSites for A, an answer log over the _Coupler for B.  Handlers inside
+# the model (scope, condition, substitute, block, scale, mask, sub-models)
+# bind to that Execution like anywhere else, so the bases see every site
+# under the address and in the form the handlers give it.  A whole program
+# pauses before loops and deterministics (a resampling point is one); a loop
+# step runs its kernel to completion as a Process of its own.
+
+#: Where a whole program pauses: at loops, and at deterministics (a resampling point is one).
+_STOPS = (Loop, Deterministic)
+
+_NESTED = ("gradinf: loops and resampling points inside loop kernels are not supported "
+           "(a loop step already ends with one)")
+
 
 class _Segment:
     """The A sites of one segment, in order: (address, distribution, value)."""
@@ -326,70 +368,97 @@ class _Segment:
         return -1
 
 
-class _PrimalPath:
-    """The primal path: one live execution, advanced segment by segment."""
+class _Program:
+    """A program GradInf runs whole: the model at one θ, or one sub-simulation of ``plait.independent``.
 
-    def __init__(self, gen: Any, rng: np.random.Generator) -> None:
+    ``handlers`` (innermost first) stand between the program and the base:
+    none for the model; for a sub-simulation inside handlers, the scope of
+    its run and the handlers its block met.
+    """
+
+    __slots__ = ("function", "args", "handlers")
+
+    def __init__(self, function: Callable[..., Any], args: tuple, handlers: tuple = ()) -> None:
+        self.function, self.args, self.handlers = function, args, handlers
+
+    def start(self) -> Any:
+        """A fresh generator of the program."""
+        return start(self.function, self.args)
+
+
+def _step_handlers(loop: Loop, step: int, around: tuple) -> tuple:
+    """The handlers the sites of step ``step`` of ``loop`` meet, given the handlers ``around`` the loop.
+
+    Inside handlers the sites get the addresses the run loop gives them,
+    ``(loop name, step, address)``, so that a condition or a substitution
+    written for any other engine means the same here.  With no handler
+    around, nothing looks at a step's addresses but GradInf, which matches
+    B's sites with A's within one step, so they keep their own (for free).
+    """
+    return (LoopStep(loop.name, step), *around) if around else ()
+
+
+def _next_stop(process: Any, answer: Any) -> Any:
+    """Send ``answer`` and run ``process`` to its next loop or resampling point (None: it returned)."""
+    stop = process.resume(answer)
+    while type(stop) is Deterministic and stop.value is not RESAMPLE_POINT:
+        stop = process.resume()  # an ordinary deterministic: its handlers and the base answer it
+    return stop
+
+
+class _PrimalSites:
+    """The primal path's base interpreter: A's draws from the A stream, its record and its weight.
+
+    A sample answers its fixed value or a draw from ``rng``, and joins the
+    current segment with its law (tag and wrappers removed) and value;
+    observations and factors add to ``log_weight``; every other effect is
+    answered by the run loop's table (:func:`plait.ext._interpreter.plain_answer`).
+
+    >>> import numpy as np, plait
+    >>> sites = _PrimalSites(np.random.default_rng(0))
+    >>> sites.answer(plait.sample("b", plait.Bernoulli(1.0))), sites.segment.sites
+    (1, [('b', Bernoulli(p=1.0), 1)])
+    """
+
+    __slots__ = ("rng", "log_weight", "segment")
+
+    def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.log_weight = 0.0
-        self.driver = self._drive(gen)
+        self.log_weight: Any = 0.0
+        self.segment = _Segment()
 
-    def _drive(self, gen: Any) -> Any:
-        answer = None
-        try:
-            while True:
-                effect = gen.send(answer)
-                answer = yield from self._answer(effect)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            gen.close()
-
-    def _answer(self, effect: Any) -> Any:
-        if type(effect) is Loop or _is_point(effect):
-            return (yield effect)
-        return self._plain(effect)
-
-    def _plain(self, effect: Any) -> Any:
-        if type(effect) is Sample:
+    def answer(self, effect: Any) -> Any:
+        """Answer ``effect`` on the primal path (the base of A's execution)."""
+        kind = type(effect)
+        if kind is Sample:
             dist = effect.dist
+            if type(dist) is Coupled and not isinstance(dist.base, Wrapped):
+                coupling, law = dist.coupling, dist.base  # the common case, without the call
+            else:
+                coupling, law = coupled_law(dist)
+            segment = self.segment
             if effect.value is not UNSET:
                 value = effect.value
-            elif (type(dist) is Coupled and dist.coupling == "same_or_antithetic" and type(dist.base) is Bernoulli
-                  and dist.batch_shape):
+            elif coupling == "same_or_antithetic" and type(law) is Bernoulli and law.batch_shape:
                 # The draw Bernoulli.sample makes (same stream, same int64 coins), keeping the uniforms.
-                u = self.rng.random(dist.batch_shape)
-                value = (u < dist.base.p).astype(np.int64)
-                self.segment.uniforms[len(self.segment.sites)] = u
+                u = self.rng.random(law.batch_shape)
+                value = (u < law.p).astype(np.int64)
+                segment.uniforms[len(segment.sites)] = u
             else:
                 value = dist.sample(self.rng)
-            self.segment.add(effect.name, _base(dist), value)
+            segment.add(effect.name, law, value)
             return value
-        if type(effect) in (Observe, Factor):
-            self.log_weight = self.log_weight + _log_weight_of(effect)
-        return _answer_plain(effect)
-
-    def run_kernel(self, loop: Loop, state: Any, step: int) -> Any:
-        args = (state,) if loop.xs is None else (state, loop.xs[step])
-        gen = _call(loop.kernel, args)
-        answer = None
-        try:
-            while True:
-                effect = gen.send(answer)
-                if type(effect) is Loop or _is_point(effect):
-                    raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are "
-                                          "not supported (a loop step already ends with one)")
-                answer = self._plain(effect)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            gen.close()
+        if kind is Observe or kind is Factor:
+            self.log_weight = self.log_weight + log_weight_of(effect)
+        elif kind is Loop or _is_point(effect):  # a whole program pauses before these: this is a kernel
+            raise EffectTypeError(_NESTED)
+        return plain_answer(effect)
 
 
 _GENERATOR = type((lambda: (yield))())
 
 
-def _call(kernel: Callable[..., Any], args: tuple) -> Any:
+def _start_kernel(kernel: Callable[..., Any], args: tuple) -> Any:
     """``kernel(*args)``, checked the slow way only when it is not a generator."""
     gen = kernel(*args)
     return gen if type(gen) is _GENERATOR else start(kernel, args)
@@ -399,187 +468,196 @@ def _is_point(effect: Any) -> bool:
     return type(effect) is Deterministic and effect.value is RESAMPLE_POINT
 
 
-def _base(dist: Any) -> Any:
-    return dist.base if isinstance(dist, Coupled) else dist
+class _Coupler:
+    """The alternative paths' base interpreter: each sample is coupled with A's site of the same address.
 
+    It serves one path at a time: the driver sets the segment of A's sites,
+    the path's ``weight``, ``log_weight``, ``cursor`` (the last A site
+    matched) and ``answers`` (the list its answer log fills), and reads the
+    weights back when the path stops.  A B site is matched with the first A
+    site of its address after the cursor (injectively and in order); one
+    with no partner follows its own law.  A coupling with several outcomes
+    forks the path: the first outcome answers the sample, and every other
+    one is pushed on ``forks`` as ``(answers up to here with that outcome
+    last, weight, log_weight, cursor)``, to be re-executed from those
+    answers.  Observations and factors add to ``log_weight``; every other
+    effect is answered by the run loop's table.
 
-def _coupling(dist: Any) -> str:
-    if isinstance(dist, Coupled):
-        return dist.coupling
-    return "crn" if _base(dist).is_discrete else "reparam"
+    >>> import numpy as np, plait
+    >>> coupler = _Coupler(True, np.random.default_rng(0))
+    >>> coupler.segment, coupler.weight, coupler.cursor = _Segment(), FirstOrder(1.0), -1
+    >>> coupler.answer(plait.sample("b", plait.Bernoulli(1.0)))  # no A partner: its own law
+    1
+    """
 
-
-class _AlternativePaths:
-    """Run B paths through a segment, forking at coupled sites (depth first, by re-execution)."""
+    __slots__ = ("ad_mode", "rng", "segment", "forks", "answers", "weight", "log_weight", "cursor")
 
     def __init__(self, ad_mode: bool, rng: np.random.Generator) -> None:
         self.ad_mode = ad_mode
         self.rng = rng
+        self.forks: list = []
+        self.answers: list = []
+        self.log_weight: Any = 0.0
 
-    def run(self, make: Callable[[], Any], path: _Path, segment: _Segment, replay: list,
-            stop_at_loop: Any, where: Any = None) -> List[Tuple[_Path, Any]]:
-        """All leaves of ``path`` through this segment: ``(path, ("loop"|"point", record) | ("return", value))``.
+    def answer(self, effect: Any) -> Any:
+        """Answer ``effect`` for the path being run (the answer log's ``then``)."""
+        kind = type(effect)
+        if kind is not Sample:
+            if kind is Observe or kind is Factor:
+                self.log_weight = self.log_weight + log_weight_of(effect)
+            elif kind is Loop or _is_point(effect):  # a whole program pauses before these: this is a kernel
+                raise EffectTypeError(_NESTED)
+            return plain_answer(effect)
+        # The coupling's outcomes [(value, q)] at this site; inline, as this is GradInf's innermost step.
+        if effect.value is not UNSET:
+            options = [(effect.value, _ONE)]
+        else:
+            dist_b = effect.dist
+            if type(dist_b) is Coupled and not isinstance(dist_b.base, Wrapped):
+                coupling, dist_b = dist_b.coupling, dist_b.base  # the common case, without the call
+            else:
+                coupling, dist_b = coupled_law(dist_b)
+            segment = self.segment
+            i = segment.partner(effect.name, self.cursor)
+            if i < 0:
+                options = own_law(dist_b, self.rng)
+            else:
+                _, dist_a, value_a = segment.sites[i]
+                options = couple(coupling, dist_a, value_a, dist_b, self.ad_mode, self.rng,
+                                 main=self.weight.v != 0.0, uniforms=segment.uniforms.get(i))
+                if not options:
+                    raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
+                self.cursor = i
+        if len(options) == 1:
+            value, q = options[0]
+            self.weight = self.weight * q
+            return value
+        return self._fork(options)
 
-        ``stop_at_loop``: True stops at loops and resampling points, "loops"
-        only at loops (A has ended, so points have no partner), False at none.
+    def _fork(self, options: list) -> Any:
+        """Continue with the first outcome; push the others, to be re-executed from the answers so far."""
+        weighted = _weighted_outcomes(options, self.weight)
+        answers = self.answers
+        for value, w in weighted[1:]:
+            fork = answers[:]
+            fork[-1] = (fork[-1][0], value)  # the log holds (effect, None) while the effect is answered
+            self.forks.append((fork, w, self.log_weight, self.cursor))
+        value, self.weight = weighted[0]
+        return value
 
-        ``replay`` answers the first effects (answers recorded earlier);
-        ``path.answers`` grows with this segment's answers.
+
+_ONE = FirstOrder(1.0)
+
+
+class _AlternativePaths:
+    """Run B paths through a segment or a loop step, forking at coupled sites (depth first, by re-execution).
+
+    Every run of a path is a :class:`~plait.ext._interpreter.Process` whose
+    base is an answer log (:func:`plait.handlers.runloop.answer_log`) over
+    the :class:`_Coupler`: the log records the path's answers, and a fork
+    re-executes the program with the log replaying the answers up to the
+    fork positionally, then answering live.
+    """
+
+    def __init__(self, ad_mode: bool, rng: np.random.Generator) -> None:
+        self.coupler = _Coupler(ad_mode, rng)
+        #: The answer log of every loop-kernel step run (each runs to its end
+        #: before the next starts, so one log serves them all, restarted).
+        self.step_log = answer_log((), self.coupler.answer, [])
+        #: Hosts those runs; its base is their log, which block's bypass reaches too.
+        self.steps = Execution(None, False, base=self.step_log)
+
+    def run_segment(self, program: _Program, path: _Path, segment: _Segment, a_returned: bool) -> List[_Path]:
+        """Every leaf of ``path`` through this segment: stopped at a loop or resampling point, or returned.
+
+        ``a_returned``: A has ended, so a resampling point of B has no
+        partner; B passes it.  A path with a live program resumes it;
+        otherwise it rebuilds it by replaying its answers.
         """
-        leaves = []
-        live = None if path.gen is None else (path.gen, path.pending)
-        stack = [(list(replay), path.weight, path.log_weight, -1, live)]
-        base = len(replay)
-        while stack:
-            forced, weight, log_weight, cursor, live = stack.pop()
-            leaf = self._one(make, forced, weight, log_weight, cursor, segment, stack, stop_at_loop, base, where,
-                             live)
-            if leaf is not None:
-                leaves.append(leaf)
+        coupler = self.coupler
+        forks: list = []
+        coupler.segment, coupler.forks = segment, forks
+        leaves = [self._run_path(program, path.answers, path.weight, path.log_weight, -1, path, a_returned)]
+        while forks:
+            replay, weight, log_weight, cursor = forks.pop()
+            leaves.append(self._run_path(program, replay, weight, log_weight, cursor, None, a_returned))
         return leaves
 
-    def _one(self, make: Callable[[], Any], forced: list, weight: FirstOrder, log_weight: Any, cursor: int,
-             segment: _Segment, stack: list, stop_at_loop: Any, base: int, where: Any, live: Any) -> Any:
-        # Replayed answers carry no new weight: the weights passed in already
-        # include them.  Answers of earlier segments do not move the cursor.
-        # A live path resumes its suspended generator; a fork is rebuilt by replay.
-        if live is not None:
-            gen, answer = live
-            answers: list = list(forced)
-            position = len(forced)
+    def _run_path(self, program: _Program, replay: list, weight: FirstOrder, log_weight: Any, cursor: int,
+                  path: Optional[_Path], a_returned: bool) -> _Path:
+        if path is not None and path.live is not None:
+            process, execution = path.live
+            log = execution.base
+            answers = replay
+            answer = log.record(path.stop, path.state)
         else:
-            gen = make()
             answers = []
-            position = 0
+            log = answer_log(replay, self.coupler.answer, answers)
+            execution = Execution(None, False, base=log)
+            dispatch = execution.bind(program.handlers, log, False)[0]
+            process = execution.process(program.start(), dispatch, False, _STOPS)
             answer = None
-        keep = False
+        coupler = self.coupler
+        coupler.answers, coupler.weight, coupler.log_weight, coupler.cursor = answers, weight, log_weight, cursor
+        suspended = False
         try:
-            while True:
-                try:
-                    effect = gen.send(answer)
-                except StopIteration as stop:
-                    return _Path(answers, weight, log_weight), ("return", stop.value)
-                kind = type(effect)
-                if position < len(forced):
-                    recorded = forced[position]
-                    answer = recorded[1]
-                    if position >= base and recorded[2] is not None:
-                        cursor = recorded[2]
-                    position += 1
-                    answers.append(recorded)
-                    continue
-                if _is_point(effect) and stop_at_loop == "loops":
-                    # A has ended: this path's extra resampling points have no partner.
-                    answer = RESAMPLE_POINT
-                    answers.append((effect.name, answer, None))
-                    position += 1
-                    continue
-                if kind is Loop or _is_point(effect):
-                    if stop_at_loop:
-                        keep = True  # suspended here: the engine resumes it after the boundary
-                        leaf = _Path(answers, weight, log_weight, gen=gen)
-                        return leaf, ("loop" if kind is Loop else "point", effect)
-                    raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not supported")
-                if kind is Sample:
-                    options, cursor = self._options(effect, segment, cursor, weight)
-                    weighted = _forks(options, weight)
-                    for value, w in weighted[1:]:
-                        stack.append((answers + [(effect.name, value, cursor)], w, log_weight, cursor, None))
-                    value, weight = weighted[0]
-                    answers.append((effect.name, value, cursor))
-                    position += 1
-                    answer = value
-                    continue
-                if kind in (Observe, Factor):
-                    log_weight = log_weight + _log_weight_of(effect)
-                answer = _answer_plain(effect)
-                answers.append((getattr(effect, "name", None), answer, None))
-                position += 1
+            stop = _next_stop(process, answer)
+            while stop is not None:
+                if log.peek() is not None:  # passed before this path forked: the recorded answer
+                    stop = _next_stop(process, log.record(stop, None))
+                elif a_returned and type(stop) is Deterministic:
+                    stop = _next_stop(process, log.record(stop, RESAMPLE_POINT))
+                else:
+                    suspended = True  # the engine resumes it after the synchronisation point
+                    around = execution.inner_handlers() + program.handlers
+                    return _Path(answers, coupler.weight, coupler.log_weight, stop=stop, around=around,
+                                 live=(process, execution))
+            return _Path(answers, coupler.weight, coupler.log_weight, value=process.value)
         except (EffectTypeError, GradInfError):
             raise
         except Exception as error:
-            raise _path_failed(where, answers, error) from error
+            raise _path_failed(None, answers, error) from error
         finally:
-            if not keep:
-                gen.close()
+            if not suspended:
+                process.close()
 
-    def step(self, kernel: Callable[..., Any], args: tuple, weight: FirstOrder, log_weight: Any, segment: _Segment,
-             where: Any) -> List[Tuple[FirstOrder, Any, Any]]:
-        """Every leaf ``(weight, log_weight, new_state)`` of one loop-kernel step from one B path.
+    def run_step(self, path: _Path, step: int, segment: _Segment) -> List[Tuple[FirstOrder, Any, Any]]:
+        """Every leaf ``(weight, log_weight, new_state)`` of step ``step`` of the loop ``path`` is in.
 
-        :meth:`run` specialised to a kernel: no earlier answers, no loops
+        :meth:`run_segment` specialised to a kernel: no earlier answers, no loops
         inside, and a leaf is only its weights and the kernel's return value.
         This is GradInf's innermost loop, so it is kept free of everything else.
         """
+        loop, state = path.stop, path.state
+        args = (state,) if loop.xs is None else (state, loop.xs[step])
+        around = path.around
+        handlers = _step_handlers(loop, step, around) if around else ()
+        coupler, execution, log = self.coupler, self.steps, self.step_log
+        kernel = loop.kernel
+        forks: list = [([], path.weight, path.log_weight, -1)]
+        coupler.segment, coupler.forks = segment, forks
         leaves = []
-        stack = [((), weight, log_weight, -1)]
-        while stack:
-            forced, weight, log_weight, cursor = stack.pop()
-            gen = _call(kernel, args)
-            answers = list(forced)
-            position, replayed = 0, len(forced)
-            answer = None
+        while forks:
+            replay, weight, log_weight, cursor = forks.pop()
+            answers: list = []
+            log.restart(replay, answers)
+            # Handlers keep per-run state: every run (a fork re-executes the step) gets fresh copies.
+            dispatch = execution.bind(handlers, log, False)[0] if handlers else log
+            coupler.answers, coupler.weight, coupler.log_weight, coupler.cursor = answers, weight, log_weight, cursor
+            gen = kernel(*args)
+            if type(gen) is not _GENERATOR:
+                gen = start(kernel, args)  # checked the slow way only when it is not a generator
             try:
-                while True:
-                    try:
-                        effect = gen.send(answer)
-                    except StopIteration as stop:
-                        leaves.append((weight, log_weight, stop.value))
-                        break
-                    if position < replayed:
-                        recorded = forced[position]
-                        answer = recorded[1]
-                        if recorded[2] is not None:
-                            cursor = recorded[2]
-                        position += 1
-                        continue
-                    kind = type(effect)
-                    if kind is Sample:
-                        options, cursor = self._options(effect, segment, cursor, weight)
-                        value, q = options[0]
-                        if len(options) > 1:
-                            weighted = _forks(options, weight)
-                            for v, w in weighted[1:]:
-                                stack.append((answers + [(effect.name, v, cursor)], w, log_weight, cursor))
-                            value, weight = weighted[0]
-                        else:
-                            weight = weight * q
-                        answers.append((effect.name, value, cursor))
-                        position += 1
-                        answer = value
-                        continue
-                    if kind is Loop or _is_point(effect):
-                        raise EffectTypeError("gradinf: loops and resampling points inside loop kernels are not "
-                                              "supported")
-                    if kind is Observe or kind is Factor:
-                        log_weight = log_weight + _log_weight_of(effect)
-                    answer = _answer_plain(effect)
-                    answers.append((getattr(effect, "name", None), answer, None))
-                    position += 1
+                new_state = run_to_end(gen, dispatch, False, execution)
             except (EffectTypeError, GradInfError):
                 raise
             except Exception as error:
-                raise _path_failed(where, answers, error) from error
-            finally:
-                gen.close()
+                raise _path_failed((step, loop.name, state), answers, error) from error
+            leaves.append((coupler.weight, coupler.log_weight, new_state))
         return leaves
 
-    def _options(self, effect: Any, segment: _Segment, cursor: int, weight: FirstOrder) -> Tuple[list, int]:
-        dist_b = effect.dist
-        if effect.value is not UNSET:
-            return [(effect.value, FirstOrder(1.0))], cursor
-        i = segment.partner(effect.name, cursor)
-        if i < 0:
-            return own_law(_base(dist_b), self.rng), cursor
-        _, dist_a, value_a = segment.sites[i]
-        options = couple(_coupling(dist_b), dist_a, value_a, _base(dist_b), self.ad_mode, self.rng,
-                         main=weight.v != 0.0, uniforms=segment.uniforms.get(i))
-        if not options:
-            raise GradInfError(f"the coupling at {effect.name!r} left no outcome")
-        return options, i
 
-
-def _forks(options: list, weight: FirstOrder) -> list:
+def _weighted_outcomes(options: list, weight: FirstOrder) -> list:
     """A path's weighted outcomes at a site: ``[(value, weight * q)]``, exact zeros dropped (one kept).
 
     A branch of weight exactly 0 (an O(ε) branch of an O(ε) path) contributes
@@ -608,7 +686,7 @@ def _where(where: Any) -> str:
 def _describe(answers: list) -> str:
     if not answers:
         return "its first site"
-    tail = ", ".join(f"{a!r}={_short(v)}" for a, v, _ in answers[-4:])
+    tail = ", ".join(f"{getattr(effect, 'name', effect)!r}={_short(v)}" for effect, v in answers[-4:])
     return f"the site after [{tail}]"
 
 
@@ -638,122 +716,144 @@ class _Phase:
         self.steps, self.states, self.runs = steps, states, runs
 
 
-def _record_a(gen: Any, rng: np.random.Generator) -> Tuple[List[_Phase], Any]:
+def _record_primal(program: _Program, sites: _PrimalSites) -> Tuple[List[_Phase], Any]:
     """Run the primal path A to the end, recording its sites phase by phase; and its log weight.
 
     A never reads B, so it can run first; its record is then replayed to
     every B path (and, inside :func:`plait.independent`, to every B path
-    that reaches the same sub-simulations).
+    that reaches the same sub-simulations).  Each sub-simulation is weighed
+    on its own and its log weight added to the program's.
     """
-    a = _PrimalPath(gen, rng)
+    sites.log_weight = 0.0
+    base = sites.answer
+    execution = Execution(None, False, base=base)
+    dispatch = execution.bind(program.handlers, base, False)[0]
+    process = execution.process(program.start(), dispatch, False, _STOPS)
     phases: List[_Phase] = []
-    send: Any = None
-    first = True
-    while True:
-        segment = a.segment = _Segment()
-        try:
-            event = next(a.driver) if first else a.driver.send(send)
-        except StopIteration as stop:
-            phases.append(_Phase(segment, "return", stop.value))
-            return phases, a.log_weight
-        first = False
-        if _is_point(event):
-            phases.append(_Phase(segment, "point", event))
-            send = RESAMPLE_POINT
-        elif type(event.kernel) is IndependentRuns:
-            runs = []
-            for x in event.xs:
-                run, log_weight = _record_a(_call(event.kernel.program, (x,)), rng)
-                a.log_weight = a.log_weight + log_weight
-                runs.append(run)
-            phases.append(_Phase(segment, "independent", event, runs=runs))
-            send = event.init + tuple(run[-1].event for run in runs)
-        else:
-            steps, states = [], []
-            state = event.init
-            for step in range(event.steps):
-                a.segment = _Segment()
-                state = a.run_kernel(event, state, step)
-                steps.append(a.segment)
-                states.append(state)
-            phases.append(_Phase(segment, "loop", event, steps, states))
-            send = state
+    answer: Any = None
+    try:
+        while True:
+            segment = sites.segment = _Segment()
+            stop = _next_stop(process, answer)
+            if stop is None:
+                phases.append(_Phase(segment, "return", process.value))
+                return phases, sites.log_weight
+            around = execution.inner_handlers() + program.handlers
+            if type(stop) is Deterministic:
+                phases.append(_Phase(segment, "point", stop))
+                answer = RESAMPLE_POINT
+            elif type(stop.kernel) is IndependentRuns:
+                runs = []
+                for i, x in enumerate(stop.xs):
+                    log_weight = sites.log_weight
+                    run, run_log_weight = _record_primal(
+                        _Program(stop.kernel.program, (x,), _step_handlers(stop, i, around)), sites)
+                    sites.log_weight = log_weight + run_log_weight
+                    runs.append(run)
+                phases.append(_Phase(segment, "independent", stop, runs=runs))
+                answer = stop.init + tuple(run[-1].event for run in runs)
+            else:
+                steps, states = [], []
+                state = stop.init
+                for step in range(stop.steps):
+                    steps.append(_Segment())
+                    sites.segment = steps[-1]
+                    state = _primal_step(execution, stop, step, state, around)
+                    states.append(state)
+                phases.append(_Phase(segment, "loop", stop, steps, states))
+                answer = state
+    finally:
+        process.close()
 
 
-def _run_b(phases: List[_Phase], make: Callable[[], Any], paths: List[_Path], runner: "_AlternativePaths", inference: Any,
-           rng: np.random.Generator) -> List[Tuple[_Path, Any]]:
-    """Every B path through A's record: the finished leaves ``(path, ("return", value))``."""
-    finished: List[Tuple[_Path, Any]] = []
+def _primal_step(execution: Execution, loop: Loop, step: int, state: Any, around: tuple) -> Any:
+    """A's state after step ``step`` of ``loop`` from ``state``: the kernel run to its end as a Process of A's execution."""
+    args = (state,) if loop.xs is None else (state, loop.xs[step])
+    if around:
+        dispatch = execution.bind(_step_handlers(loop, step, around), execution.base, False)[0]
+    else:
+        dispatch = execution.base
+    return run_to_end(_start_kernel(loop.kernel, args), dispatch, False, execution)
+
+
+def _run_alternatives(phases: List[_Phase], program: _Program, paths: List[_Path], runner: _AlternativePaths,
+                      inference: Any, rng: np.random.Generator) -> List[_Path]:
+    """Every B path through A's record: the finished leaves (returned, or stopped where A had ended)."""
+    finished: List[_Path] = []
     for phase in phases:
-        a_done = phase.kind == "return"
+        a_returned = phase.kind == "return"
         leaves = []
         for path in paths:
-            leaves.extend(runner.run(make, path, phase.segment, path.answers,
-                                     stop_at_loop="loops" if a_done else True))
-        if a_done:
+            leaves.extend(runner.run_segment(program, path, phase.segment, a_returned))
+        if a_returned:
             finished.extend(leaves)
             break
-        event = phase.event
         waiting = []
-        for leaf, outcome in leaves:
-            if outcome[0] == "return":
-                finished.append((leaf, outcome))  # this B path ended where A goes on
+        for leaf in leaves:
+            if leaf.stop is None:
+                finished.append(leaf)  # this B path ended where A goes on
                 continue
-            _require_same(outcome, phase)
-            waiting.append((leaf, outcome[1]))
+            _require_same(leaf.stop, phase)
+            waiting.append(leaf)
         if phase.kind == "point":
-            population = _unshared(_resample(inference, [leaf for leaf, _ in waiting], rng, None))
-            paths = [_Path(p.answers + [(event.name, RESAMPLE_POINT, None)], p.weight, p.log_weight,
-                           gen=p.gen, pending=RESAMPLE_POINT) for p in population]
+            paths = _resumed(_unshared(_resample(inference, waiting, rng, None)), RESAMPLE_POINT)
         elif phase.kind == "independent":
             children = []
-            for leaf, loop_b in waiting:
-                for weight, log_weight, values in _independent_runs(phase, loop_b, runner, inference, rng):
-                    state = loop_b.init + values
-                    children.append(_Path(leaf.answers + [(loop_b.name, state, None)], leaf.weight * weight,
-                                          leaf.log_weight + log_weight, state, loop_b, leaf.gen))
+            for leaf in waiting:
+                for weight, log_weight, values in _independent_runs(phase, leaf, runner, inference, rng):
+                    children.append(leaf.child(leaf.weight * weight, leaf.log_weight + log_weight,
+                                               leaf.stop.init + values))
             values_a = phase.event.init + tuple(run[-1].event for run in phase.runs)
-            population = _unshared(_resample(inference, children, rng, values_a))
-            paths = [_Path(p.answers, p.weight, p.log_weight, gen=p.gen, pending=p.state) for p in population]
+            paths = _resumed(_unshared(_resample(inference, children, rng, values_a)))
         else:
             population = []
-            for leaf, loop_b in waiting:
-                leaf.state, leaf.loop = loop_b.init, loop_b
+            for leaf in waiting:
+                leaf.state = leaf.stop.init
                 population.append(leaf)
             population = _unshared(population)
             for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
                 stepped = []
                 for leaf in population:
-                    loop_b = leaf.loop
-                    args = (leaf.state,) if loop_b.xs is None else (leaf.state, loop_b.xs[step])
-                    for weight, log_weight, new_state in runner.step(loop_b.kernel, args, leaf.weight,
-                                                                     leaf.log_weight, segment,
-                                                                     (step, loop_b.name, leaf.state)):
-                        stepped.append(_Path(leaf.answers, weight, log_weight, new_state, loop_b, leaf.gen))
+                    answers, stop, around, live = leaf.answers, leaf.stop, leaf.around, leaf.live
+                    for weight, log_weight, state in runner.run_step(leaf, step, segment):
+                        stepped.append(_Path(answers, weight, log_weight, state, stop, around, live))
                 population = _unshared(_resample(inference, stepped, rng, state_a))
-            # Each B path resumes its program with its final state: one recorded answer.
-            paths = [_Path(p.answers + [(p.loop.name, p.state, None)], p.weight, p.log_weight,
-                           gen=p.gen, pending=p.state) for p in population]
+            paths = _resumed(population)
     return finished
 
 
-def _require_same(outcome: Tuple[str, Any], phase: _Phase) -> None:
+def _resumed(paths: List[_Path], answer: Any = None) -> List[_Path]:
+    """The paths ready to go on past their stop, each answering it with its state (or ``answer``).
+
+    A path that owns a live program resumes it (its log records the answer
+    then); the others will replay their answers followed by that one.
+    """
+    out = []
+    for p in paths:
+        state = p.state if answer is None else answer
+        if p.live is None:
+            out.append(_Path(p.answers + [(p.stop, state)], p.weight, p.log_weight))
+        else:
+            out.append(_Path(p.answers, p.weight, p.log_weight, state, p.stop, p.around, p.live))
+    return out
+
+
+def _require_same(stop: Any, phase: _Phase) -> None:
     """A B path must stop at the synchronisation point A stopped at."""
-    kind, event = outcome
     if phase.kind == "point":
-        if kind != "point" or event.name != phase.event.name:
-            raise EffectTypeError(f"gradinf: a B path reached {event.name!r} where A is at the resampling "
+        if not _is_point(stop) or stop.name != phase.event.name:
+            raise EffectTypeError(f"gradinf: a B path reached {stop.name!r} where A is at the resampling "
                                   f"point {phase.event.name!r}; they must line up")
         return
     loop_a = phase.event
-    same = (kind == "loop" and event.name == loop_a.name and event.steps == loop_a.steps
-            and (type(event.kernel) is IndependentRuns) == (phase.kind == "independent"))
+    same = (type(stop) is Loop and stop.name == loop_a.name and stop.steps == loop_a.steps
+            and (type(stop.kernel) is IndependentRuns) == (phase.kind == "independent"))
     if not same:
-        raise EffectTypeError(f"gradinf: a B path reached {event.name!r} where A runs {phase.kind} "
+        raise EffectTypeError(f"gradinf: a B path reached {stop.name!r} where A runs {phase.kind} "
                               f"{loop_a.name!r} ({loop_a.steps} steps); loops must line up")
 
 
-def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_AlternativePaths", inference: Any,
+def _independent_runs(phase: _Phase, leaf: _Path, runner: _AlternativePaths, inference: Any,
                       rng: np.random.Generator) -> List[Tuple[FirstOrder, Any, tuple]]:
     """The product of the sub-simulations' B populations: ``(weight, log_weight, values)``.
 
@@ -762,29 +862,35 @@ def _independent_runs(phase: _Phase, loop_b: Loop, runner: "_AlternativePaths", 
     exactly zero, so it is dropped: about Σ (paths per run) combinations
     survive, not their product, and none is pruned for being small.
     """
+    loop_b = leaf.stop
     combos: List[Tuple[FirstOrder, Any, tuple]] = [(FirstOrder(1.0), 0.0, ())]
-    for run, x in zip(phase.runs, loop_b.xs):
-        program = loop_b.kernel.program
-        leaves = _run_b(run, lambda program=program, x=x: _call(program, (x,)), [_Path([], FirstOrder(1.0), 0.0)],
-                        runner, inference, rng)
-        combos = [(weight * leaf.weight, log_weight + leaf.log_weight, values + (outcome[1],))
-                  for weight, log_weight, values in combos for leaf, outcome in leaves
-                  if not (weight * leaf.weight).is_zero()]
+    for i, (run, x) in enumerate(zip(phase.runs, loop_b.xs)):
+        program = _Program(loop_b.kernel.program, (x,), _step_handlers(loop_b, i, leaf.around))
+        leaves = _returned(_run_alternatives(run, program, [_Path([], FirstOrder(1.0), 0.0)], runner, inference, rng))
+        combos = [(weight * end.weight, log_weight + end.log_weight, values + (end.value,))
+                  for weight, log_weight, values in combos for end in leaves
+                  if not (weight * end.weight).is_zero()]
     return combos
+
+
+def _returned(leaves: List[_Path]) -> List[_Path]:
+    for leaf in leaves:
+        if leaf.stop is not None:
+            raise EffectTypeError("gradinf: a B path stopped at a loop that A never reached")
+    return leaves
 
 
 def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bool, inference: Any,
               rng_a: np.random.Generator, rng_b: np.random.Generator) -> FirstOrder:
     """``Σ_i w_i (F(B_i) - F(A))`` as a first-order number."""
-    phases, log_weight_a = _record_a(start(model, (theta_a,)), rng_a)
+    phases, log_weight_a = _record_primal(_Program(model, (theta_a,)), _PrimalSites(rng_a))
     runner = _AlternativePaths(ad_mode, rng_b)
-    finished = _run_b(phases, lambda: start(model, (theta_b,)), [_Path([], FirstOrder(1.0), 0.0)], runner, inference, rng_b)
+    finished = _returned(_run_alternatives(phases, _Program(model, (theta_b,)), [_Path([], FirstOrder(1.0), 0.0)],
+                                           runner, inference, rng_b))
     f_a = _as_float(phases[-1].event) * math.exp(float(np.asarray(log_weight_a)))
     weighted = []
-    for leaf, outcome in finished:
-        if outcome[0] != "return":
-            raise EffectTypeError("gradinf: a B path stopped at a loop that A never reached")
-        f_b = as_w(outcome[1])
+    for leaf in finished:
+        f_b = as_w(leaf.value)
         if not _is_zero_log(leaf.log_weight):
             f_b = f_b * as_w(leaf.log_weight).exp()
         weighted.append((leaf.weight, f_b))
@@ -798,14 +904,14 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
 
 
 def _unshared(paths: List[_Path]) -> List[_Path]:
-    """Give each suspended generator to one path only; the others will rebuild theirs by replay."""
+    """Give each suspended program to one path only; the others will rebuild theirs by replay."""
     owners: set = set()
     for p in paths:
-        if p.gen is not None:
-            if id(p.gen) in owners:
-                p.gen = None
+        if p.live is not None:
+            if id(p.live) in owners:
+                p.live = None
             else:
-                owners.add(id(p.gen))
+                owners.add(id(p.live))
     return paths
 
 
@@ -824,7 +930,6 @@ def _as_float(value: Any) -> float:
         return float(np.asarray(value, dtype=float))
     except (TypeError, ValueError):
         raise EffectTypeError(f"gradinf: the model must return a number, got {value!r}") from None
-
 
 # ---------------------------------------------------------------------------
 # the API
@@ -861,7 +966,12 @@ def gradinf(
     from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
     default: in this process) with identical results, a failing one raising
     :class:`~plait.errors.ReplicaError`.  With observations or factors
-    the estimand is the unnormalised expectation E[FirstOrder · f].
+    the estimand is the derivative of the *unnormalised* expectation
+    E[f · exp(Σ log weights)], not of a posterior mean: a condition on a
+    site that does not depend on θ multiplies the estimate by its
+    likelihood.  Handlers inside the model (``plait.scope``, ``condition``,
+    ``substitute``, ``block``, ``scale``, ``mask``, sub-models) work on both
+    the primal and the alternative paths.
 
     >>> import plait
     >>> def flips(theta):

@@ -22,12 +22,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...effects.distributions import Coupled
-from ...effects.records import UNSET, Factor, Loop, Observe, Sample
+from ...effects.records import UNSET, Factor, Observe, Sample
 from ...errors import GradInfError
+from ...ext._interpreter import plain_answer
 from ...gradients.dual import primal
-from .answers import answer_plain, log_weight_of
 from ...handlers.base import start
+from ...handlers.runloop import Execution
+from .sites import coupled_law, log_weight_of
 
 __all__ = ["MeanField"]
 
@@ -38,6 +39,8 @@ class MeanField:
     The estimate is the exact derivative of the program run on means (see
     the module docstring for what that approximates).  With observations or
     factors, F is the return value times their exponentiated log weights.
+    The program runs once on the run loop, its loops expanded and its
+    handlers bound as anywhere else, over a base that answers means.
 
     >>> import plait
     >>> def flips(theta):
@@ -51,47 +54,44 @@ class MeanField:
 
     def run(self, model: Callable[[Any], Any], theta: Any) -> Any:
         """``F`` of ``model(theta)`` run on means (a Dual when ``theta`` is one)."""
-        value, log_weight = self._drive(start(model, (theta,)), 0.0)
+        means = _Means()
+        execution = Execution(None, False, base=means)
+        value = execution.drive(start(model, (theta,)), means, True)
+        log_weight = means.log_weight
         if type(log_weight) is float and log_weight == 0.0:
             return value
         return value * np.exp(log_weight)
 
-    def _drive(self, gen: Any, log_weight: Any) -> Any:
-        """Run ``gen`` to its end on means: its value, and the log weight so far."""
-        answer = None
-        try:
-            while True:
-                try:
-                    effect = gen.send(answer)
-                except StopIteration as stop:
-                    return stop.value, log_weight
-                answer, log_weight = self._answer(effect, log_weight)
-        finally:
-            gen.close()
 
-    def _answer(self, effect: Any, log_weight: Any) -> Any:
+class _Means:
+    """The mean-field base interpreter: a sample answers its law's mean; observations and factors are weighed.
+
+    Every other effect is answered by the run loop's table; a resampling
+    point is a deterministic answered with its value (there is no population).
+
+    >>> import plait
+    >>> _Means()(plait.sample("b", plait.Bernoulli(0.25)))
+    0.25
+    """
+
+    __slots__ = ("log_weight",)
+
+    def __init__(self) -> None:
+        self.log_weight: Any = 0.0
+
+    def __call__(self, effect: Any) -> Any:
         kind = type(effect)
         if kind is Sample:
-            return _mean_of(effect), log_weight
-        if kind is Loop:
-            return self._loop(effect, log_weight)
+            return _mean_of(effect)
         if kind is Observe or kind is Factor:
-            log_weight = log_weight + log_weight_of(effect)
-        # Resampling points are deterministics, answered with their value: there is no population.
-        return answer_plain(effect), log_weight
-
-    def _loop(self, loop: Loop, log_weight: Any) -> Any:
-        state = loop.init
-        for step in range(loop.steps):
-            args = (state,) if loop.xs is None else (state, loop.xs[step])
-            state, log_weight = self._drive(start(loop.kernel, args), log_weight)
-        return state, log_weight
+            self.log_weight = self.log_weight + log_weight_of(effect)
+        return plain_answer(effect)
 
 
 def _mean_of(effect: Sample) -> Any:
     if effect.value is not UNSET:
         return effect.value
-    dist = effect.dist.base if isinstance(effect.dist, Coupled) else effect.dist
+    dist = coupled_law(effect.dist)[1]
     try:
         mean = dist.mean
     except NotImplementedError:

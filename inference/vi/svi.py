@@ -23,8 +23,9 @@ One gradient estimate per step, averaged over ``num_particles`` draws:
   an independent estimate at the initial params; it never uses the current
   step's draws, so the estimate stays unbiased.
 * ``"gradinf"``: :func:`plait.gradinf` on the program ``θ -> log p - log q``
-  that drives the guide, forwarding its sample sites, so discrete sites are
-  coupled and continuous ones reparameterised.
+  that runs the guide as a sub-program, its params answered from ``θ`` and
+  its sample sites sent on to GradInf, so discrete sites are coupled and
+  continuous ones reparameterised.
 
 Every particle compares the guide's trace with the model's in one function,
 :func:`_check_guide_against_model` (addresses, kinds, supports): a guide
@@ -41,12 +42,13 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, TextI
 import attrs
 import numpy as np
 
-from ...effects.records import Deterministic, Factor, Observe, Param, Sample
+from ...effects.records import Factor, Handled, Observe, Param, Sample
 from ...errors import EffectTypeError, HandlerError, ZeroMassError
 from ...effects.transforms import Transform
 from ...gradients.api import value_and_grad
 from ...gradients.dual import Dual, perturbation, stop_gradient
 from ...gradients.optimizers import Adam
+from ...handlers.base import Handler, start
 from ...handlers.params import Params, ParamsSeen, transform_of
 from ...handlers.replay import Substitute
 from ...handlers.trace import Trace, TraceHandler
@@ -55,7 +57,6 @@ from .guide_checks import check_traces
 from ..replicas import spawn_seeds
 from ...handlers.runloop import run
 from ...handlers.seed import SeedLike
-from ...handlers.base import start
 from ..arguments import check_count
 
 __all__ = ["svi", "SVIResult"]
@@ -410,50 +411,73 @@ def _gradinf_program(model: Callable[..., Any], guide: Callable[..., Any], args:
                      layout: _Layout) -> Callable[[Any], Any]:
     """The program ``θ -> log p(x, z) - log q_θ(z)``, ``z`` drawn by the guide's own sample sites.
 
-    GradInf programs cannot contain handlers, so the guide is driven by hand:
-    its params are answered from ``θ``, its sample sites are forwarded (GradInf
-    couples them), and the model is scored at the draws by a separate run.
+    The guide runs as a sub-program under :class:`_GuideAtTheta`, which
+    answers its params from ``θ`` and sends its samples on to GradInf (which
+    couples them), scoring each; the model is then scored at the draws by a
+    separate run.
     """
 
     def program(theta: Any) -> Any:
         unconstrained = layout.unflatten(theta)
-        gen = start(guide, args)
-        latents: Dict[Hashable, Any] = {}
-        log_q: Any = 0.0
-        answer: Any = None
-        try:
-            while True:
-                try:
-                    effect = gen.send(answer)
-                except StopIteration:
-                    break
-                kind = type(effect)
-                if kind is Sample:
-                    answer = yield effect
-                    latents[effect.name] = answer
-                    lp = effect.dist.log_prob(answer)
-                    log_q = log_q + (np.sum(lp) if np.ndim(lp) else lp)
-                elif kind is Param:
-                    if effect.name not in unconstrained:
-                        raise HandlerError(f"svi: the guide asked for param {effect.name!r} that its first run did not")
-                    answer = transform_of(effect).forward(unconstrained[effect.name])
-                elif kind is Deterministic:
-                    answer = effect.value
-                elif kind in (Observe, Factor):
-                    raise EffectTypeError(
-                        f"the guide conditions at {effect.name!r} ({kind.__name__.lower()}); a guide must only sample"
-                    )
-                else:
-                    raise EffectTypeError(
-                        f"svi(estimator='gradinf'): the guide yielded {effect!r}; loops and sub-model "
-                        "handlers inside the guide are not supported with this estimator"
-                    )
-        finally:
-            gen.close()
-        model_trace = _run_model(model, args, unconstrained, latents, None)
-        return _log_joint(model_trace) - log_q
+        draws = _GuideDraws()
+        yield Handled((_GuideAtTheta(unconstrained, draws),), start(guide, args))
+        model_trace = _run_model(model, args, unconstrained, draws.latents, None)
+        return _log_joint(model_trace) - draws.log_q
 
     return program
+
+
+class _GuideDraws:
+    """What one run of the guide drew: its latents by address, and ``log q_θ`` of them."""
+
+    __slots__ = ("latents", "log_q")
+
+    def __init__(self) -> None:
+        self.latents: Dict[Hashable, Any] = {}
+        self.log_q: Any = 0.0
+
+
+class _GuideAtTheta(Handler):
+    """The guide's handler in svi's GradInf program: params from θ, samples sent on and scored.
+
+    A param is answered by its constrained value at ``unconstrained``; a
+    sample goes on to the handlers outside (GradInf, which draws it) and its
+    answer is added to ``draws`` with its log density; an observation or a
+    factor is refused (a guide only samples).  Made afresh for every run of
+    the program, it writes into that run's ``draws``, which the program
+    reads once the guide has returned.
+
+    >>> import plait
+    >>> def guide():
+    ...     p = yield plait.param("p", 0.5, constraint=plait.supports.unit_interval)
+    ...     return (yield plait.sample("b", plait.Bernoulli(p)))
+    >>> draws = _GuideDraws()
+    >>> plait.run(_GuideAtTheta({"p": 0.0}, draws)(guide), seed=0).value == draws.latents["b"]
+    True
+    """
+
+    def __init__(self, unconstrained: Mapping[Hashable, Any], draws: _GuideDraws) -> None:
+        self.unconstrained = unconstrained
+        self.draws = draws
+
+    def handle(self, effect: Any) -> Any:
+        kind = type(effect)
+        if kind is Sample:
+            answer = self.fwd(effect)
+            draws = self.draws
+            draws.latents[effect.name] = answer
+            lp = effect.dist.log_prob(answer)
+            draws.log_q = draws.log_q + (np.sum(lp) if np.ndim(lp) else lp)
+            return answer
+        if kind is Param:
+            if effect.name not in self.unconstrained:
+                raise HandlerError(f"svi: the guide asked for param {effect.name!r} that its first run did not")
+            return transform_of(effect).forward(self.unconstrained[effect.name])
+        if kind is Observe or kind is Factor:
+            raise EffectTypeError(
+                f"the guide conditions at {effect.name!r} ({kind.__name__.lower()}); a guide must only sample"
+            )
+        return self.fwd(effect)
 
 
 # ---------------------------------------------------------------------------
