@@ -22,7 +22,7 @@ import numpy as np
 from ...effects.distributions import Coupled
 from ...effects.distributions.base import Wrapped
 from ...effects.records import Observe
-from ...gradients.dual import Dual
+from ...gradients.dual import Dual, _numpy
 
 __all__ = ["coupled_law", "log_weight_of"]
 
@@ -65,5 +65,5 @@ def coupled_law(dist: Any) -> Tuple[str, Any]:
 
 def _log_total(lp: Any) -> Any:
     if type(lp) is Dual or isinstance(lp, np.ndarray):
-        return np.sum(lp)
+        return _numpy.sum(lp)
     return lp

@@ -213,7 +213,7 @@ def _log_joint(trace: Trace) -> Any:
     return _total([s.dist.log_prob(s.value) for s in trace.choices.values()] + list(trace.factors.values()))
 
 
-def _refuse_new_params(outputs: list, who: str) -> None:
+def _refuse_new_params(outputs: list[Any], who: str) -> None:
     for handler, output in outputs:
         if isinstance(output, ParamsSeen) and output.new:
             names = list(output.new)
@@ -223,23 +223,25 @@ def _refuse_new_params(outputs: list, who: str) -> None:
             )
 
 
-def _run_guide(guide: Callable[..., Any], args: tuple, unconstrained: Mapping[Hashable, Any],
+def _run_guide(guide: Callable[..., Any], args: tuple[Any, ...], unconstrained: Mapping[Hashable, Any],
                rng: Any, fixed: Optional[Mapping[Hashable, Any]] = None) -> Trace:
-    handlers: tuple = (Params(unconstrained),)
+    handlers: tuple[Any, ...] = (Params(unconstrained),)
     if fixed is not None:
         handlers += (Substitute(fixed, strict=True),)
     result = run(guide, *args, handlers=handlers + (TraceHandler(),), seed=rng)
     _refuse_new_params(result.outputs, "guide")
-    return result.trace
+    trace: Trace = result.trace
+    return trace
 
 
-def _run_model(model: Callable[..., Any], args: tuple, unconstrained: Mapping[Hashable, Any],
+def _run_model(model: Callable[..., Any], args: tuple[Any, ...], unconstrained: Mapping[Hashable, Any],
                latents: Mapping[Hashable, Any], rng: Any) -> Trace:
     # Not strict: a latent the guide missed is drawn (from rng) and the checker then names it.
     handlers = (Params(unconstrained), Substitute(latents), TraceHandler())
     result = run(model, *args, handlers=handlers, seed=rng)
     _refuse_new_params(result.outputs, "model")
-    return result.trace
+    trace: Trace = result.trace
+    return trace
 
 
 def _require_finite(value: Any, trace: Trace, who: str) -> None:
@@ -256,7 +258,7 @@ def _require_finite(value: Any, trace: Trace, who: str) -> None:
     raise ZeroMassError(f"svi: the ELBO is not finite: the {who}'s log density is {stop_gradient(value)!r}")
 
 
-def _elbo_particle(model: Callable[..., Any], guide: Callable[..., Any], args: tuple,
+def _elbo_particle(model: Callable[..., Any], guide: Callable[..., Any], args: tuple[Any, ...],
                    unconstrained: Mapping[Hashable, Any], rng: Any, reparam: bool,
                    stl: bool = False) -> Any:
     """``log p(x, z) - log q(z)`` at one draw ``z ~ q`` (a Dual when the params are).
@@ -320,7 +322,7 @@ def _read(value: Any, tag: int, n: int) -> Tuple[float, np.ndarray]:
 class _Estimator:
     """Per-run state of a gradient estimator (the score baseline lives here)."""
 
-    def __init__(self, kind: str, model: Callable[..., Any], guide: Callable[..., Any], args: tuple,
+    def __init__(self, kind: str, model: Callable[..., Any], guide: Callable[..., Any], args: tuple[Any, ...],
                  layout: _Layout, num_particles: int, baseline_decay: float, stl: bool) -> None:
         self.kind = kind
         self.stl = stl
@@ -407,7 +409,7 @@ class _Estimator:
         return self.plain_elbo(theta, rng), np.mean(grads, axis=0)
 
 
-def _gradinf_program(model: Callable[..., Any], guide: Callable[..., Any], args: tuple,
+def _gradinf_program(model: Callable[..., Any], guide: Callable[..., Any], args: tuple[Any, ...],
                      layout: _Layout) -> Callable[[Any], Any]:
     """The program ``θ -> log p(x, z) - log q_θ(z)``, ``z`` drawn by the guide's own sample sites.
 
@@ -484,7 +486,7 @@ class _GuideAtTheta(Handler):
 # the driver
 # ---------------------------------------------------------------------------
 
-def _discover(model: Callable[..., Any], guide: Callable[..., Any], args: tuple,
+def _discover(model: Callable[..., Any], guide: Callable[..., Any], args: tuple[Any, ...],
               rng: np.random.Generator) -> Dict[Hashable, Param]:
     """Every param the guide and the model request, in order, from one plain run of each."""
     found: Dict[Hashable, Param] = {}
