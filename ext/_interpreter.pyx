@@ -803,7 +803,7 @@ cdef class KernelSites(RunRandom):
                 gen = kernels[i](states[i], xs[i])
             if not PyGen_Check(gen):
                 gen = self.check(kernels[i], gen)
-            process = Process(gen, self, True, hooks)
+            process = _new_process(gen, self, True, hooks)
             process._run(None, None)
             states[i] = process.value
             log_weights[i] += self.log_weight
