@@ -138,7 +138,8 @@ class VariableElimination:
 
     def resample(self, paths: List[_Path], rng: np.random.Generator) -> List[_Path]:
         """Sum the weights of equal paths; drop exact zeros."""
-        merged: Dict[Any, _Path] = {}
+        first: Dict[Any, _Path] = {}
+        sums: Dict[Any, FirstOrder] = {}  # the summed weight of every key met more than once
         answer_keys: Dict[int, Any] = {}  # paths of one parent share their answer list
         for path in paths:
             answers = path.answers
@@ -146,12 +147,19 @@ class VariableElimination:
             if history is None:
                 history = answer_keys[id(answers)] = _history_key(answers)
             key = (_key(path.state), history, _key(path.log_weight))
-            old = merged.get(key)
+            old = first.get(key)
             if old is None:
-                merged[key] = path.weighted(path.weight)
+                first[key] = path
             else:
-                old.weight = old.weight + path.weight
-        return [p for p in merged.values() if not p.weight.is_zero()]
+                sums[key] = sums.get(key, old.weight) + path.weight
+        merged = []
+        for key, path in first.items():
+            total = sums.get(key)
+            if total is not None:
+                path = path.weighted(total)
+            if not path.weight.is_zero():
+                merged.append(path)
+        return merged
 
 
 class SIR:
@@ -547,6 +555,7 @@ class _Coupler:
 
 
 _ONE = FirstOrder(1.0)
+_NO_ANSWERS: list = []  # a kernel step's first run replays nothing (an answer log never changes its prefix)
 
 
 class _AlternativePaths:
@@ -621,11 +630,12 @@ class _AlternativePaths:
             if not suspended:
                 process.close()
 
-    def run_step(self, path: _Path, step: int, segment: _Segment) -> List[Tuple[FirstOrder, Any, Any]]:
-        """Every leaf ``(weight, log_weight, new_state)`` of step ``step`` of the loop ``path`` is in.
+    def run_step(self, path: _Path, step: int, segment: _Segment, leaves: List[_Path]) -> None:
+        """Append to ``leaves`` every path ``path`` becomes in step ``step`` of the loop it is in.
 
         :meth:`run_segment` specialised to a kernel: no earlier answers, no loops
-        inside, and a leaf is only its weights and the kernel's return value.
+        inside, and a leaf is ``path`` with new weights and the kernel's return
+        value as its state.
         This is GradInf's innermost loop, so it is kept free of everything else.
         """
         loop, state = path.stop, path.state
@@ -634,9 +644,9 @@ class _AlternativePaths:
         handlers = _step_handlers(loop, step, around) if around else ()
         coupler, execution, log = self.coupler, self.steps, self.step_log
         kernel = loop.kernel
-        forks: list = [([], path.weight, path.log_weight, -1)]
+        forks: list = [(_NO_ANSWERS, path.weight, path.log_weight, -1)]
         coupler.segment, coupler.forks = segment, forks
-        leaves = []
+        answers_before, around, live = path.answers, path.around, path.live
         while forks:
             replay, weight, log_weight, cursor = forks.pop()
             answers: list = []
@@ -653,8 +663,7 @@ class _AlternativePaths:
                 raise
             except Exception as error:
                 raise _path_failed((step, loop.name, state), answers, error) from error
-            leaves.append((coupler.weight, coupler.log_weight, new_state))
-        return leaves
+            leaves.append(_Path(answers_before, coupler.weight, coupler.log_weight, new_state, loop, around, live))
 
 
 def _weighted_outcomes(options: list, weight: FirstOrder) -> list:
@@ -812,11 +821,9 @@ def _run_alternatives(phases: List[_Phase], program: _Program, paths: List[_Path
                 population.append(leaf)
             population = _unshared(population)
             for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
-                stepped = []
+                stepped: List[_Path] = []
                 for leaf in population:
-                    answers, stop, around, live = leaf.answers, leaf.stop, leaf.around, leaf.live
-                    for weight, log_weight, state in runner.run_step(leaf, step, segment):
-                        stepped.append(_Path(answers, weight, log_weight, state, stop, around, live))
+                    runner.run_step(leaf, step, segment, stepped)
                 population = _unshared(_resample(inference, stepped, rng, state_a))
             paths = _resumed(population)
     return finished
