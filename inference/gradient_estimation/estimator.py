@@ -492,9 +492,8 @@ class _Coupler:
     effect is answered by the run loop's table.
 
     >>> import numpy as np, plait
-    >>> coupler = _Coupler(True, np.random.default_rng(0))
-    >>> coupler.segment, coupler.weight, coupler.cursor = _Segment(), FirstOrder(1.0), -1
-    >>> coupler.answer(plait.sample("b", plait.Bernoulli(1.0)))  # no A partner: its own law
+    >>> coupler = _Coupler(True, np.random.default_rng(0))  # an empty segment: no A partner
+    >>> coupler.answer(plait.sample("b", plait.Bernoulli(1.0)))  # so it follows its own law
     1
     """
 
@@ -503,9 +502,12 @@ class _Coupler:
     def __init__(self, ad_mode: bool, rng: np.random.Generator) -> None:
         self.ad_mode = ad_mode
         self.rng = rng
+        self.segment = _Segment()
         self.forks: list = []
         self.answers: list = []
+        self.weight = FirstOrder(1.0)
         self.log_weight: Any = 0.0
+        self.cursor = -1
 
     def answer(self, effect: Any) -> Any:
         """Answer ``effect`` for the path being run (the answer log's ``then``)."""
