@@ -754,27 +754,40 @@ def _record_primal(program: _Program, sites: _PrimalSites) -> Tuple[List[_Phase]
                 phases.append(_Phase(segment, "point", stop))
                 answer = RESAMPLE_POINT
             elif type(stop.kernel) is IndependentRuns:
-                runs = []
-                for i, x in enumerate(stop.xs):
-                    log_weight = sites.log_weight
-                    run, run_log_weight = _record_primal(
-                        _Program(stop.kernel.program, (x,), _step_handlers(stop, i, around)), sites)
-                    sites.log_weight = log_weight + run_log_weight
-                    runs.append(run)
+                runs = _record_primal_runs(stop, around, sites)
                 phases.append(_Phase(segment, "independent", stop, runs=runs))
                 answer = stop.init + tuple(run[-1].event for run in runs)
             else:
-                steps, states = [], []
-                state = stop.init
-                for step in range(stop.steps):
-                    steps.append(_Segment())
-                    sites.segment = steps[-1]
-                    state = _primal_step(execution, stop, step, state, around)
-                    states.append(state)
+                steps, states = _record_primal_loop(execution, stop, around, sites)
                 phases.append(_Phase(segment, "loop", stop, steps, states))
-                answer = state
+                answer = states[-1] if states else stop.init
     finally:
         process.close()
+
+
+def _record_primal_runs(loop: Loop, around: tuple, sites: _PrimalSites) -> List[List[_Phase]]:
+    """Each sub-simulation of a ``plait.independent`` block run by A: its phases; their weights added to A's."""
+    runs = []
+    for i, x in enumerate(loop.xs):
+        log_weight = sites.log_weight
+        run, run_log_weight = _record_primal(_Program(loop.kernel.program, (x,), _step_handlers(loop, i, around)),
+                                             sites)
+        sites.log_weight = log_weight + run_log_weight
+        runs.append(run)
+    return runs
+
+
+def _record_primal_loop(execution: Execution, loop: Loop, around: tuple,
+                        sites: _PrimalSites) -> Tuple[List[_Segment], List[Any]]:
+    """A through every step of ``loop``: each step's sites, and A's state after each step."""
+    steps, states = [], []
+    state = loop.init
+    for step in range(loop.steps):
+        steps.append(_Segment())
+        sites.segment = steps[-1]
+        state = _primal_step(execution, loop, step, state, around)
+        states.append(state)
+    return steps, states
 
 
 def _primal_step(execution: Execution, loop: Loop, step: int, state: Any, around: tuple) -> Any:
@@ -809,26 +822,37 @@ def _run_alternatives(phases: List[_Phase], program: _Program, paths: List[_Path
         if phase.kind == "point":
             paths = _resumed(_unshared(_resample(inference, waiting, rng, None)), RESAMPLE_POINT)
         elif phase.kind == "independent":
-            children = []
-            for leaf in waiting:
-                for weight, log_weight, values in _independent_runs(phase, leaf, runner, inference, rng):
-                    children.append(leaf.child(leaf.weight * weight, leaf.log_weight + log_weight,
-                                               leaf.stop.init + values))
-            values_a = phase.event.init + tuple(run[-1].event for run in phase.runs)
-            paths = _resumed(_unshared(_resample(inference, children, rng, values_a)))
+            paths = _resumed(_through_runs(phase, waiting, runner, inference, rng))
         else:
-            population = []
-            for leaf in waiting:
-                leaf.state = leaf.stop.init
-                population.append(leaf)
-            population = _unshared(population)
-            for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
-                stepped: List[_Path] = []
-                for leaf in population:
-                    runner.run_step(leaf, step, segment, stepped)
-                population = _unshared(_resample(inference, stepped, rng, state_a))
-            paths = _resumed(population)
+            paths = _resumed(_through_loop(phase, waiting, runner, inference, rng))
     return finished
+
+
+def _through_loop(phase: _Phase, waiting: List[_Path], runner: _AlternativePaths, inference: Any,
+                  rng: np.random.Generator) -> List[_Path]:
+    """The B population through every step of A's loop, resampled after each step."""
+    population = []
+    for leaf in waiting:
+        leaf.state = leaf.stop.init
+        population.append(leaf)
+    population = _unshared(population)
+    for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
+        stepped: List[_Path] = []
+        for leaf in population:
+            runner.run_step(leaf, step, segment, stepped)
+        population = _unshared(_resample(inference, stepped, rng, state_a))
+    return population
+
+
+def _through_runs(phase: _Phase, waiting: List[_Path], runner: _AlternativePaths, inference: Any,
+                  rng: np.random.Generator) -> List[_Path]:
+    """The B population through A's ``plait.independent`` block (the sub-simulations factorised), resampled."""
+    children = []
+    for leaf in waiting:
+        for weight, log_weight, values in _independent_runs(phase, leaf, runner, inference, rng):
+            children.append(leaf.child(leaf.weight * weight, leaf.log_weight + log_weight, leaf.stop.init + values))
+    values_a = phase.event.init + tuple(run[-1].event for run in phase.runs)
+    return _unshared(_resample(inference, children, rng, values_a))
 
 
 def _resumed(paths: List[_Path], answer: Any = None) -> List[_Path]:
