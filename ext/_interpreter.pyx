@@ -296,6 +296,116 @@ cdef class BaseInterpreter(RunRandom):
         return answer
 
 
+cdef class AnswerLog:
+    """Record answers, and answer a run's first effects from a recorded prefix.
+
+    Sits just inside the run's handler stack.  While ``prefix`` lasts, each
+    effect is checked against the recorded one (same type, same address;
+    ``diverged(position, recorded, effect)`` raises otherwise) and answered
+    from the log without calling ``then``; afterwards every effect goes to
+    ``then``.  When ``answers`` is a list, every ``(effect, answer)`` is
+    appended to it; while ``then`` runs, the last entry is ``(effect, None)``,
+    so handlers can see the effect as the log records it.
+
+    >>> import plait
+    >>> log = []
+    >>> replay = AnswerLog([(plait.sample("x", plait.Normal(0, 1)), 2.5)], None, log, None)
+    >>> replay(plait.sample("x", plait.Normal(0, 1))), len(log)
+    (2.5, 1)
+    """
+
+    cdef list prefix
+    cdef Py_ssize_t position, length
+    cdef object then, answers, diverged
+
+    def __init__(self, prefix, then, answers, diverged):
+        self.prefix = list(prefix)
+        self.length = len(self.prefix)
+        self.position = 0
+        self.then = then
+        self.answers = answers
+        self.diverged = diverged
+
+    def __call__(self, effect):
+        return self.answer(effect)
+
+    cdef object answer(self, object effect):
+        # The body of __call__; Process calls it directly, without the Python call.
+        cdef Py_ssize_t position = self.position
+        cdef tuple entry
+        cdef object answer
+        cdef list answers
+        if position < self.length:
+            entry = <tuple>self.prefix[position]
+            recorded = entry[0]
+            if type(recorded) is not type(effect) or recorded.name != effect.name:
+                self.diverged(position, recorded, effect)
+            answer = entry[1]
+            if self.answers is not None:
+                (<list>self.answers).append(entry)
+        elif self.answers is None:
+            answer = self.then(effect)
+        else:
+            # The entry goes in before the effect is answered, so that a handler
+            # can read the effect being answered as the log records it (log[-1]).
+            answers = <list>self.answers
+            answers.append((effect, None))
+            try:
+                answer = self.then(effect)
+            except BaseException:
+                answers.pop()  # unanswered: a model that catches the error goes on without it
+                raise
+            answers[len(answers) - 1] = (effect, answer)
+        self.position = position + 1
+        return answer
+
+    def restart(self, prefix, answers):
+        """Serve a new run: answer its first effects from ``prefix``, then go on live into ``answers``.
+
+        One log can so serve runs that follow one another (GradInf runs
+        every fork of a loop step this way) without a new object per run.
+        A list ``prefix`` is read, never copied or changed.
+
+        >>> import plait
+        >>> log = AnswerLog([], lambda effect: 1.5, [], None)
+        >>> log(plait.sample("x", plait.Normal(0, 1)))
+        1.5
+        >>> log.restart([(plait.sample("x", plait.Normal(0, 1)), 2.5)], [])
+        >>> log(plait.sample("x", plait.Normal(0, 1)))
+        2.5
+        """
+        self.prefix = prefix if type(prefix) is list else list(prefix)
+        self.length = len(self.prefix)
+        self.position = 0
+        self.answers = answers
+
+    def peek(self):
+        """The recorded ``(effect, answer)`` the next effect will be answered from, or None live."""
+        if self.position < self.length:
+            return self.prefix[self.position]
+        return None
+
+    def record(self, effect, answer):
+        """Log ``effect`` as answered by ``answer`` without asking ``then`` (a loop run elsewhere).
+
+        While the prefix lasts, the recorded answer wins and is returned.
+        """
+        cdef Py_ssize_t position = self.position
+        cdef tuple entry
+        if position < self.length:
+            entry = <tuple>self.prefix[position]
+            recorded = entry[0]
+            if type(recorded) is not type(effect) or recorded.name != effect.name:
+                self.diverged(position, recorded, effect)
+            answer = entry[1]
+        else:
+            entry = (effect, answer)
+        if self.answers is not None:
+            (<list>self.answers).append(entry)
+        self.position = position + 1
+        return answer
+
+
 # ---------------------------------------------------------------------------
 # the suspendable run loop
 # ---------------------------------------------------------------------------
@@ -453,7 +563,12 @@ cdef class Process:
             frame.gen.close()
 
     cdef object _answer(self, object effect):
-        cdef object answer = (<_Frame>self.frames[len(self.frames) - 1]).dispatch(effect)
+        cdef object dispatch = (<_Frame>self.frames[len(self.frames) - 1]).dispatch
+        cdef object answer
+        if type(dispatch) is AnswerLog:
+            answer = (<AnswerLog>dispatch).answer(effect)
+        else:
+            answer = dispatch(effect)
         if self.after and _one_of(type(effect), self.after):
             self.pending = effect
             self.held = answer
@@ -478,7 +593,7 @@ cdef class Process:
         cdef PyObject* out = NULL
         cdef int status
         cdef _Frame frame
-        cdef object effect, kind, gen
+        cdef object effect, kind, gen, dispatch
         cdef list frames = self.frames
         cdef bint pausing = len(self.before) > 0
         while True:
@@ -548,7 +663,11 @@ cdef class Process:
                 if pausing and _one_of(kind, self.before):
                     self.pending = effect
                     return effect
-                answer = frame.dispatch(effect)
+                dispatch = frame.dispatch
+                if type(dispatch) is AnswerLog:  # a replayed or recorded run: no Python call
+                    answer = (<AnswerLog>dispatch).answer(effect)
+                else:
+                    answer = dispatch(effect)
                 if self.after and _one_of(kind, self.after):
                     self.pending = effect
                     self.held = answer
@@ -604,113 +723,6 @@ cdef Process _new_process(object gen, object dispatch, bint expand_loops, object
     process.value = None
     process.has_held = False
     return process
-
-
-cdef class AnswerLog:
-    """Record answers, and answer a run's first effects from a recorded prefix.
-
-    Sits just inside the run's handler stack.  While ``prefix`` lasts, each
-    effect is checked against the recorded one (same type, same address;
-    ``diverged(position, recorded, effect)`` raises otherwise) and answered
-    from the log without calling ``then``; afterwards every effect goes to
-    ``then``.  When ``answers`` is a list, every ``(effect, answer)`` is
-    appended to it; while ``then`` runs, the last entry is ``(effect, None)``,
-    so handlers can see the effect as the log records it.
-
-    >>> import plait
-    >>> log = []
-    >>> replay = AnswerLog([(plait.sample("x", plait.Normal(0, 1)), 2.5)], None, log, None)
-    >>> replay(plait.sample("x", plait.Normal(0, 1))), len(log)
-    (2.5, 1)
-    """
-
-    cdef list prefix
-    cdef Py_ssize_t position, length
-    cdef object then, answers, diverged
-
-    def __init__(self, prefix, then, answers, diverged):
-        self.prefix = list(prefix)
-        self.length = len(self.prefix)
-        self.position = 0
-        self.then = then
-        self.answers = answers
-        self.diverged = diverged
-
-    def __call__(self, effect):
-        cdef Py_ssize_t position = self.position
-        cdef tuple entry
-        cdef object answer
-        cdef list answers
-        if position < self.length:
-            entry = <tuple>self.prefix[position]
-            recorded = entry[0]
-            if type(recorded) is not type(effect) or recorded.name != effect.name:
-                self.diverged(position, recorded, effect)
-            answer = entry[1]
-            if self.answers is not None:
-                (<list>self.answers).append(entry)
-        elif self.answers is None:
-            answer = self.then(effect)
-        else:
-            # The entry goes in before the effect is answered, so that a handler
-            # can read the effect being answered as the log records it (log[-1]).
-            answers = <list>self.answers
-            answers.append((effect, None))
-            try:
-                answer = self.then(effect)
-            except BaseException:
-                answers.pop()  # unanswered: a model that catches the error goes on without it
-                raise
-            answers[len(answers) - 1] = (effect, answer)
-        self.position = position + 1
-        return answer
-
-    def restart(self, prefix, answers):
-        """Serve a new run: answer its first effects from ``prefix``, then go on live into ``answers``.
-
-        One log can so serve runs that follow one another (GradInf runs
-        every fork of a loop step this way) without a new object per run.
-        A list ``prefix`` is read, never copied or changed.
-
-        >>> import plait
-        >>> log = AnswerLog([], lambda effect: 1.5, [], None)
-        >>> log(plait.sample("x", plait.Normal(0, 1)))
-        1.5
-        >>> log.restart([(plait.sample("x", plait.Normal(0, 1)), 2.5)], [])
-        >>> log(plait.sample("x", plait.Normal(0, 1)))
-        2.5
-        """
-        self.prefix = prefix if type(prefix) is list else list(prefix)
-        self.length = len(self.prefix)
-        self.position = 0
-        self.answers = answers
-
-    def peek(self):
-        """The recorded ``(effect, answer)`` the next effect will be answered from, or None live."""
-        if self.position < self.length:
-            return self.prefix[self.position]
-        return None
-
-    def record(self, effect, answer):
-        """Log ``effect`` as answered by ``answer`` without asking ``then`` (a loop run elsewhere).
-
-        While the prefix lasts, the recorded answer wins and is returned.
-        """
-        cdef Py_ssize_t position = self.position
-        cdef tuple entry
-        if position < self.length:
-            entry = <tuple>self.prefix[position]
-            recorded = entry[0]
-            if type(recorded) is not type(effect) or recorded.name != effect.name:
-                self.diverged(position, recorded, effect)
-            answer = entry[1]
-        else:
-            entry = (effect, answer)
-        if self.answers is not None:
-            (<list>self.answers).append(entry)
-        self.position = position + 1
-        return answer
-
 
 
 cdef extern from "Python.h":

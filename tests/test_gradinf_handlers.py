@@ -11,13 +11,11 @@ does not depend on θ multiplies the (unnormalised) estimate by its likelihood.
 import math
 
 import numpy as np
-import pytest
-
 import plait
+import pytest
 from plait.handlers import block, condition, mask, scale, substitute
-
 from test_gradinf_independent import walks
-from test_gradinf_pins import gene, queue, THETA
+from test_gradinf_pins import THETA, gene, queue
 
 SEEDS = (0, 1, 7)
 INFERENCES = [plait.VariableElimination(), plait.SIR(1)]

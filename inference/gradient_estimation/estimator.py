@@ -89,8 +89,8 @@ class _Path:
 
     __slots__ = ("answers", "weight", "log_weight", "state", "stop", "around", "live", "value")
 
-    def __init__(self, answers: list, weight: FirstOrder, log_weight: Any, state: Any = None, stop: Any = None,
-                 around: tuple = (), live: Any = None, value: Any = None) -> None:
+    def __init__(self, answers: list[Any], weight: FirstOrder, log_weight: Any, state: Any = None, stop: Any = None,
+                 around: tuple[Any, ...] = (), live: Any = None, value: Any = None) -> None:
         self.answers = answers
         self.weight = weight
         self.log_weight = log_weight
@@ -138,7 +138,8 @@ class VariableElimination:
 
     def resample(self, paths: List[_Path], rng: np.random.Generator) -> List[_Path]:
         """Sum the weights of equal paths; drop exact zeros."""
-        merged: Dict[Any, _Path] = {}
+        first: Dict[Any, _Path] = {}
+        sums: Dict[Any, FirstOrder] = {}  # the summed weight of every key met more than once
         answer_keys: Dict[int, Any] = {}  # paths of one parent share their answer list
         for path in paths:
             answers = path.answers
@@ -146,12 +147,19 @@ class VariableElimination:
             if history is None:
                 history = answer_keys[id(answers)] = _history_key(answers)
             key = (_key(path.state), history, _key(path.log_weight))
-            old = merged.get(key)
+            old = first.get(key)
             if old is None:
-                merged[key] = path.weighted(path.weight)
+                first[key] = path
             else:
-                old.weight = old.weight + path.weight
-        return [p for p in merged.values() if not p.weight.is_zero()]
+                sums[key] = sums.get(key, old.weight) + path.weight
+        merged = []
+        for key, path in first.items():
+            total = sums.get(key)
+            if total is not None:
+                path = path.weighted(total)
+            if not path.weight.is_zero():
+                merged.append(path)
+        return merged
 
 
 class SIR:
@@ -308,7 +316,7 @@ class Score:
 _ATOMS = (int, float, str, bool, type(None))
 
 
-def _history_key(answers: list) -> tuple:
+def _history_key(answers: list[Any]) -> tuple[Any, ...]:
     """A path's answers as a key: each ``(address, answer)``, keyed like states."""
     return tuple((_key(effect.name), _key(answer)) for effect, answer in answers)
 
@@ -378,7 +386,7 @@ class _Program:
 
     __slots__ = ("function", "args", "handlers")
 
-    def __init__(self, function: Callable[..., Any], args: tuple, handlers: tuple = ()) -> None:
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...], handlers: tuple[Any, ...] = ()) -> None:
         self.function, self.args, self.handlers = function, args, handlers
 
     def start(self) -> Any:
@@ -386,7 +394,7 @@ class _Program:
         return start(self.function, self.args)
 
 
-def _step_handlers(loop: Loop, step: int, around: tuple) -> tuple:
+def _step_handlers(loop: Loop, step: int, around: tuple[Any, ...]) -> tuple[Any, ...]:
     """The handlers the sites of step ``step`` of ``loop`` meet, given the handlers ``around`` the loop.
 
     Inside handlers the sites get the addresses the run loop gives them,
@@ -458,7 +466,7 @@ class _PrimalSites:
 _GENERATOR = type((lambda: (yield))())
 
 
-def _start_kernel(kernel: Callable[..., Any], args: tuple) -> Any:
+def _start_kernel(kernel: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """``kernel(*args)``, checked the slow way only when it is not a generator."""
     gen = kernel(*args)
     return gen if type(gen) is _GENERATOR else start(kernel, args)
@@ -484,9 +492,8 @@ class _Coupler:
     effect is answered by the run loop's table.
 
     >>> import numpy as np, plait
-    >>> coupler = _Coupler(True, np.random.default_rng(0))
-    >>> coupler.segment, coupler.weight, coupler.cursor = _Segment(), FirstOrder(1.0), -1
-    >>> coupler.answer(plait.sample("b", plait.Bernoulli(1.0)))  # no A partner: its own law
+    >>> coupler = _Coupler(True, np.random.default_rng(0))  # an empty segment: no A partner
+    >>> coupler.answer(plait.sample("b", plait.Bernoulli(1.0)))  # so it follows its own law
     1
     """
 
@@ -495,9 +502,12 @@ class _Coupler:
     def __init__(self, ad_mode: bool, rng: np.random.Generator) -> None:
         self.ad_mode = ad_mode
         self.rng = rng
-        self.forks: list = []
-        self.answers: list = []
+        self.segment = _Segment()
+        self.forks: list[Any] = []
+        self.answers: list[Any] = []
+        self.weight = FirstOrder(1.0)
         self.log_weight: Any = 0.0
+        self.cursor = -1
 
     def answer(self, effect: Any) -> Any:
         """Answer ``effect`` for the path being run (the answer log's ``then``)."""
@@ -534,7 +544,7 @@ class _Coupler:
             return value
         return self._fork(options)
 
-    def _fork(self, options: list) -> Any:
+    def _fork(self, options: list[Any]) -> Any:
         """Continue with the first outcome; push the others, to be re-executed from the answers so far."""
         weighted = _weighted_outcomes(options, self.weight)
         answers = self.answers
@@ -547,6 +557,7 @@ class _Coupler:
 
 
 _ONE = FirstOrder(1.0)
+_NO_ANSWERS: list[Any] = []  # a kernel step's first run replays nothing (an answer log never changes its prefix)
 
 
 class _AlternativePaths:
@@ -575,7 +586,7 @@ class _AlternativePaths:
         otherwise it rebuilds it by replaying its answers.
         """
         coupler = self.coupler
-        forks: list = []
+        forks: list[Any] = []
         coupler.segment, coupler.forks = segment, forks
         leaves = [self._run_path(program, path.answers, path.weight, path.log_weight, -1, path, a_returned)]
         while forks:
@@ -583,7 +594,7 @@ class _AlternativePaths:
             leaves.append(self._run_path(program, replay, weight, log_weight, cursor, None, a_returned))
         return leaves
 
-    def _run_path(self, program: _Program, replay: list, weight: FirstOrder, log_weight: Any, cursor: int,
+    def _run_path(self, program: _Program, replay: list[Any], weight: FirstOrder, log_weight: Any, cursor: int,
                   path: Optional[_Path], a_returned: bool) -> _Path:
         if path is not None and path.live is not None:
             process, execution = path.live
@@ -621,11 +632,12 @@ class _AlternativePaths:
             if not suspended:
                 process.close()
 
-    def run_step(self, path: _Path, step: int, segment: _Segment) -> List[Tuple[FirstOrder, Any, Any]]:
-        """Every leaf ``(weight, log_weight, new_state)`` of step ``step`` of the loop ``path`` is in.
+    def run_step(self, path: _Path, step: int, segment: _Segment, leaves: List[_Path]) -> None:
+        """Append to ``leaves`` every path ``path`` becomes in step ``step`` of the loop it is in.
 
         :meth:`run_segment` specialised to a kernel: no earlier answers, no loops
-        inside, and a leaf is only its weights and the kernel's return value.
+        inside, and a leaf is ``path`` with new weights and the kernel's return
+        value as its state.
         This is GradInf's innermost loop, so it is kept free of everything else.
         """
         loop, state = path.stop, path.state
@@ -634,12 +646,12 @@ class _AlternativePaths:
         handlers = _step_handlers(loop, step, around) if around else ()
         coupler, execution, log = self.coupler, self.steps, self.step_log
         kernel = loop.kernel
-        forks: list = [([], path.weight, path.log_weight, -1)]
+        forks: list[Any] = [(_NO_ANSWERS, path.weight, path.log_weight, -1)]
         coupler.segment, coupler.forks = segment, forks
-        leaves = []
+        answers_before, around, live = path.answers, path.around, path.live
         while forks:
             replay, weight, log_weight, cursor = forks.pop()
-            answers: list = []
+            answers: list[Any] = []
             log.restart(replay, answers)
             # Handlers keep per-run state: every run (a fork re-executes the step) gets fresh copies.
             dispatch = execution.bind(handlers, log, False)[0] if handlers else log
@@ -653,11 +665,10 @@ class _AlternativePaths:
                 raise
             except Exception as error:
                 raise _path_failed((step, loop.name, state), answers, error) from error
-            leaves.append((coupler.weight, coupler.log_weight, new_state))
-        return leaves
+            leaves.append(_Path(answers_before, coupler.weight, coupler.log_weight, new_state, loop, around, live))
 
 
-def _weighted_outcomes(options: list, weight: FirstOrder) -> list:
+def _weighted_outcomes(options: list[Any], weight: FirstOrder) -> list[Any]:
     """A path's weighted outcomes at a site: ``[(value, weight * q)]``, exact zeros dropped (one kept).
 
     A branch of weight exactly 0 (an O(ε) branch of an O(ε) path) contributes
@@ -667,7 +678,7 @@ def _weighted_outcomes(options: list, weight: FirstOrder) -> list:
     return [(value, w) for value, w in weighted if not w.is_zero()] or weighted[:1]
 
 
-def _path_failed(where: Any, answers: list, error: Exception) -> GradInfError:
+def _path_failed(where: Any, answers: list[Any], error: Exception) -> GradInfError:
     return GradInfError(
         f"an alternative path failed{_where(where)} at {_describe(answers)}: {type(error).__name__}: {error}. "
         "Its coupling moved it to a state the program does not accept; couplings such as "
@@ -683,7 +694,7 @@ def _where(where: Any) -> str:
     return f" in step {step} of loop {name!r} from state {_short(state)}"
 
 
-def _describe(answers: list) -> str:
+def _describe(answers: list[Any]) -> str:
     if not answers:
         return "its first site"
     tail = ", ".join(f"{getattr(effect, 'name', effect)!r}={_short(v)}" for effect, v in answers[-4:])
@@ -743,30 +754,44 @@ def _record_primal(program: _Program, sites: _PrimalSites) -> Tuple[List[_Phase]
                 phases.append(_Phase(segment, "point", stop))
                 answer = RESAMPLE_POINT
             elif type(stop.kernel) is IndependentRuns:
-                runs = []
-                for i, x in enumerate(stop.xs):
-                    log_weight = sites.log_weight
-                    run, run_log_weight = _record_primal(
-                        _Program(stop.kernel.program, (x,), _step_handlers(stop, i, around)), sites)
-                    sites.log_weight = log_weight + run_log_weight
-                    runs.append(run)
+                runs = _record_primal_runs(stop, around, sites)
                 phases.append(_Phase(segment, "independent", stop, runs=runs))
                 answer = stop.init + tuple(run[-1].event for run in runs)
             else:
-                steps, states = [], []
-                state = stop.init
-                for step in range(stop.steps):
-                    steps.append(_Segment())
-                    sites.segment = steps[-1]
-                    state = _primal_step(execution, stop, step, state, around)
-                    states.append(state)
+                steps, states = _record_primal_loop(execution, stop, around, sites)
                 phases.append(_Phase(segment, "loop", stop, steps, states))
-                answer = state
+                answer = states[-1] if states else stop.init
     finally:
         process.close()
 
 
-def _primal_step(execution: Execution, loop: Loop, step: int, state: Any, around: tuple) -> Any:
+def _record_primal_runs(loop: Loop, around: tuple[Any, ...], sites: _PrimalSites) -> List[List[_Phase]]:
+    """Each sub-simulation of a ``plait.independent`` block run by A: its phases; their weights added to A's."""
+    runs = []
+    block: Any = loop.kernel  # an IndependentRuns: its program runs once per input
+    for i, x in enumerate(loop.xs or ()):
+        log_weight = sites.log_weight
+        run, run_log_weight = _record_primal(_Program(block.program, (x,), _step_handlers(loop, i, around)),
+                                             sites)
+        sites.log_weight = log_weight + run_log_weight
+        runs.append(run)
+    return runs
+
+
+def _record_primal_loop(execution: Execution, loop: Loop, around: tuple[Any, ...],
+                        sites: _PrimalSites) -> Tuple[List[_Segment], List[Any]]:
+    """A through every step of ``loop``: each step's sites, and A's state after each step."""
+    steps, states = [], []
+    state = loop.init
+    for step in range(loop.steps):
+        steps.append(_Segment())
+        sites.segment = steps[-1]
+        state = _primal_step(execution, loop, step, state, around)
+        states.append(state)
+    return steps, states
+
+
+def _primal_step(execution: Execution, loop: Loop, step: int, state: Any, around: tuple[Any, ...]) -> Any:
     """A's state after step ``step`` of ``loop`` from ``state``: the kernel run to its end as a Process of A's execution."""
     args = (state,) if loop.xs is None else (state, loop.xs[step])
     if around:
@@ -798,28 +823,37 @@ def _run_alternatives(phases: List[_Phase], program: _Program, paths: List[_Path
         if phase.kind == "point":
             paths = _resumed(_unshared(_resample(inference, waiting, rng, None)), RESAMPLE_POINT)
         elif phase.kind == "independent":
-            children = []
-            for leaf in waiting:
-                for weight, log_weight, values in _independent_runs(phase, leaf, runner, inference, rng):
-                    children.append(leaf.child(leaf.weight * weight, leaf.log_weight + log_weight,
-                                               leaf.stop.init + values))
-            values_a = phase.event.init + tuple(run[-1].event for run in phase.runs)
-            paths = _resumed(_unshared(_resample(inference, children, rng, values_a)))
+            paths = _resumed(_through_runs(phase, waiting, runner, inference, rng))
         else:
-            population = []
-            for leaf in waiting:
-                leaf.state = leaf.stop.init
-                population.append(leaf)
-            population = _unshared(population)
-            for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
-                stepped = []
-                for leaf in population:
-                    answers, stop, around, live = leaf.answers, leaf.stop, leaf.around, leaf.live
-                    for weight, log_weight, state in runner.run_step(leaf, step, segment):
-                        stepped.append(_Path(answers, weight, log_weight, state, stop, around, live))
-                population = _unshared(_resample(inference, stepped, rng, state_a))
-            paths = _resumed(population)
+            paths = _resumed(_through_loop(phase, waiting, runner, inference, rng))
     return finished
+
+
+def _through_loop(phase: _Phase, waiting: List[_Path], runner: _AlternativePaths, inference: Any,
+                  rng: np.random.Generator) -> List[_Path]:
+    """The B population through every step of A's loop, resampled after each step."""
+    population = []
+    for leaf in waiting:
+        leaf.state = leaf.stop.init
+        population.append(leaf)
+    population = _unshared(population)
+    for step, (segment, state_a) in enumerate(zip(phase.steps, phase.states)):
+        stepped: List[_Path] = []
+        for leaf in population:
+            runner.run_step(leaf, step, segment, stepped)
+        population = _unshared(_resample(inference, stepped, rng, state_a))
+    return population
+
+
+def _through_runs(phase: _Phase, waiting: List[_Path], runner: _AlternativePaths, inference: Any,
+                  rng: np.random.Generator) -> List[_Path]:
+    """The B population through A's ``plait.independent`` block (the sub-simulations factorised), resampled."""
+    children = []
+    for leaf in waiting:
+        for weight, log_weight, values in _independent_runs(phase, leaf, runner, inference, rng):
+            children.append(leaf.child(leaf.weight * weight, leaf.log_weight + log_weight, leaf.stop.init + values))
+    values_a = phase.event.init + tuple(run[-1].event for run in phase.runs)
+    return _unshared(_resample(inference, children, rng, values_a))
 
 
 def _resumed(paths: List[_Path], answer: Any = None) -> List[_Path]:
@@ -854,7 +888,7 @@ def _require_same(stop: Any, phase: _Phase) -> None:
 
 
 def _independent_runs(phase: _Phase, leaf: _Path, runner: _AlternativePaths, inference: Any,
-                      rng: np.random.Generator) -> List[Tuple[FirstOrder, Any, tuple]]:
+                      rng: np.random.Generator) -> List[Tuple[FirstOrder, Any, tuple[Any, ...]]]:
     """The product of the sub-simulations' B populations: ``(weight, log_weight, values)``.
 
     Each run's alternatives are computed on their own, against A's record of
@@ -863,7 +897,7 @@ def _independent_runs(phase: _Phase, leaf: _Path, runner: _AlternativePaths, inf
     survive, not their product, and none is pruned for being small.
     """
     loop_b = leaf.stop
-    combos: List[Tuple[FirstOrder, Any, tuple]] = [(FirstOrder(1.0), 0.0, ())]
+    combos: List[Tuple[FirstOrder, Any, tuple[Any, ...]]] = [(FirstOrder(1.0), 0.0, ())]
     for i, (run, x) in enumerate(zip(phase.runs, loop_b.xs)):
         program = _Program(loop_b.kernel.program, (x,), _step_handlers(loop_b, i, leaf.around))
         leaves = _returned(_run_alternatives(run, program, [_Path([], FirstOrder(1.0), 0.0)], runner, inference, rng))
@@ -896,7 +930,8 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
         weighted.append((leaf.weight, f_b))
     estimate = getattr(inference, "estimate", None)
     if estimate is not None:
-        return estimate(weighted, f_a)
+        result: FirstOrder = estimate(weighted, f_a)
+        return result
     total = FirstOrder(0.0)
     for weight, f_b in weighted:
         total = total + weight * (f_b - f_a)
@@ -905,7 +940,7 @@ def _estimate(model: Callable[..., Any], theta_a: Any, theta_b: Any, ad_mode: bo
 
 def _unshared(paths: List[_Path]) -> List[_Path]:
     """Give each suspended program to one path only; the others will rebuild theirs by replay."""
-    owners: set = set()
+    owners: set[Any] = set()
     for p in paths:
         if p.live is not None:
             if id(p.live) in owners:
@@ -916,9 +951,12 @@ def _unshared(paths: List[_Path]) -> List[_Path]:
 
 
 def _resample(inference: Any, paths: List[_Path], rng: np.random.Generator, state_a: Any) -> List[_Path]:
+    resampled: List[_Path]
     if getattr(inference, "reads_primal_state", False):
-        return inference.resample(paths, rng, state_a)
-    return inference.resample(paths, rng)
+        resampled = inference.resample(paths, rng, state_a)
+    else:
+        resampled = inference.resample(paths, rng)
+    return resampled
 
 
 def _is_zero_log(lw: Any) -> bool:
