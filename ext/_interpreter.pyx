@@ -445,6 +445,9 @@ cdef class _Frame:
     cdef bint handled
 
 
+cdef class KernelSites(RunRandom)  # defined below; a process answers through it with a C call
+
+
 @cython.freelist(8)  # engines run short programs many times (GradInf's loop steps)
 cdef class Process:
     """A program being run, resumable at chosen effects.
@@ -567,6 +570,8 @@ cdef class Process:
         cdef object answer
         if type(dispatch) is AnswerLog:
             answer = (<AnswerLog>dispatch).answer(effect)
+        elif type(dispatch) is KernelSites:
+            answer = (<KernelSites>dispatch).answer(effect)
         else:
             answer = dispatch(effect)
         if self.after and _one_of(type(effect), self.after):
@@ -666,6 +671,8 @@ cdef class Process:
                 dispatch = frame.dispatch
                 if type(dispatch) is AnswerLog:  # a replayed or recorded run: no Python call
                     answer = (<AnswerLog>dispatch).answer(effect)
+                elif type(dispatch) is KernelSites:  # a tier-(b) kernel step: no Python call
+                    answer = (<KernelSites>dispatch).answer(effect)
                 else:
                     answer = dispatch(effect)
                 if self.after and _one_of(kind, self.after):
