@@ -494,7 +494,12 @@ cdef class Process:
     cdef public object value
 
     def __init__(self, gen, dispatch, bint expand_loops, hooks, tuple before=(), tuple after=()):
-        cdef _Frame frame = _Frame()
+        self._start(gen, dispatch, expand_loops, hooks, before, after)
+
+    cdef void _start(self, object gen, object dispatch, bint expand_loops, object hooks,
+                     tuple before, tuple after):
+        """Set a new process up: one frame for ``gen``, nothing pending (shared with ``_new_process``)."""
+        cdef _Frame frame = _Frame.__new__(_Frame)
         frame.gen = gen
         frame.dispatch = dispatch
         frame.expand_loops = expand_loops
@@ -716,19 +721,8 @@ def run_to_end(gen, dispatch, bint expand_loops, hooks):
 
 cdef Process _new_process(object gen, object dispatch, bint expand_loops, object hooks):
     """``Process(gen, dispatch, expand_loops, hooks)`` without the Python call (no pauses)."""
-    cdef _Frame frame = _Frame.__new__(_Frame)
     cdef Process process = Process.__new__(Process)
-    frame.gen = gen
-    frame.dispatch = dispatch
-    frame.expand_loops = expand_loops
-    process.frames = [frame]
-    process.hooks = hooks
-    process.before = ()
-    process.after = ()
-    process.pending = None
-    process.done = False
-    process.value = None
-    process.has_held = False
+    process._start(gen, dispatch, expand_loops, hooks, (), ())
     return process
 
 
