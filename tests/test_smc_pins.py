@@ -89,14 +89,14 @@ def located_guide(ys):
 
 
 CASES = {
-    "tier-a": lambda: plait.smc(python_loop, YS, num_particles=200, seed=3),
-    "tier-a-multinomial": lambda: plait.smc(python_loop, YS, num_particles=100, seed=4,
+    "tier-a": lambda: plait.smc(python_loop, YS, num_particles=200, seed=3, batched=False),
+    "tier-a-multinomial": lambda: plait.smc(python_loop, YS, num_particles=100, seed=4, batched=False,
                                             resampler="multinomial", ess_threshold=0.9),
-    "tier-b": lambda: plait.smc(folded, YS, num_particles=200, seed=3),
-    "tier-a-of-a-loop": lambda: plait.smc(folded, YS, num_particles=200, seed=3, loops=False),
-    "loop-under-scope": lambda: plait.smc(scoped, YS, num_particles=150, seed=5),
-    "loop-under-scope-inline": lambda: plait.smc(scoped, YS, num_particles=150, seed=5, loops=False),
-    "loop-under-condition": lambda: plait.smc(conditioned, YS, num_particles=150, seed=6),
+    "tier-b": lambda: plait.smc(folded, YS, num_particles=200, seed=3, batched=False),
+    "tier-a-of-a-loop": lambda: plait.smc(folded, YS, num_particles=200, seed=3, batched=False, loops=False),
+    "loop-under-scope": lambda: plait.smc(scoped, YS, num_particles=150, seed=5, batched=False),
+    "loop-under-scope-inline": lambda: plait.smc(scoped, YS, num_particles=150, seed=5, batched=False, loops=False),
+    "loop-under-condition": lambda: plait.smc(conditioned, YS, num_particles=150, seed=6, batched=False),
     "rmsmc": lambda: plait.rmsmc(coin, FLIPS, num_particles=80, seed=13),
     "guided-smc": lambda: plait.smc(located, YS[:5], num_particles=150, seed=12, guide=located_guide),
 }

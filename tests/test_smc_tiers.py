@@ -37,10 +37,11 @@ KALMAN = kalman_log_likelihood(YS)
 @pytest.mark.parametrize("vectorized", [False, True], ids=["tier-b", "tier-c"])
 def test_lgssm_log_evidence_within_3_se_of_kalman(vectorized, resampler):
     pops = [
-        plait.smc(lgssm_fold, YS, num_particles=1000, resampler=resampler, seed=s, vectorized=vectorized)
+        plait.smc(lgssm_fold, YS, num_particles=1000, resampler=resampler, seed=s, vectorized=vectorized,
+                  batched=None if vectorized else False)
         for s in range(20)
     ]
-    assert {p.tier for p in pops} == {"c" if vectorized else "b"}
+    assert {p.tier for p in pops} == {"batched" if vectorized else "b"}
     estimates = np.array([p.log_evidence for p in pops])
     se = estimates.std(ddof=1) / math.sqrt(len(estimates))
     assert abs(estimates.mean() - KALMAN) < 3 * se
@@ -52,11 +53,12 @@ def test_every_tier_gives_the_same_population_for_the_same_seed():
     # so on this model they agree exactly, not only statistically.
     ys = YS[:15]
     runs = {
-        "a": plait.smc(lgssm_fold, ys, num_particles=60, seed=7, loops=False),
-        "b": plait.smc(lgssm_fold, ys, num_particles=60, seed=7),
+        "a": plait.smc(lgssm_fold, ys, num_particles=60, seed=7, loops=False, batched=False),
+        "b": plait.smc(lgssm_fold, ys, num_particles=60, seed=7, batched=False),
         "c": plait.smc(lgssm_fold, ys, num_particles=60, seed=7, vectorized=True),
+        "batched": plait.smc(lgssm_fold, ys, num_particles=60, seed=7),
     }
-    assert {k: p.tier for k, p in runs.items()} == {"a": "a", "b": "b", "c": "c"}
+    assert {k: p.tier for k, p in runs.items()} == {"a": "a", "b": "b", "c": "batched", "batched": "batched"}
     assert runs["a"].replayed > 0 and runs["a"].resample_count > 0
     for pop in runs.values():
         assert pop.values == runs["a"].values
@@ -65,7 +67,8 @@ def test_every_tier_gives_the_same_population_for_the_same_seed():
         assert pop.ess_history == runs["a"].ess_history
 
 
-@pytest.mark.parametrize("options", [{}, {"loops": False}, {"vectorized": True}], ids=["b", "a", "c"])
+@pytest.mark.parametrize("options", [{"batched": False}, {"loops": False, "batched": False}, {"vectorized": True}],
+                         ids=["b", "a", "c"])
 def test_same_seed_same_population_within_a_tier(options):
     a = plait.smc(lgssm_fold, YS[:20], num_particles=100, seed=3, **options)
     b = plait.smc(lgssm_fold, YS[:20], num_particles=100, seed=3, **options)
@@ -96,7 +99,7 @@ def test_evidence_is_unbiased_against_exact(vectorized, resampler):
     exact = plait.exact(hmm, HMM_DATA)
     estimates = np.array([
         math.exp(plait.smc(hmm, HMM_DATA, num_particles=16, resampler=resampler, seed=s,
-                           vectorized=vectorized).log_evidence)
+                           vectorized=vectorized, batched=None if vectorized else False).log_evidence)
         for s in range(300)
     ])
     se = estimates.std(ddof=1) / math.sqrt(len(estimates))
@@ -105,7 +108,7 @@ def test_evidence_is_unbiased_against_exact(vectorized, resampler):
     # The final state's posterior too (self-normalised, so compared over many runs).
     means = np.array([
         plait.smc(hmm, HMM_DATA, num_particles=200, resampler=resampler, seed=1000 + s,
-                  vectorized=vectorized).expectation(float)
+                  vectorized=vectorized, batched=None if vectorized else False).expectation(float)
         for s in range(20)
     ])
     se = means.std(ddof=1) / math.sqrt(len(means))
@@ -146,28 +149,37 @@ def test_vectorized_prologue_values_follow_their_particles():
     assert abs(evidences.mean() - 1.0) < 4 * se + 1e-3
 
 
-def test_vectorized_control_flow_on_a_particle_value_says_to_turn_vectorization_off():
-    def branching(x, y):
-        x = yield plait.sample("x", plait.Normal(x, 1.0))
-        if x > 0:  # depends on the particle
-            yield plait.observe("y", plait.Normal(x, 1.0), y)
-        return x
+def test_control_flow_on_a_particle_value_splits_the_batch_and_matches_exact():
+    # vectorized=True used to refuse `if x > 0:`; the batched engine splits the
+    # lanes at the branch instead, and the answer is the exact one.
+    def branching(z, y):
+        z = yield plait.sample("z", plait.Bernoulli(0.3 + 0.5 * z))
+        if z == 1:  # depends on the particle
+            yield plait.observe("y", plait.Normal(2.0, 1.0), y)
+        else:
+            yield plait.observe("y", plait.Normal(0.0, 1.0), y)
+        return z
 
     def model(ys):
-        return (yield plait.fold(branching, 0.0, ys, name="t"))
+        z = yield plait.sample("z0", plait.Bernoulli(0.5))
+        return (yield plait.fold(branching, z, ys, name="t"))
 
-    with pytest.raises(plait.errors.VectorizationError, match="vectorized=False") as info:
-        plait.smc(model, [0.5, 1.0], num_particles=10, seed=0, vectorized=True)
-    assert info.traceback[-2].name == "branching" or any(e.name == "branching" for e in info.traceback)
-    pop = plait.smc(model, [0.5, 1.0], num_particles=10, seed=0)  # tier (b) runs it
-    assert pop.tier == "b"
+    exact = plait.exact(model, HMM_DATA)
+    pops = [plait.smc(model, HMM_DATA, num_particles=200, seed=s, vectorized=True) for s in range(40)]
+    assert {p.tier for p in pops} == {"batched"} and all(p.replayed > 0 for p in pops)
+    estimates = np.array([math.exp(p.log_evidence) for p in pops])
+    se = estimates.std(ddof=1) / math.sqrt(len(estimates))
+    assert abs(estimates.mean() - math.exp(exact.log_evidence)) < 4 * se
+    means = np.array([p.expectation(float) for p in pops])
+    se = means.std(ddof=1) / math.sqrt(len(means))
+    assert abs(means.mean() - exact.expectation(float)) < 4 * se + 1e-3
 
 
 def test_loop_under_a_condition_runs_in_tier_b_and_matches_tier_a():
     ys = YS[:12]
     conditioned = plait.handlers.condition(lgssm_fold, {("t", 5, "x"): 0.5})
-    b = plait.smc(conditioned, ys, num_particles=80, seed=2)
-    a = plait.smc(conditioned, ys, num_particles=80, seed=2, loops=False)
+    b = plait.smc(conditioned, ys, num_particles=80, seed=2, batched=False)
+    a = plait.smc(conditioned, ys, num_particles=80, seed=2, loops=False, batched=False)
     assert (b.tier, a.tier) == ("b", "a")
     assert b.log_evidence == a.log_evidence and b.values == a.values
 
@@ -182,7 +194,7 @@ def test_particles_at_different_loops_run_inline():
     estimates = np.array([
         math.exp(plait.smc(model, HMM_DATA[:4], num_particles=20, seed=s).log_evidence) for s in range(200)
     ])
-    assert plait.smc(model, HMM_DATA[:4], num_particles=20, seed=0).tier == "a"
+    assert plait.smc(model, HMM_DATA[:4], num_particles=20, seed=0, batched=False).tier == "a"
     se = estimates.std(ddof=1) / math.sqrt(len(estimates))
     assert abs(estimates.mean() - math.exp(exact.log_evidence)) < 4 * se
 
@@ -195,7 +207,7 @@ def test_code_after_the_loop_continues_each_particle():
         return z + w
 
     exact = plait.exact(model, HMM_DATA)
-    pops = [plait.smc(model, HMM_DATA, num_particles=300, seed=s) for s in range(20)]
+    pops = [plait.smc(model, HMM_DATA, num_particles=300, seed=s, batched=False) for s in range(20)]
     assert {p.tier for p in pops} == {"a+b"}
     means = np.array([p.expectation(float) for p in pops])
     se = means.std(ddof=1) / math.sqrt(len(means))

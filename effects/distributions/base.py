@@ -24,6 +24,7 @@ import numpy as np
 from ...errors import EffectTypeError, InvalidParameterError
 from ...ext._ranges import all_in_range
 from ...gradients.dual import Dual, new, stop_gradient
+from ..lanes import Lanes
 from .supports import FiniteSet, IntRange, Support, float_array
 
 __all__ = ["Distribution", "Wrapped", "ScaledDistribution", "MaskedDistribution"]
@@ -122,6 +123,9 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     if is_tensor(value):
         validate(family, name, detached(value), kind)
         return value
+    if type(value) is Lanes:
+        checked = validate(family, name, value.data, kind)
+        return value if checked is value.data else Lanes(checked, value.space)
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
@@ -217,6 +221,8 @@ def tensor_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[A
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple[Any, ...]]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
     for v, _ in spec.values():
+        if type(v) is Lanes:
+            return lane_params(family, spec)
         if isinstance(v, Dual):
             return dual_params(family, spec)
         if is_tensor(v):
@@ -226,6 +232,35 @@ def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tupl
 
 
 _INTEGRAL = ("count", "integer")
+
+
+def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any, ...]]:
+    """``params`` when some parameter holds one value per lane of a batched run.
+
+    Every lane's value is checked; lane values stay lane values (a batched
+    run lowers the distribution to a plain batched one when it samples or
+    scores it), plain ones are validated as usual.  The batch shape is what
+    one lane sees.
+    """
+    out: list[Any] = []
+    shapes = []
+    for name, (v, kind) in spec.items():
+        if type(v) is Lanes:
+            checked = validate(family, name, v, kind)
+            out.append(checked)
+            shapes.append(v.shape)
+        else:
+            checked = validate(family, name, v, kind)
+            out.append(checked)
+            shapes.append(checked.shape)
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        described = ", ".join(f"{k} {s}" for k, s in zip(spec, shapes))
+        raise InvalidParameterError(
+            f"{family}: parameters have incompatible shapes: {described}"
+        ) from None
+    return out, tuple(shape)
 
 
 def dual_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any, ...]]:
@@ -295,7 +330,7 @@ def plain(value: Any) -> Any:
 
 def scalar_or_array(a: Any, integer: bool = False) -> Any:
     """Python number for 0-d arrays (the fast paths rely on it), else the array; Duals pass."""
-    if isinstance(a, Dual) or (type(a) is not np.ndarray and is_tensor(a)):
+    if type(a) is Lanes or isinstance(a, Dual) or (type(a) is not np.ndarray and is_tensor(a)):
         return a
     if a.ndim == 0:
         return int(a) if integer else float(a)
@@ -311,14 +346,14 @@ def as_values(x: Any) -> Any:
     A dual number (a reparameterised draw) passes through, so the score is
     differentiable in the value too.
     """
-    if isinstance(x, Dual):
+    if isinstance(x, Dual) or type(x) is Lanes:
         return x
     return float_array(x)
 
 
 def out(lp: Any) -> Any:
     """Python float for 0-d results, else a float64 array; dual numbers pass through."""
-    if isinstance(lp, Dual):
+    if isinstance(lp, Dual) or type(lp) is Lanes:
         return lp
     lp = np.asarray(lp, dtype=np.float64)
     return float(lp) if lp.ndim == 0 else lp

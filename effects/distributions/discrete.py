@@ -25,6 +25,7 @@ from scipy.special import gammaln, logsumexp
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
+from ..lanes import Lanes, lane_data
 from ...errors import InvalidParameterError
 from ...gradients.dual import Dual, stop_gradient
 from ...gradients.special import logsumexp as _dual_logsumexp
@@ -167,6 +168,7 @@ class Categorical(Distribution):
     is_discrete = True
     has_enumerate_support = True
     _param_names = ("probs",)
+    _param_event_dims = {"probs": 1}
 
     def __init__(self, probs: ArrayLike = None, logits: ArrayLike = None) -> None:
         if (probs is None) == (logits is None):
@@ -181,6 +183,9 @@ class Categorical(Distribution):
                 self.probs, self.logits = probs, probs.log()
             else:
                 self.probs, self.logits = logits.softmax(-1), logits
+            return
+        if type(probs) is Lanes or type(logits) is Lanes:
+            self._lanes(probs, logits)
             return
         if probs is not None:
             p = _vector("probs", validate("Categorical", "probs", probs, "nonnegative"))
@@ -221,6 +226,17 @@ class Categorical(Distribution):
             self._cdf, self._lpl = cdf.tolist(), [self.logits[i] for i in range(k)]
         else:
             self._cdf, self._lpl = cdf.tolist(), lp.tolist()
+
+    def _lanes(self, probs: Any, logits: Any) -> None:
+        """Parameters that hold one vector per lane of a batched run: checked for every lane."""
+        space = (probs if type(probs) is Lanes else logits).space
+        plain = Categorical(
+            probs=None if probs is None else np.broadcast_to(lane_data(probs, 1), (space.size,) + np.shape(probs)),
+            logits=None if logits is None else np.broadcast_to(lane_data(logits, 1), (space.size,) + np.shape(logits)),
+        )
+        self.probs, self.logits = Lanes(plain.probs, space), Lanes(plain.logits, space)
+        self.batch_shape = plain.batch_shape[1:]
+        self._cdf, self._lpl = plain._cdf, None
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Category indices (a Python int for a scalar draw)."""

@@ -47,6 +47,7 @@ class Dirichlet(Distribution):
     __slots__ = ("alpha", "event_shape")
     alpha: Any
     _param_names = ("alpha",)
+    _param_event_dims = {"alpha": 1}
 
     def __init__(self, alpha: ArrayLike) -> None:
         a = validate("Dirichlet", "alpha", alpha, "positive")
@@ -121,6 +122,7 @@ class MultivariateNormal(Distribution):
     cov: Any
     scale_tril: Any
     _param_names = ("loc", "cov")
+    _param_event_dims = {"loc": 1, "cov": 2}
 
     def __init__(self, loc: ArrayLike, cov: ArrayLike) -> None:
         name = "MultivariateNormal"

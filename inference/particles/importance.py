@@ -15,6 +15,7 @@ from ..replicas import run_replicas, spawn_seeds
 from ...handlers.runloop import run
 from ...handlers.seed import SeedLike, make_rng
 from ..arguments import check_count
+from .batched import importance_batched
 
 __all__ = ["importance"]
 
@@ -28,6 +29,7 @@ def importance(
     keep_traces: bool = False,
     num_batches: Optional[int] = None,
     executor: Optional[concurrent.futures.Executor] = None,
+    batched: Optional[bool] = None,
 ) -> Population:
     """Importance sampling of ``model(*args)`` with ``num_particles`` independent particles.
 
@@ -46,6 +48,11 @@ def importance(
     ``yield plait.branch(name)``.  With ``keep_traces``, a guided particle's
     trace is that of the guided program (the guide's proposals, the model's
     observations, and one ``GuideWeight(address)`` factor per latent).
+
+    Engines: without a guide and without ``keep_traces``, the particles run
+    batched, as lanes of one program (:mod:`plait.inference.particles.batched`;
+    ``population.tier == "batched"``); ``batched=False`` forces one run per
+    particle (the engine guides and traces use).
 
     Contract: ``exp(population.log_evidence)`` is an unbiased estimate of the
     evidence; ``population.expectation(f)`` is self-normalised (consistent,
@@ -81,7 +88,8 @@ def importance(
     if num_batches is not None:
         num_batches = check_count("importance", "num_batches", num_batches, 1)
         check_count("importance", "num_particles", num_particles, 1)
-        task = partial(importance, model, *args, num_particles=num_particles, guide=guide, keep_traces=keep_traces)
+        task = partial(importance, model, *args, num_particles=num_particles, guide=guide, keep_traces=keep_traces,
+                       batched=batched)
         batches = run_replicas(task, spawn_seeds(seed, num_batches), executor, caller="importance", label="batch")
         return Population(
             values=[v for b in batches for v in b.values],
@@ -92,6 +100,10 @@ def importance(
         raise ValueError("importance: executor= runs batches in parallel; pass num_batches= as well")
     num_particles = check_count("importance", "num_particles", num_particles, 1)
     rng = make_rng(seed)
+    if batched and (guide is not None or keep_traces):
+        raise ValueError("importance: guide= and keep_traces=True run per particle; they are not supported with batched=True")
+    if batched is not False and guide is None and not keep_traces:
+        return importance_batched(model, tuple(args), num_particles, rng)
     program = model if guide is None else guided(model, guide)
     values = []
     log_weights = np.empty(num_particles)

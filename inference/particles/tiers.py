@@ -13,8 +13,10 @@ Three tiers run the same statistical algorithm at different costs:
 * (b) ``iterate``/``fold`` loops: chosen automatically when every particle
   reaches the same loop; the particle state is the loop state, copied on
   resampling (same module);
-* (c) ``vectorized=True``: the whole population runs as one program whose
-  values are arrays over particles (:mod:`plait.inference.particles.vectorized`).
+* batched (the default; ``vectorized=True`` is the same): the whole
+  population runs as lanes of one program, split at control flow that
+  depends on a particle's value (:mod:`plait.inference.particles.batched`).
+  ``batched=False`` selects tiers (a)/(b).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ...handlers.seed import SeedLike
 from ..arguments import check_count
 from ..results.runs import PopulationRuns
 from .programs import run_general
-from .vectorized import run_vectorized
+from .batched import smc_batched
 
 __all__ = ["smc", "prepare", "RESAMPLERS"]
 
@@ -50,6 +52,7 @@ def smc(
     seed: SeedLike = None,
     vectorized: bool = False,
     loops: bool = True,
+    batched: Optional[bool] = None,
     on_step: Optional[Callable[[int, Population], None]] = None,
     progress: bool = False,
     guide: Optional[Callable[..., Any]] = None,
@@ -64,11 +67,12 @@ def smc(
     ESS falls below ``ess_threshold × N``.  ``exp(log_evidence)`` is an
     unbiased estimate of the evidence; expectations are self-normalised.
 
-    Tiers (module docstring): any program runs; loops reached by every
-    particle run on explicit state automatically (``loops=False`` turns that
-    off); ``vectorized=True`` runs the population as one program over arrays
-    of ``num_particles`` values, for loop-structured models written with
-    numpy operations.  ``on_step(step, population)`` is called after every
+    Engines (module docstring): by default the population runs batched, as
+    lanes of one program (:mod:`plait.inference.particles.batched`), any
+    model, control flow included; ``vectorized=True`` is another spelling of
+    it.  ``batched=False`` forces the per-particle engine (tiers (a)/(b): loops
+    reached by every particle run on explicit state, unless ``loops=False``);
+    it is also what runs with ``guide=``.  ``on_step(step, population)`` is called after every
     weighing; ``progress=True`` prints a progress line to stderr.  The same
     ``seed`` gives the same population.  ``population.tier`` says which tiers ran.
 
@@ -106,7 +110,8 @@ def smc(
         prepare("smc", num_particles, resampler, ess_threshold, 0, None, False)  # fail fast, before any run
         seeds = spawn_seeds(seed, num_runs)
         task = partial(smc, model, *args, num_particles=num_particles, resampler=resampler,
-                       ess_threshold=ess_threshold, vectorized=vectorized, loops=loops, on_step=on_step,
+                       ess_threshold=ess_threshold, vectorized=vectorized, loops=loops, batched=batched,
+                       on_step=on_step,
                        progress=progress, guide=guide)
         return PopulationRuns(run_replicas(task, seeds, executor, caller="smc", label="run"), seeds)
     if executor is not None:
@@ -114,12 +119,14 @@ def smc(
     num_particles, books, live = prepare(
         "smc", num_particles, resampler, ess_threshold, seed, on_step, progress
     )
+    if vectorized and batched is False:
+        raise ValueError("smc: vectorized=True is the batched engine; it cannot be combined with batched=False")
     if guide is not None:
-        if vectorized:
-            raise ValueError("smc: guide= is not supported with vectorized=True (guided runs are per particle)")
+        if vectorized or batched:
+            raise ValueError("smc: guide= runs per particle; it is not supported with vectorized=True or batched=True")
         model = guided(model, guide)
-    if vectorized:
-        return run_vectorized(model, tuple(args), num_particles, books, live)
+    elif batched is not False:
+        return smc_batched(model, tuple(args), num_particles, books, live)
     return run_general(model, tuple(args), num_particles, books, live, loops)
 
 
