@@ -37,12 +37,13 @@ True
 from __future__ import annotations
 
 import operator
+import threading
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
 __all__ = ["Lanes", "LaneSpace", "FixedLanes", "lane_data", "is_lanes", "per_lane",
-           "lane_value", "align", "gather"]
+           "lane_value", "align", "gather", "in_space"]
 
 
 class LaneSpace(Protocol):
@@ -53,15 +54,34 @@ class LaneSpace(Protocol):
     def register(self, value: "Lanes") -> None:
         """Keep ``value`` aligned with the lanes when they are gathered (resampling, splits)."""
 
-    def decide(self, keys: Sequence[Any], values: Sequence[Any], what: str) -> Any:
-        """The Python value the running program gets, given each lane's ``keys``/``values``."""
+    def decide(self, parts: list[tuple[Any, Any]], what: str) -> Any:
+        """The Python value the running program gets.
+
+        ``parts`` pairs each value the lanes produce with the lanes that produce it
+        (None: all of them).
+        """
+
+    def view(self, value: "Lanes") -> Any:
+        """``value``'s data as this space's lanes see it (``value`` may belong to an enclosing space)."""
+
+    @property
+    def depth(self) -> int:
+        """How deeply this space is nested (a loop step's lanes are one deeper than the run's)."""
+
+
+class _Running(threading.local):
+    #: The lane space whose program is executing now (set by the batched run loop).
+    space: Any = None
+
+
+RUNNING = _Running()
 
 
 class FixedLanes:
     """A lane space that never changes and refuses to split (examples and tests).
 
     >>> s = FixedLanes(2)
-    >>> s.decide([True, True], [True, True], "bool()")
+    >>> s.decide([(True, None)], "bool()")
     True
     """
 
@@ -73,12 +93,17 @@ class FixedLanes:
     def register(self, value: "Lanes") -> None:
         pass
 
-    def decide(self, keys: Sequence[Any], values: Sequence[Any], what: str) -> Any:
-        first = keys[0]
-        for k in keys:
-            if k != first:
-                raise ValueError(f"the lanes disagree on {what}, and this lane space cannot split")
-        return values[0]
+    depth = 0
+
+    def view(self, value: "Lanes") -> Any:
+        if value.space is not self:
+            raise ValueError("lane values of two unrelated batched programs meet")
+        return value.data
+
+    def decide(self, parts: list[tuple[Any, Any]], what: str) -> Any:
+        if len(parts) > 1:
+            raise ValueError(f"the lanes disagree on {what}, and this lane space cannot split")
+        return parts[0][0]
 
 
 class Lanes:
@@ -135,15 +160,20 @@ class Lanes:
 
     # -- conversions to Python values: the lanes decide --------------------------------
     def _decide(self, convert: Callable[[Any], Any], what: str) -> Any:
+        running = RUNNING.space
+        if running is not None and running is not self.space and running.depth > self.space.depth:
+            # A value of an enclosing program (a loop kernel closes over it):
+            # the lanes of the program running now decide.
+            return Lanes(running.view(self), running)._decide(convert, what)
         data = self.data
-        if data.ndim == 1 and data.dtype.kind in "biuf" and convert in _SCALAR_CONVERTERS:
-            # One comparison when every lane agrees (the common case).
+        n = data.shape[0]
+        if data.ndim == 1 and data.dtype.kind in "biuf":
             first = data[0]
-            if data.shape[0] == 1 or bool((data == first).all()) and not (first != first):
-                value = convert(first)
-                return self.space.decide(_Agreed(value, data.shape[0]), _Agreed(value, data.shape[0]), what)
+            if n == 1 or (bool((data == first).all()) and first == first):
+                return self.space.decide([(convert(first), None)], what)  # every lane agrees
+            return self.space.decide(_scalar_parts(data, convert), what)
         values = [convert(v) for v in _lane_items(data)]
-        return self.space.decide(values, values, what)
+        return self.space.decide(_parts(values), what)
 
     def __bool__(self) -> bool:
         if self.shape and self.size != 1:
@@ -429,25 +459,6 @@ class Lanes:
 _SCALAR_CONVERTERS = (bool, float, int, operator.index, complex)
 
 
-class _Agreed(Sequence[Any]):
-    """``n`` copies of one value, without a list (every lane agrees)."""
-
-    __slots__ = ("value", "n")
-
-    def __init__(self, value: Any, n: int) -> None:
-        self.value = value
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.value
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.value,) * self.n)
-
-
 class _Frozen:
     """A plain array as a conversion result: compared by content, so lanes holding equal arrays agree."""
 
@@ -462,6 +473,59 @@ class _Frozen:
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+def _scalar_parts(data: np.ndarray, convert: Callable[[Any], Any]) -> list[tuple[Any, np.ndarray]]:
+    """Lanes grouped by the Python value ``convert`` gives their scalar, without a loop over lanes."""
+    if data.dtype.kind == "b":
+        true = np.flatnonzero(data)
+        false = np.flatnonzero(~data)
+        parts = [(convert(data[true[0]]), true), (convert(data[false[0]]), false)]
+        return parts if true[0] < false[0] else parts[::-1]
+    by_value: dict[Any, list[np.ndarray]] = {}
+    for u, lanes in _lanes_by_value(data):
+        key = convert(u)
+        by_value.setdefault(_NAN_KEY if key != key else key, []).append(lanes)
+    parts = []
+    for key, chunks in by_value.items():
+        lanes = chunks[0] if len(chunks) == 1 else np.sort(np.concatenate(chunks))
+        parts.append((convert(data[lanes[0]]) if key is _NAN_KEY else key, lanes))
+    parts.sort(key=lambda part: int(part[1][0]))
+    return parts
+
+
+_NAN_KEY = object()
+
+
+def _lanes_by_value(data: np.ndarray) -> Iterator[tuple[Any, np.ndarray]]:
+    """Each distinct value of a 1-d array with the (sorted) lanes that hold it."""
+    if data.dtype.kind in "iu":
+        low = int(data.min())
+        span = int(data.max()) - low
+        if span < 64:  # a few categories: one comparison per category beats a sort
+            counts = np.bincount(data - low if low else data, minlength=span + 1)
+            for offset in np.flatnonzero(counts):
+                value = data.dtype.type(low + offset)
+                yield value, np.flatnonzero(data == value)
+            return
+    unique, inverse = np.unique(data, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(inverse.ravel(), minlength=len(unique)))))
+    for j, u in enumerate(unique):
+        yield u, order[bounds[j]:bounds[j + 1]]
+
+
+def _parts(values: list[Any]) -> list[tuple[Any, np.ndarray]]:
+    """Lanes grouped by their (hashable) Python values, in order of first appearance."""
+    index: dict[Any, list[int]] = {}
+    first: dict[Any, Any] = {}
+    for i, value in enumerate(values):
+        key = _key(value)
+        if key != key:
+            key = _NAN_KEY
+        index.setdefault(key, []).append(i)
+        first.setdefault(key, value)
+    return [(first[k], np.asarray(v, dtype=np.intp)) for k, v in index.items()]
 
 
 def _hashable(v: Any) -> Any:
@@ -516,15 +580,36 @@ def align(values: Sequence[Any]) -> tuple[list[Any], Any, int]:
     """
     space = None
     ndim = 0
+    mixed = False
     for v in values:
         if type(v) is Lanes:
-            space = v.space
+            if space is not None and v.space is not space:
+                mixed = True
+                if v.space.depth > space.depth:
+                    space = v.space
+            elif space is None:
+                space = v.space
             d = v.data.ndim - 1
         else:
             d = np.ndim(v)
         if d > ndim:
             ndim = d
+    if mixed:
+        values = [Lanes(space.view(v), space) if type(v) is Lanes and v.space is not space else v for v in values]
     return [lane_data(v, ndim) for v in values], space, ndim
+
+
+def in_space(value: Any, space: Any) -> Any:
+    """``value`` as a lane value of ``space`` (values of an enclosing space are gathered).
+
+    >>> s = FixedLanes(2)
+    >>> x = Lanes(np.zeros(2), s)
+    >>> in_space(x, s) is x, in_space(1.0, s)
+    (True, 1.0)
+    """
+    if type(value) is not Lanes or value.space is space:
+        return value
+    return Lanes(space.view(value), space)
 
 
 def _wrap(result: Any, space: Any) -> Any:
@@ -539,7 +624,7 @@ def _binary(ufunc: Any, a: Any, b: Any) -> Any:
         return Lanes(ufunc(a.data, b), a.space)
     if tb is Lanes and (ta is float or ta is int or ta is bool):
         return Lanes(ufunc(a, b.data), b.space)
-    if ta is Lanes and tb is Lanes and a.data.ndim == b.data.ndim:
+    if ta is Lanes and tb is Lanes and a.data.ndim == b.data.ndim and a.space is b.space:
         return Lanes(ufunc(a.data, b.data), a.space)
     return _ufunc_call(ufunc, (a, b), {})
 
@@ -654,8 +739,7 @@ def _per_lane(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     stacked = _stack(results)
     if stacked is not None:
         return Lanes(stacked, space) if not isinstance(stacked, tuple) else tuple(Lanes(s, space) for s in stacked)
-    keys = [_key(r) for r in results]
-    return space.decide(keys, results, f"{getattr(func, '__name__', func)}() with per-lane results of different shapes")
+    return space.decide(_parts(results), f"{getattr(func, '__name__', func)}() with per-lane results of different shapes")
 
 
 def _space_of(args: Any, kwargs: dict[str, Any]) -> Any:

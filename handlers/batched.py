@@ -65,11 +65,12 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from ..effects.distributions.batching import draw, score
-from ..effects.lanes import Lanes, per_lane
-from ..effects.records import UNSET, Factor, Observe, Sample
+from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
+from ..effects.records import UNSET, Factor, Loop, Observe, Sample
 from ..ext._interpreter import Process, plain_answer
-from .base import start
+from .base import Handler, start
 from .runloop import Execution, _fail
+from .scope import LoopStep
 
 __all__ = ["BatchedRun", "Group", "LaneAnswer"]
 
@@ -95,12 +96,25 @@ class Group:
     """
 
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
-                 "position", "steps", "names", "process", "sweep_at", "__weakref__")
+                 "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
+                 "stored", "prune_at", "loop_answer", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
-                 replay: Sequence[Any] = ()) -> None:
+                 replay: Sequence[Any] = (), parent: Optional["Group"] = None,
+                 origin: Optional[np.ndarray] = None) -> None:
         self.run = run
         self.size = size
+        #: A loop step's lanes are lanes of the group that runs the loop:
+        #: lane j here is lane ``origin[j]`` of ``parent``.
+        self.parent = parent
+        self.origin = origin
+        self.depth = 0 if parent is None else parent.depth + 1
+        #: Elements held by the log (lane answers and gathers); it is pruned when
+        #: this has doubled since the last pruning.
+        self.stored = 0
+        self.prune_at = 4 * size + 1024
+        #: The final state of the loop the group waits at, once the engine ran it.
+        self.loop_answer: Any = UNSET
         #: Weak references to the lane values made for this group (dead ones are
         #: dropped when the list has doubled since the last sweep).
         self.live: list[Any] = []
@@ -129,30 +143,47 @@ class Group:
         self.live = [r for r in self.live if r() is not None]
         self.sweep_at = max(64, 2 * len(self.live))
 
-    def decide(self, keys: Sequence[Any], values: Sequence[Any], what: str) -> Any:
+    def decide(self, parts: list[tuple[Any, Any]], what: str) -> Any:
         """The value the program gets; lanes that produce another one become new groups."""
-        parts = _partition(keys)
         if len(parts) == 1:
-            return values[0]
-        largest = max(range(len(parts)), key=lambda i: (len(parts[i]), -i))
-        for i, lanes in enumerate(parts):
+            return parts[0][0]
+        largest = max(range(len(parts)), key=lambda i: (len(parts[i][1]), -i))
+        for i, (_, lanes) in enumerate(parts):
             if i != largest:
                 self.run.fork(self, lanes)
-        keep = parts[largest]
-        value = values[int(keep[0])]
+        value, keep = parts[largest]
         self.narrow(keep)
         return value
+
+    def view(self, value: Lanes) -> Any:
+        """``value``'s data for this group's lanes (``value`` may belong to an enclosing group)."""
+        space = value.space
+        if space is self:
+            return value.data
+        index: Any = None
+        group: Optional[Group] = self
+        while group is not None and group is not space:
+            index = group.origin if index is None else group.origin[index]  # type: ignore[index]
+            group = group.parent
+        if group is None:
+            raise ValueError("lane values of two unrelated batched programs meet")
+        return value.data[index]
 
     # -- lanes move -------------------------------------------------------------------
     def narrow(self, index: np.ndarray) -> None:
         """Keep lanes ``index`` (in this order), with their weights."""
         self._gather(index)
         self.log_weights = self.log_weights[index]
+        if self.origin is not None:
+            self.origin = self.origin[index]
 
     def resampled(self, index: np.ndarray) -> None:
         """Lane j becomes a copy of lane ``index[j]``; weights restart at 1."""
         self._gather(index)
         self.log_weights = np.zeros(len(index))
+        if self.stored > self.prune_at:
+            self.prune()
+            self.prune_at = 2 * self.stored + 16 * self.size + 1024
 
     def _gather(self, index: np.ndarray) -> None:
         self._sweep()
@@ -160,8 +191,45 @@ class Group:
             value = ref()
             if value is not None:
                 value.data = value.data[index]
-        self.gathers.append((len(self.answers), index))
+        self.gathers.append((len(self.answers), index.astype(np.int32) if len(index) < 2**31 else index))
+        self.stored += len(index)
         self.size = len(index)
+
+    def prune(self) -> None:
+        """Drop from the log what no live lane descends from.
+
+        Walking back from the current lanes, each gather keeps only the
+        ancestors still needed, and the answers logged before it only those
+        lanes.  After resampling, most lanes share their older ancestors (path
+        degeneracy), so the log holds the ancestry tree of the live lanes, not
+        one history per lane: O(T + N log N) elements rather than O(N T).
+        """
+        needed = np.arange(self.size)
+        answers, gathers = self.answers, self.gathers
+        level_end = len(answers)
+        compacted: list[tuple[int, np.ndarray]] = []
+        k = len(gathers) - 1
+        while k >= 0:
+            pos, index = gathers[k]
+            self._compact(answers, pos, level_end, needed)
+            older = np.unique(index[needed])
+            compacted.append((pos, np.searchsorted(older, index[needed]).astype(index.dtype)))
+            needed, level_end = older, pos
+            k -= 1
+            if k >= 0 and len(older) == len(gathers[k][1]):
+                break  # every lane of the older level is needed: it and all before it stay as they are
+        else:
+            self._compact(answers, 0, level_end, needed)
+        compacted.reverse()
+        self.gathers = gathers[:k + 1] + compacted
+        self.stored = sum(e.data.size for e in answers if type(e) is LaneAnswer) + sum(len(i) for _, i in compacted)
+
+    @staticmethod
+    def _compact(answers: list[Any], start: int, stop: int, needed: np.ndarray) -> None:
+        for i in range(start, stop):
+            entry = answers[i]
+            if type(entry) is LaneAnswer and len(entry.data) != len(needed):
+                answers[i] = LaneAnswer(entry.data[needed])
 
     def restricted_log(self, lanes: np.ndarray) -> list[Any]:
         """The answer log as lanes ``lanes`` (current order) saw it: what a replay of them answers."""
@@ -184,17 +252,18 @@ class Group:
             return self._replayed(kind, effect)
         if kind is Sample:
             if effect.value is UNSET:
-                data = draw(effect.dist, self.run.rng, self.size)
+                data = draw(effect.dist, self.run.rng, self.size, self)
                 self.answers.append(LaneAnswer(data))
+                self.stored += data.size
                 return Lanes(data, self)
-            value = effect.value
+            value = in_space(effect.value, self)
             self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
             return value
         if kind is Observe:
-            self.log_weights = self.log_weights + score(effect.dist, effect.value, self.size)
+            self.log_weights = self.log_weights + score(effect.dist, effect.value, self.size, self)
             self.steps += 1
         elif kind is Factor:
-            self.log_weights = self.log_weights + _per_lane_weight(effect.log_weight, self.size)
+            self.log_weights = self.log_weights + _per_lane_weight(in_space(effect.log_weight, self), self.size)
             self.steps += 1
         self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
@@ -236,8 +305,79 @@ class Group:
         process = self.process
         if process is None:
             process = self.process = self.run.new_process(self)
-        while not process.done and (steps is None or self.steps < steps or self.replaying):
-            process.resume()
+        loop_answer = self.loop_answer
+        if loop_answer is UNSET and self.at_loop is not None:
+            return  # waits until every group is at a loop
+        outer = RUNNING.space
+        RUNNING.space = self
+        try:
+            if loop_answer is not UNSET:
+                self.loop_answer = UNSET
+                if type(process.resume(loop_answer)) is Loop:
+                    return
+            while not process.done and (steps is None or self.steps < steps or self.replaying):
+                if type(process.resume()) is Loop and not self.replaying:
+                    return  # the engine runs loops (see BatchedRun.run_loops)
+        finally:
+            RUNNING.space = outer
+
+    @property
+    def at_loop(self) -> Optional[Loop]:
+        """The loop the group is paused before, if any."""
+        process = self.process
+        if process is None or process.done:
+            return None
+        pending = process.pending
+        return pending if type(pending) is Loop else None
+
+    def run_step(self, loop: Loop, step: int, state: Any) -> Any:
+        """Step ``step`` of ``loop`` for every lane: the kernel as a batched program of its own.
+
+        Its lanes are this group's; its groups (a step may split) merge when it
+        returns: the new state is one lane value again, and the step's weights
+        are added to this group's.
+        """
+        args = (state,) if loop.xs is None else (state, loop.xs[step])
+        assert self.process is not None
+        around = self.process_handlers()
+        kernel = BatchedRun(loop.kernel, args, self.size, self.run.rng, pause=(), parent=self,
+                            handlers=(LoopStep(loop.name, step), *around))
+        try:
+            kernel.advance(None)
+            while kernel.waiting_at_loops():  # a loop inside the kernel runs whole
+                kernel.run_loops(lambda: None)
+                kernel.advance(None)
+            weights = np.zeros(self.size)
+            parts = []
+            for g in kernel.groups:
+                assert g.origin is not None and g.process is not None
+                weights[g.origin] = g.log_weights
+                parts.append((g, g.origin, g.process.value))
+            self.log_weights = self.log_weights + weights
+            self.steps += 1
+            self.run.forks += kernel.forks
+            return _merged(parts, self)
+        finally:
+            kernel.close()
+
+    def expand_loop(self) -> None:
+        """Run the loop the group waits at inline, as plain Python steps."""
+        assert self.process is not None
+        outer = RUNNING.space
+        RUNNING.space = self
+        try:
+            self.process.expand()
+        finally:
+            RUNNING.space = outer
+
+    def process_handlers(self) -> tuple[Handler, ...]:
+        """The sub-program handlers between the paused generator and this group."""
+        assert self.process is not None
+        return self.execution_of().inner_handlers()
+
+    def execution_of(self) -> Execution:
+        """The execution (hooks) of this group's process."""
+        return self.run.executions[id(self)]
 
     @property
     def done(self) -> bool:
@@ -250,19 +390,36 @@ class Group:
             self.process.close()
 
 
-def _partition(keys: Sequence[Any]) -> list[np.ndarray]:
-    """Lane indices grouped by key, groups in order of first appearance."""
-    if type(keys) is not list:  # every lane agrees
-        return [np.arange(len(keys))]
-    index: dict[Any, list[int]] = {}
-    for i, key in enumerate(keys):
-        if key != key:  # NaN: equal to itself only by identity, so give it one group
-            key = _NAN
-        index.setdefault(key, []).append(i)
-    return [np.asarray(v, dtype=np.intp) for v in index.values()]
+def _merged(parts: list[tuple[Group, np.ndarray, Any]], space: Group) -> Any:
+    """One value of ``space`` from the values its lanes' groups returned (lanes ``origin``)."""
+    values = [v for _, _, v in parts]
+    first = values[0]
+    if isinstance(first, tuple) and all(isinstance(v, tuple) and len(v) == len(first) for v in values):
+        items = [_merged([(g, o, v[i]) for g, o, v in parts], space) for i in range(len(first))]
+        return type(first)(*items) if hasattr(first, "_fields") else tuple(items)
+    if isinstance(first, list) and all(isinstance(v, list) and len(v) == len(first) for v in values):
+        return [_merged([(g, o, v[i]) for g, o, v in parts], space) for i in range(len(first))]
+    if isinstance(first, dict) and all(isinstance(v, dict) and v.keys() == first.keys() for v in values):
+        return {k: _merged([(g, o, v[k]) for g, o, v in parts], space) for k in first}
+    if all(type(v) is not Lanes for v in values) and all(_same(v, first) for v in values):
+        return first  # every lane returned the same plain value
+    datas = [np.asarray(g.view(v)) if type(v) is Lanes else np.asarray(v) for g, _, v in parts]
+    shape = np.broadcast_shapes(*(d.shape[1:] if type(v) is Lanes else d.shape
+                                  for d, (_, _, v) in zip(datas, parts)))
+    dtype = np.result_type(*datas)
+    out = np.empty((space.size,) + tuple(shape), dtype=dtype)
+    for d, (g, origin, v) in zip(datas, parts):
+        out[origin] = d if type(v) is Lanes else np.broadcast_to(d, (len(origin),) + tuple(shape))
+    return Lanes(out, space)
 
 
-_NAN = object()
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(np.array_equal(a, b))
+    except Exception:
+        return False
 
 
 def _per_lane_weight(log_weight: Any, n: int) -> Any:
@@ -280,13 +437,17 @@ class BatchedRun:
     """
 
     def __init__(self, model: Callable[..., Any], args: tuple[Any, ...], size: int,
-                 rng: np.random.Generator, pause: tuple[type, ...] = (Observe, Factor)) -> None:
+                 rng: np.random.Generator, pause: tuple[type, ...] = (Observe, Factor),
+                 parent: Optional[Group] = None, handlers: Sequence[Handler] = ()) -> None:
         self.model = model
         self.args = args
         self.rng = rng
         self.pause = pause
-        self.groups: list[Group] = [Group(self, size, np.zeros(size))]
+        self.handlers = tuple(handlers)
+        origin = None if parent is None else np.arange(size)
+        self.groups: list[Group] = [Group(self, size, np.zeros(size), parent=parent, origin=origin)]
         self.forks = 0
+        self.executions: dict[int, Execution] = {}
 
     @property
     def size(self) -> int:
@@ -296,12 +457,15 @@ class BatchedRun:
     def new_process(self, group: Group) -> Process:
         """A process of the model whose base is ``group``."""
         execution = Execution(self.rng, False, base=group)
-        return execution.process(start(self.model, self.args), group, True, (), self.pause)
+        self.executions[id(group)] = execution
+        dispatch, expand, _ = execution.bind(self.handlers, group, True)
+        return execution.process(start(self.model, self.args), dispatch, expand, (Loop,), self.pause)
 
     def fork(self, parent: Group, lanes: np.ndarray) -> None:
         """A new group for ``lanes`` of ``parent``, rebuilt by replaying its log; it runs after the others."""
-        group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes))
-        group.steps = 0
+        origin = None if parent.origin is None else parent.origin[lanes]
+        group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),
+                      parent.parent, origin)
         self.groups.append(group)
         self.forks += 1
 
@@ -326,6 +490,9 @@ class BatchedRun:
 
         Each group keeps its own children, gathered; a group with none is closed.
         """
+        if len(self.groups) == 1:
+            self.groups[0].resampled(ancestors)
+            return
         ends = np.cumsum([g.size for g in self.groups])
         owner = np.searchsorted(ends, ancestors, side="right")
         order = np.argsort(owner, kind="stable")
@@ -340,6 +507,40 @@ class BatchedRun:
             group.resampled(ancestors[start_:stop] - (ends[i] - group.size))
             kept.append(group)
         self.groups = kept
+
+    # -- loops ------------------------------------------------------------------------
+    def waiting_at_loops(self) -> bool:
+        """True when every group that has not returned waits before a loop (and one does)."""
+        live = [g for g in self.groups if not g.done]
+        return bool(live) and all(g.at_loop is not None for g in live)
+
+    def run_loops(self, between_steps: Callable[[], None]) -> None:
+        """Run the loops every live group waits at, step by step, all groups in lockstep.
+
+        Each group runs each kernel step as a batched program of its own over its lanes
+        (:meth:`run_step`), so the groups a step splits into merge when it returns;
+        ``between_steps()`` runs after every step (SMC weighs and resamples there).  Loops
+        that differ between groups (name or length) are expanded inline instead.
+        """
+        live = [g for g in self.groups if not g.done]
+        loops = [g.at_loop for g in live]
+        first = loops[0]
+        assert first is not None
+        if any(loop is None or loop.name != first.name or loop.steps != first.steps for loop in loops):
+            for g in live:
+                g.expand_loop()
+            return
+        states = {id(g): loop.init for g, loop in zip(live, loops)}  # type: ignore[union-attr]
+        for step in range(first.steps):
+            for g, loop in zip(live, loops):
+                if id(g) in states:
+                    states[id(g)] = g.run_step(loop, step, states[id(g)])  # type: ignore[arg-type]
+            between_steps()
+            kept = {id(g) for g in self.groups}
+            states = {k: v for k, v in states.items() if k in kept}
+        for g in self.groups:
+            if id(g) in states:
+                g.loop_answer = states[id(g)]
 
     def values(self) -> list[Any]:
         """The program's return value per lane, groups in order."""

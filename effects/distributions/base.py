@@ -17,6 +17,7 @@ effect on the interpreter's hot path.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Callable, NoReturn
 
 import numpy as np
@@ -106,6 +107,32 @@ def _in_interval(v: float, low: float, high: float, low_closed: bool, high_close
     return (v >= low if low_closed else v > low) and (v <= high if high_closed else v < high)
 
 
+class _Trust(threading.local):
+    depth = 0
+
+
+_TRUSTED = _Trust()
+
+
+class trusted:
+    """Within this context, parameters are converted but not checked again.
+
+    A batched run lowers a distribution whose lane parameters were checked
+    when the model built it (:mod:`plait.effects.distributions.batching`);
+    checking the same values twice would double the cost of every site.
+
+    >>> with trusted():
+    ...     validate("Normal", "scale", -1.0, "positive").item()
+    -1.0
+    """
+
+    def __enter__(self) -> None:
+        _TRUSTED.depth += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        _TRUSTED.depth -= 1
+
+
 def validate(family: str, name: str, value: Any, kind: str) -> Any:
     """Convert ``value`` to a float array and check it is of ``kind``.
 
@@ -123,6 +150,8 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     if is_tensor(value):
         validate(family, name, detached(value), kind)
         return value
+    if _TRUSTED.depth:
+        return np.asarray(value, dtype=float)
     if type(value) is Lanes:
         checked = validate(family, name, value.data, kind)
         return value if checked is value.data else Lanes(checked, value.space)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..lanes import Lanes, lane_data
-from .base import Distribution
+from ..lanes import Lanes, in_space, lane_data
+from .base import Distribution, trusted
 
 __all__ = ["has_lanes", "lowered", "draw", "score"]
 
@@ -47,24 +47,35 @@ def has_lanes(dist: Any) -> bool:
     return False
 
 
-def lowered(dist: Any) -> Any:
-    """The same family over plain arrays with the lane as batch axis 0."""
+def lowered(dist: Any, space: Any = None) -> Any:
+    """The same family over plain arrays with the lane as batch axis 0 (not checked again).
+
+    ``space`` is the lane space the draws are for (parameters that belong to an
+    enclosing space, e.g. a value a loop kernel closes over, are gathered to it).
+    """
+    with trusted():
+        return _lowered(dist, space)
+
+
+def _lowered(dist: Any, space: Any) -> Any:
     base = getattr(dist, "base", None)
     names = type(dist)._param_names
     if base is not None:
-        return type(dist)(lowered(base), *(_plain(getattr(dist, n), 0) for n in names))
+        return type(dist)(_lowered(base, space), *(_plain(getattr(dist, n), 0, space) for n in names))
     event_dims = getattr(type(dist), "_param_event_dims", {})
     per_lane_batch = len(dist.batch_shape)
     return type(dist)(**{
-        n: _plain(getattr(dist, n), per_lane_batch + event_dims.get(n, 0)) for n in names
+        n: _plain(getattr(dist, n), per_lane_batch + event_dims.get(n, 0), space) for n in names
     })
 
 
-def _plain(value: Any, ndim: int) -> Any:
-    return lane_data(value, ndim) if type(value) is Lanes else value
+def _plain(value: Any, ndim: int, space: Any) -> Any:
+    if type(value) is not Lanes:
+        return value
+    return lane_data(in_space(value, space) if space is not None else value, ndim)
 
 
-def draw(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
+def draw(dist: Distribution, rng: np.random.Generator, n: int, space: Any = None) -> np.ndarray:
     """``n`` draws, one per lane, as an array whose axis 0 is the lane.
 
     >>> import numpy as np
@@ -73,11 +84,11 @@ def draw(dist: Distribution, rng: np.random.Generator, n: int) -> np.ndarray:
     (4,)
     """
     if has_lanes(dist):
-        return np.asarray(lowered(dist).sample(rng))
+        return np.asarray(lowered(dist, space).sample(rng))
     return np.asarray(dist.sample(rng, (n,)))
 
 
-def score(dist: Distribution, value: Any, n: int) -> Any:
+def score(dist: Distribution, value: Any, n: int, space: Any = None) -> Any:
     """Each lane's log density of ``value`` (summed over the site's own axes): a float or shape (n,).
 
     A float when neither the distribution nor the value varies between lanes.
@@ -92,7 +103,9 @@ def score(dist: Distribution, value: Any, n: int) -> Any:
     if not lanes and type(value) is not Lanes:
         lp = np.asarray(dist.log_prob(value), dtype=float)
         return float(lp.sum())
-    plain = lowered(dist) if lanes else dist
+    plain = lowered(dist, space) if lanes else dist
     per_lane_ndim = len(dist.batch_shape) + len(dist.event_shape)
+    if space is not None:
+        value = in_space(value, space)
     lp = np.asarray(plain.log_prob(lane_data(value, per_lane_ndim)), dtype=float)
     return lp.reshape(n, -1).sum(axis=1) if lp.ndim > 1 else lp

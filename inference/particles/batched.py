@@ -54,23 +54,38 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
     100
     """
     run = BatchedRun(model, args, num_particles, rng)
+
+    def weigh() -> None:
+        log_weights = run.log_weights()
+        ancestors = books.after_weighting(log_weights, True, lambda: _population(run, books))
+        if ancestors is not None:
+            run.resample(ancestors)
+
     try:
         step = 0
         while True:
             step += 1
             run.advance(step)
+            if run.waiting_at_loops():
+                run.run_loops(weigh)  # one SMC step per loop step
+                step = max((g.steps for g in run.groups), default=step)
+                continue
             if run.done:
                 break  # the last weighing happened at the last pause
-            log_weights = run.log_weights()
-            if not np.any(log_weights > -math.inf):
+            if not np.any(run.log_weights() > -math.inf):
                 break  # every particle is impossible: the evidence estimate is 0
-            ancestors = books.after_weighting(log_weights, True, lambda: _population(run, books))
-            if ancestors is not None:
-                run.resample(ancestors)
-        run.advance(None)
+            weigh()
+        _finish(run)
         return _population(run, books)
     finally:
         run.close()
+
+
+def _finish(run: BatchedRun) -> None:
+    run.advance(None)
+    while run.waiting_at_loops():
+        run.run_loops(lambda: None)
+        run.advance(None)
 
 
 def importance_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles: int,
@@ -87,7 +102,7 @@ def importance_batched(model: Callable[..., Any], args: tuple[Any, ...], num_par
     """
     run = BatchedRun(model, args, num_particles, rng, pause=())
     try:
-        run.advance(None)
+        _finish(run)
         population = Population(values=run.values(), log_weights=run.log_weights(), tier="batched")
         population.replayed = run.forks
         return population
