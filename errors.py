@@ -100,7 +100,11 @@ class ZeroMassError(PlaitError, ValueError):
 
 
 class VectorizationError(PlaitError, TypeError):
-    """A vectorized run (``smc(..., vectorized=True)``) met control flow on a particle value."""
+    """A vectorized program met control flow on a particle value.
+
+    No engine raises it since batched execution splits the lanes instead; it
+    stays for code that catches it.
+    """
 
 
 class InitializationError(PlaitError, ValueError):

@@ -47,7 +47,13 @@ __all__ = ["Lanes", "LaneSpace", "FixedLanes", "lane_data", "is_lanes", "per_lan
 
 
 class LaneSpace(Protocol):
-    """The lanes a value belongs to: how many there are, and who decides conversions."""
+    """The lanes a value belongs to: how many there are, and who decides conversions.
+
+    :class:`FixedLanes` is the simplest; the batched run loop's groups are the real ones.
+
+    >>> isinstance(FixedLanes(2).size, int)
+    True
+    """
 
     size: int
 
@@ -110,10 +116,11 @@ class Lanes:
     """One value per lane: ``data[i]`` is lane ``i``'s value; ``shape`` is the per-lane shape.
 
     >>> import numpy as np
-    >>> k = Lanes(np.array([0, 2, 1]), FixedLanes(3))
-    >>> table = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    >>> np.take(table[1], k).data.tolist()
-    [4.0, 6.0, 5.0]
+    >>> space = FixedLanes(3)
+    >>> k = Lanes(np.array([0, 2, 1]), space)
+    >>> rows = Lanes(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]), space)
+    >>> rows[k].data.tolist()  # a lane index gathers within each lane
+    [1.0, 6.0, 8.0]
     """
 
     __slots__ = ("data", "space", "__weakref__")
@@ -337,10 +344,10 @@ class Lanes:
     def __ge__(self, other: Any) -> Any:
         return _binary(np.greater_equal, self, other)
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return _binary(np.equal, self, other)
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return _binary(np.not_equal, self, other)
 
     def __neg__(self) -> "Lanes":
@@ -576,7 +583,7 @@ def align(values: Sequence[Any]) -> tuple[list[Any], Any, int]:
     >>> s = FixedLanes(3)
     >>> arrays, space, ndim = align([Lanes(np.zeros(3), s), np.ones(2)])
     >>> [a.shape for a in arrays], ndim
-    [(3, 1), 1]
+    ([(3, 1), (2,)], 1)
     """
     space = None
     ndim = 0
@@ -594,7 +601,7 @@ def align(values: Sequence[Any]) -> tuple[list[Any], Any, int]:
             d = np.ndim(v)
         if d > ndim:
             ndim = d
-    if mixed:
+    if mixed and space is not None:
         values = [Lanes(space.view(v), space) if type(v) is Lanes and v.space is not space else v for v in values]
     return [lane_data(v, ndim) for v in values], space, ndim
 
@@ -680,10 +687,10 @@ def _lane_axes(axis: Any, ndim: int) -> Any:
 
 
 def _lane_axis(axis: Any, ndim: int) -> int:
-    axis = operator.index(axis)
-    if not -ndim <= axis < ndim:
-        raise np.exceptions.AxisError(axis, ndim)
-    return axis % ndim + 1
+    index = operator.index(axis)
+    if not -ndim <= index < ndim:
+        raise np.exceptions.AxisError(index, ndim)
+    return index % ndim + 1
 
 
 def _reduce(func: Any, x: "Lanes", axis: Any, kw: dict[str, Any]) -> "Lanes":
@@ -711,7 +718,8 @@ def _lane_index(x: Any, key: Any) -> "Lanes":
         elif isinstance(k, (int, np.integer)):
             parts.append(k)
         else:
-            return _per_lane(operator.getitem, (x, key), {})
+            result: Lanes = _per_lane(operator.getitem, (x, key), {})
+            return result
     if lane_ndim:
         parts[0] = parts[0].reshape((n,) + (1,) * lane_ndim)
     data = x.data if type(x) is Lanes else np.broadcast_to(np.asarray(x), (n,) + np.shape(x))

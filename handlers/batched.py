@@ -76,7 +76,11 @@ __all__ = ["BatchedRun", "Group", "LaneAnswer"]
 
 
 class LaneAnswer:
-    """A logged answer that holds one value per lane (in the group's lane order at the time)."""
+    """A logged answer that holds one value per lane (in the group's lane order at the time).
+
+    >>> LaneAnswer(np.zeros(3)).data.shape
+    (3,)
+    """
 
     __slots__ = ("data",)
 
@@ -93,6 +97,15 @@ class Group:
     It answers the effects that reach the bottom of its process (see the
     module docstring), keeps one log-weight per lane, and logs every answer
     for replays.
+
+    >>> import plait
+    >>> def model():
+    ...     k = yield plait.sample("k", plait.Categorical([0.5, 0.5]))
+    ...     return [0.0, 1.0][k]  # a list index: the lanes split by k
+    >>> run = BatchedRun(model, (), 8, np.random.default_rng(1), pause=())
+    >>> run.advance(None)
+    >>> sorted(set(g.process.value for g in run.groups)), [g.size for g in run.groups]
+    ([0.0, 1.0], [4, 4])
     """
 
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
@@ -108,7 +121,7 @@ class Group:
         #: lane j here is lane ``origin[j]`` of ``parent``.
         self.parent = parent
         self.origin = origin
-        self.depth = 0 if parent is None else parent.depth + 1
+        self.depth: int = 0 if parent is None else parent.depth + 1
         #: Elements held by the log (lane answers and gathers); it is pruned when
         #: this has doubled since the last pruning.
         self.stored = 0
@@ -434,6 +447,15 @@ class BatchedRun:
 
     ``pause`` are the effect kinds after which a group stops for the engine
     (observes and factors for SMC; none for importance sampling).
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+    ...     yield plait.observe("y", plait.Normal(x, 1.0), 0.0)
+    ...     return x
+    >>> run = BatchedRun(model, (), 5, np.random.default_rng(0))
+    >>> run.advance(1); run.log_weights().shape, run.done
+    ((5,), False)
     """
 
     def __init__(self, model: Callable[..., Any], args: tuple[Any, ...], size: int,

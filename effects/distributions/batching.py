@@ -52,6 +52,13 @@ def lowered(dist: Any, space: Any = None) -> Any:
 
     ``space`` is the lane space the draws are for (parameters that belong to an
     enclosing space, e.g. a value a loop kernel closes over, are gathered to it).
+
+    >>> import numpy as np
+    >>> from plait.effects.lanes import FixedLanes
+    >>> from plait.effects.distributions import Categorical
+    >>> probs = Lanes(np.array([[0.5, 0.5], [1.0, 0.0]]), FixedLanes(2))
+    >>> lowered(Categorical(probs)).batch_shape
+    (2,)
     """
     with trusted():
         return _lowered(dist, space)

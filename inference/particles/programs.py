@@ -359,7 +359,7 @@ def run_general(
     ...     return n
     >>> def model(ys):
     ...     return (yield plait.fold(kernel, 0, ys, name="t"))
-    >>> plait.smc(model, [1, 2, 2], num_particles=100, seed=0).tier
+    >>> plait.smc(model, [1, 2, 2], num_particles=100, seed=0, batched=False).tier
     'b'
     """
     particles = [_Particle(model, args, rng) for _ in range(num_particles)]
