@@ -125,7 +125,7 @@ class Group:
         #: Elements held by the log (lane answers and gathers); it is pruned when
         #: this has doubled since the last pruning.
         self.stored = 0
-        self.prune_at = 4 * size + 1024
+        self.prune_at = 64 * size + 4096
         #: The final state of the loop the group waits at, once the engine ran it.
         self.loop_answer: Any = UNSET
         #: Weak references to the lane values made for this group (dead ones are
@@ -196,7 +196,7 @@ class Group:
         self.log_weights = np.zeros(len(index))
         if self.stored > self.prune_at:
             self.prune()
-            self.prune_at = 2 * self.stored + 16 * self.size + 1024
+            self.prune_at = 2 * self.stored + 64 * self.size + 4096
 
     def _gather(self, index: np.ndarray) -> None:
         self._sweep()
@@ -225,8 +225,9 @@ class Group:
         while k >= 0:
             pos, index = gathers[k]
             self._compact(answers, pos, level_end, needed)
-            older = np.unique(index[needed])
-            compacted.append((pos, np.searchsorted(older, index[needed]).astype(index.dtype)))
+            parents = index[needed]
+            older, remapped = _ancestors(parents)
+            compacted.append((pos, remapped.astype(index.dtype)))
             needed, level_end = older, pos
             k -= 1
             if k >= 0 and len(older) == len(gathers[k][1]):
@@ -243,6 +244,7 @@ class Group:
             entry = answers[i]
             if type(entry) is LaneAnswer and len(entry.data) != len(needed):
                 answers[i] = LaneAnswer(entry.data[needed])
+            # (an entry as long as ``needed`` is already compact: needed is then every lane)
 
     def restricted_log(self, lanes: np.ndarray) -> list[Any]:
         """The answer log as lanes ``lanes`` (current order) saw it: what a replay of them answers."""
@@ -401,6 +403,19 @@ class Group:
         """Close the generator (a group whose lanes all died)."""
         if self.process is not None:
             self.process.close()
+
+
+def _ancestors(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``parents`` (sorted) and each parent's position among them."""
+    if len(parents) <= 64:  # deep in the ancestry few lineages remain: Python beats numpy calls
+        values = parents.tolist()
+        distinct = sorted(set(values))
+        position = {v: i for i, v in enumerate(distinct)}
+        return np.array(distinct, dtype=np.intp), np.array([position[v] for v in values], dtype=np.intp)
+    used = np.zeros(int(parents.max()) + 1, dtype=bool)
+    used[parents] = True
+    rank = np.cumsum(used, dtype=np.int64) - 1
+    return np.flatnonzero(used), rank[parents]  # sorted, without a sort
 
 
 def _merged(parts: list[tuple[Group, np.ndarray, Any]], space: Group) -> Any:

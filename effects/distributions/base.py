@@ -257,6 +257,8 @@ def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tupl
         if is_tensor(v):
             return tensor_params(family, spec)
     arrays = {name: validate(family, name, v, kind) for name, (v, kind) in spec.items()}
+    if _TRUSTED.depth:  # a batched run's lowering: its own arrays, not copied
+        return list(arrays.values()), _broadcast_shape(family, arrays)
     return broadcast(family, **arrays)
 
 
