@@ -31,6 +31,8 @@ from ..handlers.runloop import Execution, RunResult, Stack, run
 from ..handlers.seed import make_rng
 from ..handlers.base import start
 from .simulate import log_density, simulate
+from .predictive import predictive
+from .results.predictive import Predictive
 from .vi.svi import SVIResult, svi
 from .embedding.log_density import LogDensity
 
@@ -43,6 +45,8 @@ __all__ = [
     "start",
     "simulate",
     "log_density",
+    "predictive",
+    "Predictive",
     "exact",
     "Measure",
     "importance",

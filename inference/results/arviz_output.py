@@ -36,8 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from .chain import Chain
     from .population import Population
+    from .predictive import Predictive
 
-__all__ = ["chain_to_arviz", "population_to_arviz", "populations_to_arviz", "variable_name"]
+__all__ = ["chain_to_arviz", "population_to_arviz", "populations_to_arviz", "predictive_to_arviz",
+           "variable_name"]
 
 
 def require_arviz() -> Any:
@@ -228,4 +230,50 @@ def populations_to_arviz(populations: List["Population"], num_draws: Optional[in
                              else float(populations[0].log_evidence))
     attrs["num_particles"] = [len(p) for p in populations] if len(populations) > 1 else len(populations[0])
     attrs["draws"] = f"systematic resampling of the weighted particles, seed {seed!r}"
+    return cast("arviz.InferenceData", idata)  # (ArviZ's groups are dynamic attributes)
+
+
+def predictive_to_arviz(predictive: Predictive,
+                        addresses: Iterable[Hashable] | None = None) -> arviz.InferenceData:
+    """:func:`plait.predictive`'s draws as ``arviz.InferenceData``.
+
+    Following ArviZ's conventions, prior predictive draws fill ``prior``
+    (latent and deterministic sites) and ``prior_predictive`` (the
+    simulated observations); posterior predictive draws fill ``posterior``
+    (the posterior draws conditioned on, and deterministic sites) and
+    ``posterior_predictive``.  Dims are ``(chain, draw, *site shape)``: the
+    chains of the posterior :class:`~plait.Chain`, else one.
+    ``observed_data`` holds the observed values of the observed sites
+    converted.  ``addresses`` picks the sites (default: all); a site whose
+    shape varies between draws cannot be converted (ValueError naming it).
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0, 1))
+    ...     yield plait.observe("y", plait.Normal(x, 1), 0.5)
+    >>> idata = plait.predictive(model, num_samples=10, seed=0).to_arviz()  # doctest: +SKIP
+    >>> idata.prior_predictive["y"].dims, idata.prior["x"].shape  # doctest: +SKIP
+    (('chain', 'draw'), (1, 10))
+    """
+    az = require_arviz()
+    chosen = list(predictive if addresses is None else addresses)
+    ragged = [a for a in chosen if predictive.draws(a).dtype == object]
+    if ragged:
+        raise ValueError(
+            f"to_arviz: the draws of {ragged!r} vary in shape between draws (object arrays) and ArviZ needs "
+            "one shape per variable; leave them out with addresses=[...]"
+        )
+    observed = [a for a in chosen if predictive.kinds[a] == "observed"]
+    latent = [a for a in chosen if predictive.kinds[a] != "observed"]
+    prefix = "prior" if predictive.source == "prior" else "posterior"
+    groups = {
+        prefix: _named({a: predictive.draws(a) for a in latent}) or None,
+        f"{prefix}_predictive": _named({a: predictive.draws(a) for a in observed}) or None,
+    }
+    data = {a: np.asarray(predictive.observed_data[a]) for a in observed if a in predictive.observed_data}
+    idata = az.from_dict(
+        **groups,
+        observed_data=_named(data) or None,
+        attrs={"inference_library": "plait", "inference": f"{prefix} predictive"},
+    )
     return cast("arviz.InferenceData", idata)  # (ArviZ's groups are dynamic attributes)

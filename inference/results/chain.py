@@ -68,6 +68,21 @@ class Chain:
                     seen.setdefault(address, None)
         return list(seen)
 
+    def latent_draws(self) -> list[list[dict[Hashable, Any]]]:
+        """Per chain, per draw, the latent values ``{address: value}`` that draw sampled.
+
+        Unlike :meth:`draws`, a site absent from a draw is absent from its
+        dict (no NaN filling): each dict is a complete choice of the model's
+        latent sites, as ``plait.predictive`` conditions on.
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("x", plait.Normal(0, 1))
+        >>> [list(d) for d in plait.mh(model, num_samples=2, seed=0).latent_draws()[0]]
+        [['x'], ['x']]
+        """
+        return [[dict(draw) for draw in chain] for chain in self._draws]
+
     def draws(self, what: Any) -> np.ndarray:
         """Values of an address, or of ``f(return value)``, shape ``(num_chains, num_samples, ...)``."""
         if callable(what):
