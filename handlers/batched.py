@@ -66,13 +66,13 @@ import numpy as np
 
 from ..effects.distributions.batching import draw, score
 from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
-from ..effects.records import UNSET, Factor, Loop, Observe, Sample
+from ..effects.records import UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
 from ..ext._interpreter import Process, plain_answer
 from .base import Handler, start
 from .runloop import Execution, _fail
 from .scope import LoopStep
 
-__all__ = ["BatchedRun", "Group", "LaneAnswer"]
+__all__ = ["BatchedRun", "Group", "LaneAnswer", "observed_shape"]
 
 
 class LaneAnswer:
@@ -110,7 +110,7 @@ class Group:
 
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
-                 "stored", "prune_at", "loop_answer", "__weakref__")
+                 "stored", "prune_at", "loop_answer", "lane_ids", "sites", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -128,6 +128,10 @@ class Group:
         self.prune_at = 64 * size + 4096
         #: The final state of the loop the group waits at, once the engine ran it.
         self.loop_answer: Any = UNSET
+        #: Which lane of the run's first population each lane descends from.
+        self.lane_ids: np.ndarray = np.arange(size)
+        #: address -> (kind, value) of the sites met, when the run records them.
+        self.sites: dict[Any, tuple[str, Any]] = {}
         #: Weak references to the lane values made for this group (dead ones are
         #: dropped when the list has doubled since the last sweep).
         self.live: list[Any] = []
@@ -187,6 +191,7 @@ class Group:
         """Keep lanes ``index`` (in this order), with their weights."""
         self._gather(index)
         self.log_weights = self.log_weights[index]
+        self.lane_ids = self.lane_ids[index]
         if self.origin is not None:
             self.origin = self.origin[index]
 
@@ -194,6 +199,7 @@ class Group:
         """Lane j becomes a copy of lane ``index[j]``; weights restart at 1."""
         self._gather(index)
         self.log_weights = np.zeros(len(index))
+        self.lane_ids = self.lane_ids[index]
         if self.stored > self.prune_at:
             self.prune()
             self.prune_at = 2 * self.stored + 64 * self.size + 4096
@@ -263,6 +269,8 @@ class Group:
     def __call__(self, effect: Any) -> Any:
         kind = type(effect)
         self._check_name(effect)
+        if self.run.record_sites:
+            return self._recorded(kind, effect)
         if self.position < len(self.replay):
             return self._replayed(kind, effect)
         if kind is Sample:
@@ -280,6 +288,44 @@ class Group:
         elif kind is Factor:
             self.log_weights = self.log_weights + _per_lane_weight(in_space(effect.log_weight, self), self.size)
             self.steps += 1
+        self.answers.append(_RECOMPUTE)
+        return plain_answer(effect)
+
+    def _recorded(self, kind: Any, effect: Any) -> Any:
+        """Predictive runs: observations are simulated, fixed latents come per lane, sites are kept."""
+        run = self.run
+        if kind is Observe and run.simulate_observations:
+            run.observed_data.setdefault(effect.name, effect.value)
+            extra = observed_shape(effect)
+            if extra and not self.replaying:  # drawn here at the observed value's shape
+                data = draw(effect.dist, run.rng, self.size, self, extra)
+                effect = new_sample(effect.name, effect.dist, Lanes(data, self))
+            else:
+                effect = new_sample(effect.name, effect.dist, UNSET)
+            answer = self._live_or_replayed(Sample, effect)
+            self.sites[effect.name] = ("observed", answer)
+            return answer
+        if kind is Sample and effect.value is UNSET and effect.name in run.fixed:
+            column = run.fixed[effect.name]
+            effect = new_sample(effect.name, effect.dist, Lanes(column[self.lane_ids], self))
+        answer = self._live_or_replayed(kind, effect)
+        if kind is Sample:
+            self.sites[effect.name] = ("latent", answer)
+        elif kind is Deterministic:
+            self.sites[effect.name] = ("deterministic", answer)
+        return answer
+
+    def _live_or_replayed(self, kind: Any, effect: Any) -> Any:
+        if self.position < len(self.replay):
+            return self._replayed(kind, effect)
+        if kind is Sample:
+            if effect.value is UNSET:
+                data = draw(effect.dist, self.run.rng, self.size, self)
+                self.answers.append(LaneAnswer(data))
+                return Lanes(data, self)
+            value = in_space(effect.value, self)
+            self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
+            return value
         self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
 
@@ -405,6 +451,23 @@ class Group:
             self.process.close()
 
 
+def observed_shape(effect: Any) -> tuple[int, ...]:
+    """The leading axes by which an observed value exceeds its distribution's shape.
+
+    An observation simulated by a predictive run is drawn at that extra shape.
+
+    >>> import plait
+    >>> observed_shape(plait.observe("y", plait.Normal(0.0, 1.0), np.zeros(3)))
+    (3,)
+    """
+    value_shape = np.shape(effect.value)
+    dist_shape = tuple(effect.dist.batch_shape) + tuple(effect.dist.event_shape)
+    extra = len(value_shape) - len(dist_shape)
+    if extra <= 0 or value_shape[extra:] != dist_shape:
+        return ()
+    return tuple(value_shape[:extra])
+
+
 def _ancestors(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``parents`` (sorted) and each parent's position among them."""
     if len(parents) <= 64:  # deep in the ancestry few lineages remain: Python beats numpy calls
@@ -475,8 +538,15 @@ class BatchedRun:
 
     def __init__(self, model: Callable[..., Any], args: tuple[Any, ...], size: int,
                  rng: np.random.Generator, pause: tuple[type, ...] = (Observe, Factor),
-                 parent: Optional[Group] = None, handlers: Sequence[Handler] = ()) -> None:
+                 parent: Optional[Group] = None, handlers: Sequence[Handler] = (),
+                 fixed: Optional[dict[Any, np.ndarray]] = None, simulate_observations: bool = False) -> None:
         self.model = model
+        #: Predictive runs: latent values per first-population lane, and whether
+        #: observations are drawn instead of scored; sites are then recorded.
+        self.fixed = fixed or {}
+        self.simulate_observations = simulate_observations
+        self.record_sites = fixed is not None or simulate_observations
+        self.observed_data: dict[Any, Any] = {}
         self.args = args
         self.rng = rng
         self.pause = pause
@@ -496,13 +566,16 @@ class BatchedRun:
         execution = Execution(self.rng, False, base=group)
         self.executions[id(group)] = execution
         dispatch, expand, _ = execution.bind(self.handlers, group, True)
-        return execution.process(start(self.model, self.args), dispatch, expand, (Loop,), self.pause)
+        # A run that records its sites runs loops inline: every site then lands in one group.
+        before = () if self.record_sites else (Loop,)
+        return execution.process(start(self.model, self.args), dispatch, expand, before, self.pause)
 
     def fork(self, parent: Group, lanes: np.ndarray) -> None:
         """A new group for ``lanes`` of ``parent``, rebuilt by replaying its log; it runs after the others."""
         origin = None if parent.origin is None else parent.origin[lanes]
         group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),
                       parent.parent, origin)
+        group.lane_ids = parent.lane_ids[lanes]
         self.groups.append(group)
         self.forks += 1
 

@@ -23,7 +23,9 @@ import numpy as np
 
 from ..effects.records import Deterministic, Effect, Observe, Sample
 from ..errors import ExtraAddressError, MissingAddressError, UnhandledEffectError
+from ..effects.lanes import per_lane
 from ..handlers.base import Handler
+from ..handlers.batched import BatchedRun, observed_shape
 from ..handlers.replay import Substitute
 from ..handlers.runloop import run
 from ..handlers.seed import SeedLike, make_rng
@@ -33,7 +35,7 @@ from .results.chain import Chain
 from .results.population import Population
 from .results.predictive import ABSENT, Predictive, stack_draws
 
-__all__ = ["SimulateObservations", "SiteDraws", "predictive", "simulate_draws"]
+__all__ = ["SimulateObservations", "SiteDraws", "predictive", "simulate_draws", "simulate_draws_batched"]
 
 #: What ``return_sites`` accepts: ``"all"``, ``"observed"`` or a collection of addresses.
 ReturnSites = str | Collection[Hashable]
@@ -69,22 +71,12 @@ class SimulateObservations(Handler):
                     f"observe {effect.name!r} ~ {effect.dist!r} cannot be simulated without a random source: "
                     "pass seed=..."
                 )
-            draw = effect.dist.sample(rng, _extra_shape(effect))
+            draw = effect.dist.sample(rng, observed_shape(effect))
             effect = Sample(effect.name, effect.dist, draw)
         return self.fwd(effect)
 
     def end(self, result: Any) -> None:
         result.outputs.append((self, self.observed))
-
-
-def _extra_shape(effect: Observe) -> tuple[int, ...]:
-    """The leading dimensions by which the observed value exceeds its distribution's shape."""
-    value_shape = np.shape(effect.value)
-    dist_shape = tuple(effect.dist.batch_shape) + tuple(effect.dist.event_shape)
-    extra = len(value_shape) - len(dist_shape)
-    if extra <= 0 or value_shape[extra:] != dist_shape:
-        return ()
-    return tuple(value_shape[:extra])
 
 
 @attrs.frozen(eq=False)
@@ -159,6 +151,66 @@ def simulate_draws(
     return SiteDraws(values, kinds, observed_data)
 
 
+def simulate_draws_batched(
+    model: Callable[..., Any],
+    args: Sequence[Any],
+    conditions: Sequence[Mapping[Hashable, Any]],
+    rng: np.random.Generator,
+    strict: bool = False,
+) -> SiteDraws | None:
+    """:func:`simulate_draws` as one batched run (one lane per draw), or None when it cannot be.
+
+    The draws must all fix the same addresses with values of one shape (as the
+    draws of one chain do); otherwise the per-draw engine runs.
+
+    >>> import plait, numpy as np
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+    ...     yield plait.observe("y", plait.Normal(x, 1e-9), 0.0)
+    >>> d = simulate_draws_batched(model, (), [{"x": 1.0}, {"x": 2.0}], np.random.default_rng(0), strict=True)
+    >>> d.values["x"], [round(v, 3) for v in d.values["y"]], d.kinds["y"]
+    ([1.0, 2.0], [1.0, 2.0], 'observed')
+    """
+    fixed = _columns(conditions)
+    if fixed is None:
+        return None
+    n = len(conditions)
+    run = BatchedRun(model, tuple(args), n, rng, pause=(), fixed=fixed, simulate_observations=True)
+    try:
+        run.advance(None)
+        values: dict[Hashable, list[Any]] = {}
+        kinds: dict[Hashable, str] = {}
+        for group in run.groups:
+            if strict:
+                lane = int(group.lane_ids[0])
+                _check_condition(lane, conditions[lane], group.sites)
+            for address, (kind, value) in group.sites.items():
+                column = values.setdefault(address, [ABSENT] * n)
+                kinds.setdefault(address, kind)
+                for lane, v in zip(group.lane_ids.tolist(), per_lane(value, group.size)):
+                    column[lane] = v
+        return SiteDraws(values, kinds, dict(run.observed_data))
+    finally:
+        run.close()
+
+
+def _columns(conditions: Sequence[Mapping[Hashable, Any]]) -> dict[Hashable, np.ndarray] | None:
+    """Address -> the values of every draw as one array; None if the draws disagree on addresses or shapes."""
+    keys = set(conditions[0]) if conditions else set()
+    if any(set(c) != keys for c in conditions):
+        return None
+    columns = {}
+    for address in keys:
+        try:
+            column = np.asarray([c[address] for c in conditions])
+        except ValueError:
+            return None
+        if column.dtype == object:
+            return None
+        columns[address] = column
+    return columns
+
+
 def _simulated(outputs: Sequence[tuple[Handler, Any]]) -> dict[Hashable, Any]:
     """The observations :class:`SimulateObservations` simulated in one run (address → observed value)."""
     found: dict[Hashable, Any] = next(out for h, out in outputs if isinstance(h, SimulateObservations))
@@ -203,6 +255,7 @@ def predictive(
     num_samples: int | None = None,
     return_sites: ReturnSites = "all",
     seed: SeedLike = None,
+    batched: bool | None = None,
 ) -> Predictive:
     """Prior (``samples=None``) or posterior predictive draws of ``model(*args)``.
 
@@ -228,6 +281,10 @@ def predictive(
     a collection of addresses.  Factors weigh nothing here: a prior
     predictive draw ignores them.  The same ``seed`` gives the same draws.
 
+    The draws run batched, one lane each (:mod:`plait.handlers.batched`),
+    when they all fix the same addresses; ``batched=False`` runs one
+    execution per draw (the streams differ, the distribution does not).
+
     >>> import plait
     >>> def coin(n):
     ...     p = yield plait.sample("p", plait.Beta(2.0, 2.0))
@@ -243,7 +300,13 @@ def predictive(
     """
     rng = make_rng(seed)
     conditions, num_chains = _conditions(samples, num_samples, rng)
-    draws = simulate_draws(model, args, conditions, rng, strict=samples is not None)
+    draws = None
+    if batched is not False:
+        draws = simulate_draws_batched(model, args, conditions, rng, strict=samples is not None)
+        if draws is None and batched:
+            raise ValueError("predictive: batched=True needs draws that fix the same addresses with values of one shape")
+    if draws is None:
+        draws = simulate_draws(model, args, conditions, rng, strict=samples is not None)
     chosen = _chosen_sites(draws, return_sites)
     values = {a: stack_draws(draws.values[a], num_chains) for a in chosen}
     return Predictive(values, {a: draws.kinds[a] for a in chosen}, len(conditions) // num_chains,

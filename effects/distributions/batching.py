@@ -82,8 +82,11 @@ def _plain(value: Any, ndim: int, space: Any) -> Any:
     return lane_data(in_space(value, space) if space is not None else value, ndim)
 
 
-def draw(dist: Distribution, rng: np.random.Generator, n: int, space: Any = None) -> np.ndarray:
+def draw(dist: Distribution, rng: np.random.Generator, n: int, space: Any = None,
+         extra: tuple[int, ...] = ()) -> np.ndarray:
     """``n`` draws, one per lane, as an array whose axis 0 is the lane.
+
+    ``extra`` draws that many independent values per lane (after the lane axis).
 
     >>> import numpy as np
     >>> from plait.effects.distributions import Normal
@@ -91,8 +94,9 @@ def draw(dist: Distribution, rng: np.random.Generator, n: int, space: Any = None
     (4,)
     """
     if has_lanes(dist):
-        return np.asarray(lowered(dist, space).sample(rng))
-    return np.asarray(dist.sample(rng, (n,)))
+        draws = np.asarray(lowered(dist, space).sample(rng, extra))
+        return np.moveaxis(draws, len(extra), 0) if extra else draws
+    return np.asarray(dist.sample(rng, (n,) + extra))
 
 
 def score(dist: Distribution, value: Any, n: int, space: Any = None) -> Any:
