@@ -67,8 +67,8 @@ class LaneSpace(Protocol):
         (None: all of them).
         """
 
-    def view(self, value: "Lanes") -> Any:
-        """``value``'s data as this space's lanes see it (``value`` may belong to an enclosing space)."""
+    def adopt(self, value: "Lanes") -> "Lanes":
+        """``value`` (of an enclosing space) as a value of this space."""
 
     @property
     def depth(self) -> int:
@@ -101,10 +101,10 @@ class FixedLanes:
 
     depth = 0
 
-    def view(self, value: "Lanes") -> Any:
+    def adopt(self, value: "Lanes") -> "Lanes":
         if value.space is not self:
             raise ValueError("lane values of two unrelated batched programs meet")
-        return value.data
+        return value
 
     def decide(self, parts: list[tuple[Any, Any]], what: str) -> Any:
         if len(parts) > 1:
@@ -171,7 +171,7 @@ class Lanes:
         if running is not None and running is not self.space and running.depth > self.space.depth:
             # A value of an enclosing program (a loop kernel closes over it):
             # the lanes of the program running now decide.
-            return Lanes(running.view(self), running)._decide(convert, what)
+            return running.adopt(self)._decide(convert, what)
         data = self.data
         n = data.shape[0]
         if data.ndim == 1 and data.dtype.kind in "biuf":
@@ -602,7 +602,7 @@ def align(values: Sequence[Any]) -> tuple[list[Any], Any, int]:
         if d > ndim:
             ndim = d
     if mixed and space is not None:
-        values = [Lanes(space.view(v), space) if type(v) is Lanes and v.space is not space else v for v in values]
+        values = [space.adopt(v) if type(v) is Lanes and v.space is not space else v for v in values]
     return [lane_data(v, ndim) for v in values], space, ndim
 
 
@@ -616,7 +616,7 @@ def in_space(value: Any, space: Any) -> Any:
     """
     if type(value) is not Lanes or value.space is space:
         return value
-    return Lanes(space.view(value), space)
+    return space.adopt(value)
 
 
 def _wrap(result: Any, space: Any) -> Any:

@@ -110,7 +110,7 @@ class Group:
 
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
-                 "stored", "prune_at", "loop_answer", "lane_ids", "sites", "__weakref__")
+                 "stored", "prune_at", "loop_answer", "lane_ids", "sites", "adopted", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -132,6 +132,8 @@ class Group:
         self.lane_ids: np.ndarray = np.arange(size)
         #: address -> (kind, value) of the sites met, when the run records them.
         self.sites: dict[Any, tuple[str, Any]] = {}
+        #: Values of enclosing groups as this group's lane values (see adopt).
+        self.adopted: dict[int, tuple[Any, Lanes]] = {}
         #: Weak references to the lane values made for this group (dead ones are
         #: dropped when the list has doubled since the last sweep).
         self.live: list[Any] = []
@@ -172,6 +174,18 @@ class Group:
         self.narrow(keep)
         return value
 
+    def adopt(self, value: Lanes) -> Lanes:
+        """``value`` (of an enclosing group) as a lane value of this group, made once per value."""
+        if value.space is self:
+            return value
+        key = id(value)
+        cached = self.adopted.get(key)
+        if cached is not None and cached[0]() is value:
+            return cached[1]
+        mine = Lanes(self.view(value), self)  # registered: it follows this group's lanes
+        self.adopted[key] = (weakref.ref(value), mine)
+        return mine
+
     def view(self, value: Lanes) -> Any:
         """``value``'s data for this group's lanes (``value`` may belong to an enclosing group)."""
         space = value.space
@@ -210,7 +224,7 @@ class Group:
             value = ref()
             if value is not None:
                 value.data = value.data[index]
-        self.gathers.append((len(self.answers), index.astype(np.int32) if len(index) < 2**31 else index))
+        self.gathers.append((len(self.answers), index))
         self.stored += len(index)
         self.size = len(index)
 
@@ -592,8 +606,11 @@ class BatchedRun:
         return all(g.done for g in self.groups)
 
     def log_weights(self) -> np.ndarray:
-        """One log-weight per lane, groups in order."""
-        return np.concatenate([g.log_weights for g in self.groups])
+        """One log-weight per lane, groups in order (the group's own array when there is one group)."""
+        groups = self.groups
+        if len(groups) == 1:
+            return groups[0].log_weights
+        return np.concatenate([g.log_weights for g in groups])
 
     def resample(self, ancestors: np.ndarray) -> None:
         """Lane j of the new population copies lane ``ancestors[j]`` (indices over all groups).
