@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
 
@@ -142,19 +142,21 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     (particle-sized parameters of vectorized SMC take this path at every
     step); the others get the element-wise diagnosis that names the first
     offending element.  A dual number is checked on its plain value and
-    returned as it is.
+    returned as it is; so is a lane value of a batched run (every lane checked).
     """
-    if isinstance(value, Dual):
-        validate(family, name, stop_gradient(value), kind)
-        return value
-    if is_tensor(value):
-        validate(family, name, detached(value), kind)
-        return value
+    t = type(value)
+    if t is not np.ndarray and t is not float and t is not int:
+        if t is Lanes:
+            checked = validate(family, name, value.data, kind)
+            return value if checked is value.data else Lanes(checked, value.space)
+        if isinstance(value, Dual):
+            validate(family, name, stop_gradient(value), kind)
+            return value
+        if is_tensor(value):
+            validate(family, name, detached(value), kind)
+            return value
     if _TRUSTED.depth:
         return np.asarray(value, dtype=float)
-    if type(value) is Lanes:
-        checked = validate(family, name, value.data, kind)
-        return value if checked is value.data else Lanes(checked, value.space)
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
@@ -250,7 +252,10 @@ def tensor_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[A
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple[Any, ...]]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
     for v, _ in spec.values():
-        if type(v) is Lanes:
+        t = type(v)
+        if t is float or t is int or t is np.ndarray:
+            continue
+        if t is Lanes:
             return lane_params(family, spec)
         if isinstance(v, Dual):
             return dual_params(family, spec)
@@ -258,8 +263,20 @@ def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tupl
             return tensor_params(family, spec)
     arrays = {name: validate(family, name, v, kind) for name, (v, kind) in spec.items()}
     if _TRUSTED.depth:  # a batched run's lowering: its own arrays, not copied
-        return list(arrays.values()), _broadcast_shape(family, arrays)
+        return list(arrays.values()), _shape_of(family, arrays)
     return broadcast(family, **arrays)
+
+
+def _shape_of(family: str, arrays: dict[Any, Any]) -> tuple[Any, ...]:
+    """The broadcast shape of parameter arrays (one lookup when they agree, the common case)."""
+    shape: Optional[tuple[Any, ...]] = None
+    for a in arrays.values():
+        if a.ndim:
+            if shape is None:
+                shape = a.shape
+            elif a.shape != shape:
+                return _broadcast_shape(family, arrays)
+    return () if shape is None else shape
 
 
 _INTEGRAL = ("count", "integer")
@@ -276,14 +293,11 @@ def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
     out: list[Any] = []
     shapes = []
     for name, (v, kind) in spec.items():
-        if type(v) is Lanes:
-            checked = validate(family, name, v, kind)
-            out.append(checked)
-            shapes.append(v.shape)
-        else:
-            checked = validate(family, name, v, kind)
-            out.append(checked)
-            shapes.append(checked.shape)
+        checked = validate(family, name, v, kind)
+        out.append(checked)
+        shapes.append(checked.shape)
+    if all(len(s) == 0 for s in shapes):
+        return out, ()
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
