@@ -288,14 +288,7 @@ class Group:
         if self.position < len(self.replay):
             return self._replayed(kind, effect)
         if kind is Sample:
-            if effect.value is UNSET:
-                data = draw(effect.dist, self.run.rng, self.size, self)
-                self.answers.append(LaneAnswer(data))
-                self.stored += data.size
-                return Lanes(data, self)
-            value = in_space(effect.value, self)
-            self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
-            return value
+            return self._sampled(effect)
         if kind is Observe:
             self.log_weights = self.log_weights + score(effect.dist, effect.value, self.size, self)
             self.steps += 1
@@ -333,15 +326,20 @@ class Group:
         if self.position < len(self.replay):
             return self._replayed(kind, effect)
         if kind is Sample:
-            if effect.value is UNSET:
-                data = draw(effect.dist, self.run.rng, self.size, self)
-                self.answers.append(LaneAnswer(data))
-                return Lanes(data, self)
-            value = in_space(effect.value, self)
-            self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
-            return value
+            return self._sampled(effect)
         self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
+
+    def _sampled(self, effect: Any) -> Any:
+        """A sample's answer (a draw per lane, or its fixed value), logged."""
+        if effect.value is UNSET:
+            data = draw(effect.dist, self.run.rng, self.size, self)
+            self.answers.append(LaneAnswer(data))
+            self.stored += data.size
+            return Lanes(data, self)
+        value = in_space(effect.value, self)
+        self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
+        return value
 
     def _replayed(self, kind: Any, effect: Any) -> Any:
         entry = self.replay[self.position]
