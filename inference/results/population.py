@@ -44,9 +44,12 @@ class Population:
     traces: Optional[List[Any]] = None
     ess_history: List[float] = attrs.Factory(list)
     resample_count: int = 0
-    #: How many particles SMC had to rebuild by replaying an answer log.
+    #: How many particles (per-particle tiers) or groups of lanes (batched runs:
+    #: one per split of the lanes at control flow) were rebuilt by replaying an
+    #: answer log; a batched run with ``replayed == N - 1`` ran every lane alone.
     replayed: int = 0
-    #: Which SMC tiers produced it: "a", "b", "a+b" or "c" ("" for importance sampling).
+    #: What produced it: "batched" (lanes of one program), the per-particle SMC
+    #: tiers "a", "b" or "a+b", or "" (per-particle importance sampling).
     tier: str = ""
 
     def __attrs_post_init__(self) -> None:
