@@ -30,7 +30,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import _logweights, reference, resample_reference
-from ._logweights import ess, log_normalize, logsumexp, normalize
+from ._logweights import ess, ess_and_log_mean, log_normalize, logsumexp, normalize
 from ._ranges import all_in_range
 from ._resample import (
     log_evidence_increment,
@@ -47,6 +47,7 @@ __all__ = [
     "normalize",
     "log_normalize",
     "ess",
+    "ess_and_log_mean",
     "log_evidence_increment",
     "multinomial",
     "systematic",

@@ -183,6 +183,26 @@ def log_normalize(log_weights: ArrayLike) -> np.ndarray:
     return result
 
 
+def ess_and_log_mean(log_weights: ArrayLike) -> tuple:
+    """Return ``(ess(log_weights), log of the mean weight)`` from one pass over the weights.
+
+    An SMC step needs both when it resamples; they share ``sum(exp(x - max))``,
+    so computing them together halves the passes.  Each equals what
+    :func:`ess` and ``log_evidence_increment`` return (the same arithmetic),
+    with :func:`ess`'s errors.
+
+    >>> from plait.ext import ess_and_log_mean
+    >>> ess_and_log_mean([0.0, 0.0, 0.0, 0.0])
+    (4.0, 0.0)
+    """
+    cdef const double[::1] x = _as_log_weights(log_weights)
+    cdef double m = _normalisable_max(x), sum_sq
+    cdef double s = _sum_exp(x, m, &sum_sq)
+    if s != s:
+        raise _nan_error(x)
+    return s * s / sum_sq, (m + log(s)) - log(<double>x.shape[0])
+
+
 def ess(log_weights: ArrayLike) -> float:
     """Return the effective sample size 1 / sum(w**2) of the normalised weights.
 

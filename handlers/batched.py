@@ -110,7 +110,8 @@ class Group:
 
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
-                 "stored", "prune_at", "loop_answer", "lane_ids", "sites", "adopted", "__weakref__")
+                 "stored", "prune_at", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
+                 "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -134,6 +135,8 @@ class Group:
         self.sites: dict[Any, tuple[str, Any]] = {}
         #: Values of enclosing groups as this group's lane values (see adopt).
         self.adopted: dict[int, tuple[Any, Lanes]] = {}
+        #: True while every log-weight is 0 (after resampling): the next weight is taken as is.
+        self.fresh = not log_weights.any()
         #: Weak references to the lane values made for this group (dead ones are
         #: dropped when the list has doubled since the last sweep).
         self.live: list[Any] = []
@@ -213,6 +216,7 @@ class Group:
         """Lane j becomes a copy of lane ``index[j]``; weights restart at 1."""
         self._gather(index)
         self.log_weights = np.zeros(len(index))
+        self.fresh = True
         self.lane_ids = self.lane_ids[index]
         if self.stored > self.prune_at:
             self.prune()
@@ -290,10 +294,10 @@ class Group:
         if kind is Sample:
             return self._sampled(effect)
         if kind is Observe:
-            self.log_weights = self.log_weights + score(effect.dist, effect.value, self.size, self)
+            self._weigh(score(effect.dist, effect.value, self.size, self))
             self.steps += 1
         elif kind is Factor:
-            self.log_weights = self.log_weights + _per_lane_weight(in_space(effect.log_weight, self), self.size)
+            self._weigh(_per_lane_weight(in_space(effect.log_weight, self), self.size))
             self.steps += 1
         self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
@@ -321,6 +325,15 @@ class Group:
         elif kind is Deterministic:
             self.sites[effect.name] = ("deterministic", answer)
         return answer
+
+    def _weigh(self, log_weight: Any) -> None:
+        """Add one log-weight per lane (or one for all)."""
+        if self.fresh and type(log_weight) is np.ndarray and log_weight.base is None \
+                and log_weight.shape == (self.size,) and log_weight.dtype == np.float64:
+            self.log_weights = log_weight  # weights were all 1: the new array is the sum
+        else:
+            self.log_weights = self.log_weights + log_weight
+        self.fresh = False
 
     def _live_or_replayed(self, kind: Any, effect: Any) -> Any:
         if self.position < len(self.replay):

@@ -78,11 +78,11 @@ class AdaptiveResampling:
         """
         self.steps += 1
         try:
-            ess = float(_ext.ess(log_weights))
+            ess, log_mean = _ext.ess_and_log_mean(log_weights)  # one pass for both
         except ValueError:
             if np.any(log_weights > -math.inf):
                 raise  # NaN or +inf: the message says which particle
-            ess = 0.0  # every particle is impossible: the evidence estimate is 0
+            ess, log_mean = 0.0, -math.inf  # every particle is impossible: the evidence estimate is 0
         self.ess_history.append(ess)
         if ess == 0.0:
             if self.report is not None and describe is not None:
@@ -92,7 +92,7 @@ class AdaptiveResampling:
             self.report(self.steps, describe())
         if not may_resample or ess >= self.threshold * len(log_weights):
             return None
-        self.log_evidence += float(_ext.log_evidence_increment(log_weights))
+        self.log_evidence += log_mean
         self.resample_count += 1
         return self.kernel(log_weights, rng=self.rng)
 
