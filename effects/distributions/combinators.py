@@ -386,8 +386,8 @@ class Truncated(Distribution):
         self.high = math.inf if high is None else _bound("high", high)
         if np.any(np.asarray(stop_gradient(self.low)) >= np.asarray(stop_gradient(self.high))):
             fail("Truncated", "high", f"> low ({show(self.low)})", self.high)
-        self._lower_cdf = base.cdf(self.low)
-        self._mass = base.cdf(self.high) - self._lower_cdf
+        self._lower_cdf = _cdf(base, self.low, 0.0)
+        self._mass = _cdf(base, self.high, 1.0) - self._lower_cdf
         if np.any(np.asarray(stop_gradient(self._mass)) <= 0):
             fail("Truncated", "low, high", f"an interval of positive probability under {base!r}",
                  (plain(self.low), plain(self.high)), verb="bound")
@@ -456,6 +456,13 @@ def _bound(name: str, value: Any) -> Any:
     if np.isnan(a).any():
         fail("Truncated", name, "a number or +-inf, not NaN", value)
     return value if isinstance(value, Dual) else scalar_or_array(a)
+
+
+def _cdf(base: Any, bound: Any, at_infinity: float) -> Any:
+    """``base.cdf(bound)``; an infinite bound's value is known (and has no derivative to go wrong)."""
+    if not isinstance(bound, Dual) and np.all(np.isinf(bound)):
+        return at_infinity
+    return base.cdf(bound)
 
 
 def _inner_point(d: Truncated) -> Any:
