@@ -37,7 +37,7 @@ from typing import Any, Callable, Hashable, Iterable, Optional, Union
 import attrs
 import numpy as np
 
-from ..errors import EffectTypeError, InvalidParameterError
+from ..errors import EffectTypeError, InvalidParameterError, NoDerivativeRuleError
 from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
 from ..gradients.dual import stop_gradient
@@ -262,7 +262,9 @@ def _check_dist(name: Address, dist: Any) -> Distribution:
     if isinstance(dist, Distribution):
         return dist
     try:
-        return as_distribution(dist)
+        return as_distribution(dist, site=name)
+    except NoDerivativeRuleError:
+        raise  # a scipy distribution whose parameters carry derivatives: the message names the site
     except TypeError:
         raise EffectTypeError(
             f"site {name!r}: {dist!r} is not a distribution; pass a plait "
