@@ -461,7 +461,7 @@ class StickBreaking(Transform):
         return f"StickBreaking({self.k}) -> {self.support!r}"
 
 
-def _check_last_axis(what: str, shape: Tuple[int, ...], size: int) -> None:
+def _check_last_axis(what: str, shape: tuple[int, ...], size: int) -> None:
     if len(shape) == 0 or shape[-1] != size:
         raise ValueError(f"{what}: the last axis must have length {size}, got shape {shape}")
 
@@ -555,11 +555,11 @@ class SumToZero(Transform):
     def log_abs_det_jacobian(self, x: Any) -> Any:
         return np.zeros(_shape(x)[:-1]) if len(_shape(x)) > 1 else np.float64(0.0)
 
-    def unconstrained_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         _check_last_axis(f"SumToZero({self.d}).unconstrained_shape", tuple(shape), self.d)
         return tuple(shape[:-1]) + (self.d - 1,)
 
-    def constrained_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    def constrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         _check_last_axis(f"SumToZero({self.d}).constrained_shape", tuple(shape), self.d - 1)
         return tuple(shape[:-1]) + (self.d,)
 
@@ -598,7 +598,7 @@ class CorrCholesky(Transform):
     >>> L.round(6), np.allclose(t.inverse(L), [0.5])
     (array([[1.      , 0.      ],
            [0.462117, 0.886819]]), True)
-    >>> t.unconstrained_shape((3, 3)), t.constrained_shape((3,))
+    >>> CorrCholesky(3).unconstrained_shape((3, 3)), CorrCholesky(3).constrained_shape((3,))
     ((3,), (3, 3))
     """
 
@@ -619,7 +619,7 @@ class CorrCholesky(Transform):
     def _size(self) -> int:
         return self.d * (self.d - 1) // 2
 
-    def _parts(self, x: Any) -> Tuple[Any, Any, Any]:
+    def _parts(self, x: Any) -> tuple[Any, Any, Any]:
         """``(Z, log(1 - Z^2), S)``: partial correlations, their log complements, half their exclusive row sums."""
         _check_last_axis(f"CorrCholesky({self.d})", _shape(x), self._size())
         scatter = _scatter_lower(self.d)
@@ -648,12 +648,12 @@ class CorrCholesky(Transform):
         strict = np.tril(np.ones((self.d, self.d)), -1)
         return np.sum(log1m + half_before * strict, axis=(-2, -1))
 
-    def unconstrained_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         if tuple(shape[-2:]) != (self.d, self.d):
             raise ValueError(f"CorrCholesky({self.d}).unconstrained_shape: needs ({self.d}, {self.d}) last, got {shape}")
         return tuple(shape[:-2]) + (self._size(),)
 
-    def constrained_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    def constrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         _check_last_axis(f"CorrCholesky({self.d}).constrained_shape", tuple(shape), self._size())
         return tuple(shape[:-1]) + (self.d, self.d)
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plait
 import pytest
 import scipy.stats as st
-from scipy.special import expit
-
-import plait
 from plait.gradients import grad, grad_forward
+from scipy.special import expit
 
 N_DRAWS = 4000
 

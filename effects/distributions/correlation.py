@@ -22,7 +22,17 @@ from typing import Any
 import numpy as np
 from scipy.special import betaln
 
-from .base import ArrayLike, Distribution, as_values, fail, norm_shape, out, params, plain, scalar_or_array
+from .base import (
+    ArrayLike,
+    Distribution,
+    as_values,
+    fail,
+    norm_shape,
+    out,
+    params,
+    plain,
+    scalar_or_array,
+)
 from .supports import CorrCholeskyFactor
 
 __all__ = ["LKJCholesky"]
@@ -51,11 +61,11 @@ class LKJCholesky(Distribution):
     >>> import numpy as np
     >>> from plait.effects.distributions import LKJCholesky, Beta
     >>> L = np.array([[1.0, 0.0], [0.6, 0.8]])
-    >>> round(LKJCholesky(2, 3.0).log_prob(L), 6) == round(Beta(3.0, 3.0).log_prob(0.8) - np.log(2.0), 6)
+    >>> bool(np.isclose(LKJCholesky(2, 3.0).log_prob(L), Beta(3.0, 3.0).log_prob(0.8) - np.log(2.0)))
     True
     """
 
-    __slots__ = ("dim", "concentration", "event_shape")
+    __slots__ = ("concentration", "dim", "event_shape")
     _param_names = ("dim", "concentration")
 
     def __init__(self, dim: int, concentration: ArrayLike = 1.0) -> None:

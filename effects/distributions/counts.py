@@ -7,7 +7,7 @@ carry derivatives (the counts and totals cannot).
 >>> import numpy as np
 >>> from plait.effects.distributions import NegativeBinomial
 >>> d = NegativeBinomial(mean=4.0, concentration=2.0)
->>> d.mean, d.variance
+>>> round(d.mean, 12), round(d.variance, 12)
 (4.0, 12.0)
 """
 
@@ -37,7 +37,7 @@ from .base import (
 from .discrete import _integral, _xlogp
 from .supports import CountVector, IntRange, nonnegative_integer
 
-__all__ = ["NegativeBinomial", "BetaBinomial", "Multinomial"]
+__all__ = ["BetaBinomial", "Multinomial", "NegativeBinomial"]
 
 
 def _both(family: str, **given: Any) -> None:
@@ -73,7 +73,7 @@ class NegativeBinomial(Distribution):
     (-1.673976, -inf, 3.0)
     """
 
-    __slots__ = ("n", "p", "_log_p", "_log_q")
+    __slots__ = ("_log_p", "_log_q", "n", "p")
     is_discrete = True
     _param_names = ("n", "p")
 
@@ -140,7 +140,7 @@ class BetaBinomial(Distribution):
     (-1.609438, [0, 1, 2, 3, 4], 2.0)
     """
 
-    __slots__ = ("n", "a", "b")
+    __slots__ = ("a", "b", "n")
     is_discrete = True
     has_enumerate_support = True
     _param_names = ("n", "a", "b")
@@ -197,7 +197,7 @@ class Multinomial(Distribution):
     (-1.714798, -inf, array([0.6, 0.9, 1.5]))
     """
 
-    __slots__ = ("n", "probs", "logits", "event_shape")
+    __slots__ = ("event_shape", "logits", "n", "probs")
     is_discrete = True
     _param_names = ("n", "probs")
 

@@ -118,7 +118,7 @@ class Bernoulli(Distribution):
     (-40.0, 0.5)
     """
 
-    __slots__ = ("p", "logits")
+    __slots__ = ("logits", "p")
     is_discrete = True
     has_enumerate_support = True
     _param_names = ("p",)
@@ -350,7 +350,7 @@ class Binomial(Distribution):
     -0.980829
     """
 
-    __slots__ = ("n", "p", "logits")
+    __slots__ = ("logits", "n", "p")
     is_discrete = True
     has_enumerate_support = True
     _param_names = ("n", "p")
@@ -433,7 +433,7 @@ class Poisson(Distribution):
     (-2.791759, 1.0)
     """
 
-    __slots__ = ("rate", "log_rate")
+    __slots__ = ("log_rate", "rate")
     is_discrete = True
     _param_names = ("rate",)
 

@@ -21,7 +21,16 @@ from scipy.special import gamma as gamma_fn
 from scipy.special import gammaln, xlogy
 
 from ...gradients.dual import stop_gradient
-from .base import ArrayLike, Distribution, as_values, norm_shape, out, params, restrict, scalar_or_array
+from .base import (
+    ArrayLike,
+    Distribution,
+    as_values,
+    norm_shape,
+    out,
+    params,
+    restrict,
+    scalar_or_array,
+)
 from .reparam import gamma_draw
 from .supports import positive
 
@@ -47,7 +56,7 @@ class InverseGamma(Distribution):
     (-0.613706, -inf, 1.0)
     """
 
-    __slots__ = ("shape", "scale")
+    __slots__ = ("scale", "shape")
     _param_names = ("shape", "scale")
 
     def __init__(self, shape: ArrayLike, scale: ArrayLike = 1.0) -> None:
@@ -98,7 +107,7 @@ class Weibull(Distribution):
     (-1.193147, 2.0, 3.0)
     """
 
-    __slots__ = ("shape", "scale")
+    __slots__ = ("scale", "shape")
     _param_names = ("shape", "scale")
 
     def __init__(self, shape: ArrayLike, scale: ArrayLike = 1.0) -> None:
