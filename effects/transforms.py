@@ -466,7 +466,30 @@ def _check_last_axis(what: str, shape: tuple[int, ...], size: int) -> None:
         raise ValueError(f"{what}: the last axis must have length {size}, got shape {shape}")
 
 
-class Ordered(Transform):
+class _Sized(Transform):
+    """A transform onto a support of one dimension ``d`` (``_support_type(d)``), an event of rank 1 by default."""
+
+    __slots__ = ("d",)
+    d: int
+    event_dim = 1
+    _support_type: Any = None
+
+    def __init__(self, d: int) -> None:
+        object.__setattr__(self, "d", int(d))
+
+    @property
+    def support(self) -> Support:
+        support: Support = self._support_type(self.d)
+        return support
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.d,)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.d}) -> {self.support!r}"
+
+
+class Ordered(_Sized):
     """From ``R^d`` onto strictly increasing ``d``-vectors (``event_dim`` 1).
 
     ``y_0 = x_0`` and ``y_i = y_{i-1} + exp(x_i)``: the first coordinate is
@@ -481,19 +504,8 @@ class Ordered(Transform):
     (array([1., 0., 0.]), 0.7)
     """
 
-    __slots__ = ("d",)
-    d: int
-    event_dim = 1
-
-    def __init__(self, d: int) -> None:
-        object.__setattr__(self, "d", int(d))
-
-    @property
-    def support(self) -> Support:
-        return OrderedVector(self.d)
-
-    def _key(self) -> tuple[Any, ...]:
-        return (self.d,)
+    __slots__ = ()
+    _support_type = OrderedVector
 
     def forward(self, x: Any) -> Any:
         _check_last_axis(f"Ordered({self.d}).forward", _shape(x), self.d)
@@ -507,11 +519,9 @@ class Ordered(Transform):
     def log_abs_det_jacobian(self, x: Any) -> Any:
         return np.sum(x[..., 1:], axis=-1)
 
-    def __repr__(self) -> str:
-        return f"Ordered({self.d}) -> {self.support!r}"
 
 
-class SumToZero(Transform):
+class SumToZero(_Sized):
     """From ``R^(d-1)`` onto the ``d``-vectors summing to 0 (``event_dim`` 1), an isometry.
 
     ``y = M x`` with the orthonormal Helmert basis of the hyperplane ``sum y = 0``
@@ -530,19 +540,8 @@ class SumToZero(Transform):
     ((2,), (3,))
     """
 
-    __slots__ = ("d",)
-    d: int
-    event_dim = 1
-
-    def __init__(self, d: int) -> None:
-        object.__setattr__(self, "d", int(d))
-
-    @property
-    def support(self) -> Support:
-        return ZeroSumVector(self.d)
-
-    def _key(self) -> tuple[Any, ...]:
-        return (self.d,)
+    __slots__ = ()
+    _support_type = ZeroSumVector
 
     def forward(self, x: Any) -> Any:
         _check_last_axis(f"SumToZero({self.d}).forward", _shape(x), self.d - 1)
@@ -563,8 +562,6 @@ class SumToZero(Transform):
         _check_last_axis(f"SumToZero({self.d}).constrained_shape", tuple(shape), self.d - 1)
         return tuple(shape[:-1]) + (self.d,)
 
-    def __repr__(self) -> str:
-        return f"SumToZero({self.d}) -> {self.support!r}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -579,7 +576,7 @@ def _helmert(d: int) -> np.ndarray:
     return m
 
 
-class CorrCholesky(Transform):
+class CorrCholesky(_Sized):
     """From ``R^(d(d-1)/2)`` onto Cholesky factors of correlation matrices (``event_dim`` 2).
 
     Stan's construction: ``z = tanh(x)`` fills the strictly lower triangle
@@ -602,19 +599,9 @@ class CorrCholesky(Transform):
     ((3,), (3, 3))
     """
 
-    __slots__ = ("d",)
-    d: int
+    __slots__ = ()
     event_dim = 2
-
-    def __init__(self, d: int) -> None:
-        object.__setattr__(self, "d", int(d))
-
-    @property
-    def support(self) -> Support:
-        return CorrCholeskyFactor(self.d)
-
-    def _key(self) -> tuple[Any, ...]:
-        return (self.d,)
+    _support_type = CorrCholeskyFactor
 
     def _size(self) -> int:
         return self.d * (self.d - 1) // 2
@@ -657,8 +644,6 @@ class CorrCholesky(Transform):
         _check_last_axis(f"CorrCholesky({self.d}).constrained_shape", tuple(shape), self._size())
         return tuple(shape[:-1]) + (self.d, self.d)
 
-    def __repr__(self) -> str:
-        return f"CorrCholesky({self.d}) -> {self.support!r}"
 
 
 @functools.lru_cache(maxsize=64)

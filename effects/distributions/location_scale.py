@@ -45,17 +45,10 @@ def _full(value: float, shape: tuple[int, ...]) -> Any:
     return scalar_or_array(np.full(shape, value))
 
 
-class _LocationScale(Distribution):
-    """``loc + scale * Z`` on the real line; subclasses give the standard variable's functions."""
+class _Standard(Distribution):
+    """A family built on a standard variable ``Z``: subclasses give its draws, log density, cdf and quantiles."""
 
-    __slots__ = ("loc", "scale")
-    _param_names = ("loc", "scale")
-
-    def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0) -> None:
-        (loc, scale), self.batch_shape = params(
-            type(self).__name__, loc=(loc, "real"), scale=(scale, "positive")
-        )
-        self.loc, self.scale = scalar_or_array(loc), scalar_or_array(scale)
+    __slots__ = ()
 
     @staticmethod
     def _standard_draw(rng: np.random.Generator, size: tuple[int, ...]) -> Any:  # pragma: no cover
@@ -72,6 +65,19 @@ class _LocationScale(Distribution):
     @staticmethod
     def _standard_icdf(u: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+
+class _LocationScale(_Standard):
+    """``loc + scale * Z`` on the real line; subclasses give the standard variable's functions."""
+
+    __slots__ = ("loc", "scale")
+    _param_names = ("loc", "scale")
+
+    def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0) -> None:
+        (loc, scale), self.batch_shape = params(
+            type(self).__name__, loc=(loc, "real"), scale=(scale, "positive")
+        )
+        self.loc, self.scale = scalar_or_array(loc), scalar_or_array(scale)
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Draws ``loc + scale * z`` (a Python float for a scalar draw)."""
@@ -225,7 +231,7 @@ class Logistic(_LocationScale):
         return self.scale * self.scale * (math.pi ** 2 / 3.0)
 
 
-class _HalfScale(Distribution):
+class _HalfScale(_Standard):
     """``scale * |Z|`` on ``[0, inf)`` for a symmetric standard ``Z``; subclasses give its functions."""
 
     __slots__ = ("scale",)
@@ -234,22 +240,6 @@ class _HalfScale(Distribution):
     def __init__(self, scale: ArrayLike = 1.0) -> None:
         (scale,), self.batch_shape = params(type(self).__name__, scale=(scale, "positive"))
         self.scale = scalar_or_array(scale)
-
-    @staticmethod
-    def _standard_draw(rng: np.random.Generator, size: tuple[int, ...]) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    @staticmethod
-    def _standard_log_prob(z: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    @staticmethod
-    def _standard_cdf(z: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    @staticmethod
-    def _standard_icdf(u: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:
         """Draws ``scale * |z|`` (a Python float for a scalar draw)."""
