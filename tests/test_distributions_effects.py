@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import plait
 import pytest
 import scipy.stats as st
-
-import plait
 
 
 def _fd(ld, x, h=1e-6):
