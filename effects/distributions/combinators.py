@@ -344,9 +344,9 @@ class Mixture(Distribution):
             low = min(float(np.min(getattr(s, "low", -math.inf))) for s in supports)
             high = max(float(np.max(getattr(s, "high", math.inf))) for s in supports)
             return real if (low, high) == (-math.inf, math.inf) else Interval(low, high)
-        if all(isinstance(s, IntRange) for s in supports):
-            return IntRange(min(np.min(s.low) for s in supports),
-                            max(np.max(s.high) for s in supports))
+        ranges = [s for s in supports if isinstance(s, IntRange)]
+        if len(ranges) == len(supports):
+            return IntRange(min(np.min(r.low) for r in ranges), max(np.max(r.high) for r in ranges))
         if self.has_enumerate_support:
             union: Support = FiniteSet(self.enumerate_support())
             return union
