@@ -30,6 +30,7 @@ __all__ = [
     "ZeroMassError",
     "VectorizationError",
     "InitializationError",
+    "ImproperSampleError",
     "GradInfError",
     "NoDerivativeRuleError",
     "PerturbationEscapeError",
@@ -109,6 +110,10 @@ class VectorizationError(PlaitError, TypeError):
 
 class InitializationError(PlaitError, ValueError):
     """An MCMC chain could not start: its initial trace has zero density."""
+
+
+class ImproperSampleError(PlaitError, TypeError):
+    """An engine tried to draw from an improper distribution (``ImproperUniform``), which has no draws."""
 
 
 class GradInfError(PlaitError):

@@ -37,7 +37,7 @@ from typing import Any, Callable, Hashable, Iterable, Optional, Union
 import attrs
 import numpy as np
 
-from ..errors import EffectTypeError, InvalidParameterError
+from ..errors import EffectTypeError, InvalidParameterError, NoDerivativeRuleError
 from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
 from ..gradients.dual import stop_gradient
@@ -262,7 +262,9 @@ def _check_dist(name: Address, dist: Any) -> Distribution:
     if isinstance(dist, Distribution):
         return dist
     try:
-        return as_distribution(dist)
+        return as_distribution(dist, site=name)
+    except NoDerivativeRuleError:
+        raise  # a scipy distribution whose parameters carry derivatives: the message names the site
     except TypeError:
         raise EffectTypeError(
             f"site {name!r}: {dist!r} is not a distribution; pass a plait "
@@ -324,7 +326,9 @@ def factor(name: Address, log_weight: Any) -> Factor:
     """Multiply the run's weight by ``exp(log_weight)``.
 
     ``log_weight`` may be ``-inf`` (the run is impossible) but not NaN or
-    ``+inf``.
+    ``+inf``.  It may carry derivatives (a value computed from latents under
+    :class:`plait.LogDensity`, :func:`plait.svi` or :func:`plait.gradinf`):
+    they flow into the run's log density.
 
     >>> import plait
     >>> def model():
@@ -338,7 +342,8 @@ def factor(name: Address, log_weight: Any) -> Factor:
                 f"factor {name!r}: log_weight must be a number below +inf, got {log_weight!r}"
             )
         return Factor(name, float(log_weight))
-    array = np.asarray(log_weight, dtype=float)
+    # The check reads the plain value: a dual or reverse-mode weight keeps its derivatives.
+    array = np.asarray(stop_gradient(log_weight), dtype=float)
     if np.isnan(array).any() or np.isposinf(array).any():
         raise InvalidParameterError(
             f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}"

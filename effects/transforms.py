@@ -45,7 +45,16 @@ import scipy.special as sc
 
 from ..errors import InvalidParameterError
 from ..gradients.dual import Dual
-from .distributions.supports import Interval, Real, RealVector, Simplex, Support
+from .distributions.supports import (
+    CorrCholeskyFactor,
+    Interval,
+    OrderedVector,
+    Real,
+    RealVector,
+    Simplex,
+    Support,
+    ZeroSumVector,
+)
 
 __all__ = [
     "Transform",
@@ -56,6 +65,9 @@ __all__ = [
     "UpperBound",
     "ScaledSigmoid",
     "StickBreaking",
+    "Ordered",
+    "SumToZero",
+    "CorrCholesky",
     "biject_to",
 ]
 
@@ -399,10 +411,7 @@ class StickBreaking(Transform):
         return offsets
 
     def _check(self, shape: Tuple[int, ...], size: int, what: str) -> None:
-        if len(shape) == 0 or shape[-1] != size:
-            raise ValueError(
-                f"StickBreaking({self.k}).{what}: the last axis must have length {size}, got shape {shape}"
-            )
+        _check_last_axis(f"StickBreaking({self.k}).{what}", shape, size)
 
     def _logs(self, x: Any) -> Tuple[Any, Any]:
         """``(log z, log stick-left-before)`` for each of the ``k - 1`` breaks."""
@@ -452,6 +461,201 @@ class StickBreaking(Transform):
         return f"StickBreaking({self.k}) -> {self.support!r}"
 
 
+def _check_last_axis(what: str, shape: tuple[int, ...], size: int) -> None:
+    if len(shape) == 0 or shape[-1] != size:
+        raise ValueError(f"{what}: the last axis must have length {size}, got shape {shape}")
+
+
+class _Sized(Transform):
+    """A transform onto a support of one dimension ``d`` (``_support_type(d)``), an event of rank 1 by default."""
+
+    __slots__ = ("d",)
+    d: int
+    event_dim = 1
+    _support_type: Any = None
+
+    def __init__(self, d: int) -> None:
+        object.__setattr__(self, "d", int(d))
+
+    @property
+    def support(self) -> Support:
+        support: Support = self._support_type(self.d)
+        return support
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.d,)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.d}) -> {self.support!r}"
+
+
+class Ordered(_Sized):
+    """From ``R^d`` onto strictly increasing ``d``-vectors (``event_dim`` 1).
+
+    ``y_0 = x_0`` and ``y_i = y_{i-1} + exp(x_i)``: the first coordinate is
+    free, the others are log gaps.  ``log |dy/dx| = x_1 + ... + x_{d-1}``.
+
+    >>> import numpy as np
+    >>> from plait.effects.transforms import Ordered
+    >>> t = Ordered(3)
+    >>> t.forward(np.array([1.0, 0.0, 0.0]))
+    array([1., 2., 3.])
+    >>> t.inverse(np.array([1.0, 2.0, 3.0])), float(t.log_abs_det_jacobian(np.array([1.0, 0.5, 0.2])))
+    (array([1., 0., 0.]), 0.7)
+    """
+
+    __slots__ = ()
+    _support_type = OrderedVector
+
+    def forward(self, x: Any) -> Any:
+        _check_last_axis(f"Ordered({self.d}).forward", _shape(x), self.d)
+        return np.cumsum(np.concatenate([x[..., :1], np.exp(x[..., 1:])], axis=-1), axis=-1)
+
+    def inverse(self, y: Any) -> Any:
+        _check_last_axis(f"Ordered({self.d}).inverse", _shape(y), self.d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.concatenate([y[..., :1], np.log(np.diff(y, axis=-1))], axis=-1)
+
+    def log_abs_det_jacobian(self, x: Any) -> Any:
+        return np.sum(x[..., 1:], axis=-1)
+
+
+
+class SumToZero(_Sized):
+    """From ``R^(d-1)`` onto the ``d``-vectors summing to 0 (``event_dim`` 1), an isometry.
+
+    ``y = M x`` with the orthonormal Helmert basis of the hyperplane ``sum y = 0``
+    (column ``i`` is ``(1, ..., 1, -i, 0, ..., 0) / sqrt(i (i + 1))``, the
+    transform of Stan's ``sum_to_zero_vector``), so ``inverse(y) = M^T y``
+    and the log-Jacobian, taken with respect to the surface measure of the
+    hyperplane, is 0: independent Normal priors on ``x`` stay independent.
+
+    >>> import numpy as np
+    >>> from plait.effects.transforms import SumToZero
+    >>> t = SumToZero(3)
+    >>> y = t.forward(np.array([0.3, -1.2]))
+    >>> round(float(y.sum()), 12), np.allclose(t.inverse(y), [0.3, -1.2])
+    (0.0, True)
+    >>> t.unconstrained_shape((3,)), t.constrained_shape((2,))
+    ((2,), (3,))
+    """
+
+    __slots__ = ()
+    _support_type = ZeroSumVector
+
+    def forward(self, x: Any) -> Any:
+        _check_last_axis(f"SumToZero({self.d}).forward", _shape(x), self.d - 1)
+        return np.matmul(x, _helmert(self.d).T)
+
+    def inverse(self, y: Any) -> Any:
+        _check_last_axis(f"SumToZero({self.d}).inverse", _shape(y), self.d)
+        return np.matmul(y, _helmert(self.d))
+
+    def log_abs_det_jacobian(self, x: Any) -> Any:
+        return np.zeros(_shape(x)[:-1]) if len(_shape(x)) > 1 else np.float64(0.0)
+
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _check_last_axis(f"SumToZero({self.d}).unconstrained_shape", tuple(shape), self.d)
+        return tuple(shape[:-1]) + (self.d - 1,)
+
+    def constrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _check_last_axis(f"SumToZero({self.d}).constrained_shape", tuple(shape), self.d - 1)
+        return tuple(shape[:-1]) + (self.d,)
+
+
+
+@functools.lru_cache(maxsize=64)
+def _helmert(d: int) -> np.ndarray:
+    """The ``d x (d - 1)`` orthonormal basis of the zero-sum hyperplane (read-only)."""
+    m = np.zeros((d, d - 1))
+    for i in range(1, d):
+        m[:i, i - 1] = 1.0
+        m[i, i - 1] = -float(i)
+        m[:, i - 1] /= math.sqrt(i * (i + 1))
+    m.flags.writeable = False
+    return m
+
+
+class CorrCholesky(_Sized):
+    """From ``R^(d(d-1)/2)`` onto Cholesky factors of correlation matrices (``event_dim`` 2).
+
+    Stan's construction: ``z = tanh(x)`` fills the strictly lower triangle
+    row by row (``np.tril_indices(d, -1)`` order) as canonical partial
+    correlations, and each row is a stick of unit length,
+    ``L_ij = z_ij sqrt(1 - L_i0^2 - ... - L_i(j-1)^2)``, ``L_ii`` the rest.
+    The log-Jacobian is that of the map onto the strictly lower entries of
+    ``L`` (the coordinates of :class:`~plait.effects.distributions.LKJCholesky`'s
+    density).  ``log(1 - tanh(x)^2)`` is computed as ``2 (log 2 - |x| -
+    log1p(exp(-2|x|)))`` so large ``|x|`` stay finite.
+
+    >>> import numpy as np
+    >>> from plait.effects.transforms import CorrCholesky
+    >>> t = CorrCholesky(2)
+    >>> L = t.forward(np.array([0.5]))
+    >>> L.round(6), np.allclose(t.inverse(L), [0.5])
+    (array([[1.      , 0.      ],
+           [0.462117, 0.886819]]), True)
+    >>> CorrCholesky(3).unconstrained_shape((3, 3)), CorrCholesky(3).constrained_shape((3,))
+    ((3,), (3, 3))
+    """
+
+    __slots__ = ()
+    event_dim = 2
+    _support_type = CorrCholeskyFactor
+
+    def _size(self) -> int:
+        return self.d * (self.d - 1) // 2
+
+    def _parts(self, x: Any) -> tuple[Any, Any, Any]:
+        """``(Z, log(1 - Z^2), S)``: partial correlations, their log complements, half their exclusive row sums."""
+        _check_last_axis(f"CorrCholesky({self.d})", _shape(x), self._size())
+        scatter = _scatter_lower(self.d)
+        z = np.einsum("...m,mij->...ij", np.tanh(x), scatter)
+        ax = np.abs(x)
+        log1m = np.einsum("...m,mij->...ij", 2.0 * (math.log(2.0) - ax - np.logaddexp(0.0, -2.0 * ax)), scatter)
+        half_before = 0.5 * (np.cumsum(log1m, axis=-1) - log1m)
+        return z, log1m, half_before
+
+    def forward(self, x: Any) -> Any:
+        z, _, half_before = self._parts(x)
+        return (z + np.eye(self.d)) * np.exp(half_before)
+
+    def inverse(self, y: Any) -> Any:
+        y = np.asarray(y, dtype=float)
+        if y.shape[-2:] != (self.d, self.d):
+            raise ValueError(f"CorrCholesky({self.d}).inverse: needs {self.d}x{self.d} matrices, got shape {y.shape}")
+        square = y * y
+        left = 1.0 - (np.cumsum(square, axis=-1) - square)
+        rows, cols = np.tril_indices(self.d, -1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.arctanh((y / np.sqrt(left))[..., rows, cols])
+
+    def log_abs_det_jacobian(self, x: Any) -> Any:
+        _, log1m, half_before = self._parts(x)
+        strict = np.tril(np.ones((self.d, self.d)), -1)
+        return np.sum(log1m + half_before * strict, axis=(-2, -1))
+
+    def unconstrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if tuple(shape[-2:]) != (self.d, self.d):
+            raise ValueError(f"CorrCholesky({self.d}).unconstrained_shape: needs ({self.d}, {self.d}) last, got {shape}")
+        return tuple(shape[:-2]) + (self._size(),)
+
+    def constrained_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        _check_last_axis(f"CorrCholesky({self.d}).constrained_shape", tuple(shape), self._size())
+        return tuple(shape[:-1]) + (self.d, self.d)
+
+
+
+@functools.lru_cache(maxsize=64)
+def _scatter_lower(d: int) -> np.ndarray:
+    """``E[m, i, j] = 1`` where ``(i, j)`` is the ``m``-th strictly lower entry (read-only)."""
+    rows, cols = np.tril_indices(d, -1)
+    e = np.zeros((len(rows), d, d))
+    e[np.arange(len(rows)), rows, cols] = 1.0
+    e.flags.writeable = False
+    return e
+
+
 def _category(low: Any, high: Any) -> str:
     lo, hi = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     finite_lo, finite_hi = np.isfinite(lo), np.isfinite(hi)
@@ -473,7 +677,10 @@ def biject_to(support: Any, *, positive: str = "exp") -> Transform:
     * ``Interval(low, inf)`` / ``Interval(-inf, high)``: ``low + exp(x)`` /
       ``high - exp(x)``;
     * ``Interval(low, high)`` (``unit_interval`` included): scaled ``expit``;
-    * ``simplex(k)``: stick-breaking from ``k - 1`` coordinates.
+    * ``simplex(k)``: stick-breaking from ``k - 1`` coordinates;
+    * ``ordered_vector(d)``: :class:`Ordered` (a free first value, then log gaps);
+    * ``sum_to_zero(d)``: :class:`SumToZero` from ``d - 1`` coordinates;
+    * ``corr_cholesky(d)``: :class:`CorrCholesky` from ``d (d - 1) / 2`` coordinates.
 
     ``exp`` is the default for positive values because scales and rates are
     naturally optimised on a log scale: a gradient step changes them by a
@@ -529,6 +736,12 @@ def _biject_to(support: Any, positive: str) -> Transform:
         return Identity(support.d)
     if isinstance(support, Simplex):
         return StickBreaking(support.k)
+    if isinstance(support, OrderedVector):
+        return Ordered(support.d)
+    if isinstance(support, ZeroSumVector):
+        return SumToZero(support.d)
+    if isinstance(support, CorrCholeskyFactor):
+        return CorrCholesky(support.d)
     if isinstance(support, Interval):
         kind = _category(support.low, support.high)
         if kind == "real":

@@ -15,13 +15,25 @@ distributions are accepted through :func:`as_distribution`.
 
 from .base import Distribution, MaskedDistribution, ScaledDistribution
 from .coupled import Coupled
+from .combinators import Delta, ImproperUniform, Mixture, Truncated
 from .continuous import Beta, Exponential, Gamma, LogNormal, Normal, StudentT, Uniform
+from .correlation import LKJCholesky
+from .counts import BetaBinomial, Multinomial, NegativeBinomial
 from .discrete import Bernoulli, Binomial, Categorical, DiscreteUniform, Geometric, Poisson
+from .location_scale import Cauchy, HalfCauchy, HalfNormal, Laplace, Logistic
 from .multivariate import Dirichlet, MultivariateNormal
+from .positive import InverseGamma, Weibull
 from .scipy_adapter import ScipyDistribution, as_distribution
 from ...ext import _interpreter as _compiled_draws
 from .supports import (
+    CorrCholeskyFactor,
+    CountVector,
     FiniteSet,
+    OrderedVector,
+    ZeroSumVector,
+    corr_cholesky,
+    ordered_vector,
+    sum_to_zero,
     Interval,
     IntRange,
     Real,
@@ -53,6 +65,8 @@ __all__ = [
     "Poisson",
     "Geometric",
     "DiscreteUniform",
+    "NegativeBinomial",
+    "BetaBinomial",
     # continuous
     "Normal",
     "LogNormal",
@@ -61,9 +75,23 @@ __all__ = [
     "Gamma",
     "Exponential",
     "StudentT",
+    "Cauchy",
+    "HalfCauchy",
+    "HalfNormal",
+    "Laplace",
+    "Logistic",
+    "InverseGamma",
+    "Weibull",
     # multivariate
     "Dirichlet",
     "MultivariateNormal",
+    "Multinomial",
+    "LKJCholesky",
+    # built from others or from a support
+    "Delta",
+    "ImproperUniform",
+    "Mixture",
+    "Truncated",
     # scipy
     "ScipyDistribution",
     "as_distribution",
@@ -75,6 +103,10 @@ __all__ = [
     "FiniteSet",
     "Simplex",
     "RealVector",
+    "OrderedVector",
+    "ZeroSumVector",
+    "CorrCholeskyFactor",
+    "CountVector",
     "real",
     "positive",
     "unit_interval",
@@ -82,4 +114,7 @@ __all__ = [
     "nonnegative_integer",
     "simplex",
     "real_vector",
+    "ordered_vector",
+    "sum_to_zero",
+    "corr_cholesky",
 ]

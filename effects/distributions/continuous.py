@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, ndtr, ndtri
 from scipy.special import digamma as _digamma
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
@@ -151,6 +151,24 @@ class Normal(Distribution):
         """scale^2."""
         return self.scale * self.scale
 
+    def cdf(self, x: ArrayLike) -> Any:
+        """``Phi((x - loc) / scale)``.
+
+        >>> from plait.effects.distributions import Normal
+        >>> Normal(1.0, 2.0).cdf(1.0)
+        0.5
+        """
+        return out(ndtr((as_values(x) - self.loc) / self.scale))
+
+    def icdf(self, u: ArrayLike) -> Any:
+        """``loc + scale * Phi^-1(u)``.
+
+        >>> from plait.effects.distributions import Normal
+        >>> Normal(1.0, 2.0).icdf(0.5)
+        1.0
+        """
+        return out(self.loc + self.scale * ndtri(as_values(u)))
+
 
 class LogNormal(Distribution):
     """exp of Normal(loc, scale); matches ``scipy.stats.lognorm(s=scale, scale=exp(loc))``.
@@ -219,6 +237,27 @@ class LogNormal(Distribution):
         s2 = np.square(self.scale)
         return scalar_or_array(np.expm1(s2) * np.exp(2 * self.loc + s2))
 
+    def cdf(self, x: ArrayLike) -> Any:
+        """``Phi((log x - loc) / scale)`` (0 for x <= 0).
+
+        >>> from plait.effects.distributions import LogNormal
+        >>> LogNormal(0.0, 1.0).cdf(1.0), LogNormal(0.0, 1.0).cdf(-1.0)
+        (0.5, 0.0)
+        """
+        x = as_values(x)
+        inside = x > 0
+        with np.errstate(divide="ignore"):
+            return out(np.where(inside, ndtr((np.log(np.where(inside, x, 1.0)) - self.loc) / self.scale), 0.0))
+
+    def icdf(self, u: ArrayLike) -> Any:
+        """``exp(loc + scale * Phi^-1(u))``.
+
+        >>> from plait.effects.distributions import LogNormal
+        >>> LogNormal(0.0, 1.0).icdf(0.5)
+        1.0
+        """
+        return out(np.exp(self.loc + self.scale * ndtri(as_values(u))))
+
 
 class Uniform(Distribution):
     """Uniform on the interval ``[low, high]`` (finite, ``low < high``).
@@ -276,6 +315,24 @@ class Uniform(Distribution):
     def variance(self) -> Any:
         """(high - low)^2 / 12."""
         return (self.high - self.low) ** 2 / 12
+
+    def cdf(self, x: ArrayLike) -> Any:
+        """``(x - low) / (high - low)`` clipped to [0, 1].
+
+        >>> from plait.effects.distributions import Uniform
+        >>> Uniform(0.0, 4.0).cdf(1.0), Uniform(0.0, 4.0).cdf(5.0)
+        (0.25, 1.0)
+        """
+        return out(np.clip((as_values(x) - self.low) / (self.high - self.low), 0.0, 1.0))
+
+    def icdf(self, u: ArrayLike) -> Any:
+        """``low + (high - low) u``.
+
+        >>> from plait.effects.distributions import Uniform
+        >>> Uniform(0.0, 4.0).icdf(0.25)
+        1.0
+        """
+        return out(self.low + (self.high - self.low) * as_values(u))
 
 
 class Beta(Distribution):
@@ -475,6 +532,24 @@ class Exponential(Distribution):
     def variance(self) -> Any:
         """1 / rate^2."""
         return 1 / (self.rate * self.rate)
+
+    def cdf(self, x: ArrayLike) -> Any:
+        """``1 - exp(-rate x)`` (0 below 0).
+
+        >>> from plait.effects.distributions import Exponential
+        >>> round(Exponential(2.0).cdf(0.5), 6), Exponential(2.0).cdf(-1.0)
+        (0.632121, 0.0)
+        """
+        return out(-np.expm1(-np.maximum(as_values(x), 0.0) * self.rate))
+
+    def icdf(self, u: ArrayLike) -> Any:
+        """``-log(1 - u) / rate``.
+
+        >>> from plait.effects.distributions import Exponential
+        >>> round(Exponential(2.0).icdf(0.632120558828558), 6)
+        0.5
+        """
+        return out(-np.log1p(-as_values(u)) / self.rate)
 
 
 def _t_log_norm(df: Any) -> Any:

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import expit, gammaln, log_expit, logsumexp
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
@@ -76,8 +76,38 @@ def _integral(x: np.ndarray) -> np.ndarray:
     return integral
 
 
+def _from_logits(family: str, p: Any, logits: Any) -> tuple[Any, Any, tuple[Any, ...]]:
+    """``(logits, p = expit(logits), batch_shape)`` for the logit parameterisation."""
+    if p is not None:
+        raise InvalidParameterError(f"{family}: give exactly one of 'p' and 'logits'")
+    if logits is None:
+        raise InvalidParameterError(f"{family}: give one of 'p' and 'logits'")
+    (lg,), shape = params(family, logits=(logits, "real"))
+    lg = scalar_or_array(lg)
+    return lg, scalar_or_array(expit(lg)), shape
+
+
+def _logit_log_prob(x: Any, logits: Any, n: Any) -> Any:
+    """``log C(n, x) + x log_expit(l) + (n - x) log_expit(-l)`` for integers x in {0..n}."""
+    x = as_values(x)
+    inside = _integral(x) & (x >= 0) & (x <= n)
+    k = np.where(inside, x, 0.0)
+    comb = gammaln(n + 1.0) - (gammaln(k + 1.0) + gammaln(n - k + 1.0))
+    lp = comb + _xlogp(k, log_expit(logits)) + _xlogp(n - k, log_expit(-logits))
+    return out(restrict(lp, x, inside))
+
+
+def _xlogp(x: Any, log_p: Any) -> Any:
+    """``x log p`` given ``log p``, exactly 0 where ``x`` is 0 (even where ``log p`` is -inf)."""
+    zero = x == 0
+    return np.where(zero, 0.0, x * np.where(zero, 0.0, log_p))
+
+
 class Bernoulli(Distribution):
-    """Bernoulli(p) on {0, 1}; ``True``/``False`` score as 1/0.
+    """Bernoulli(p) on {0, 1}, or ``Bernoulli(logits=l)`` with ``p = expit(l)``; ``True``/``False`` score as 1/0.
+
+    With ``logits`` the log mass is ``log_expit(l)`` at 1 and ``log_expit(-l)``
+    at 0, accurate for logits of any size.
 
     >>> from plait.effects.distributions import Bernoulli
     >>> d = Bernoulli(0.25)
@@ -85,14 +115,20 @@ class Bernoulli(Distribution):
     (-1.386294, -inf, [0, 1])
     >>> Bernoulli(1.0).support
     IntRange(1, 1) [discrete]
+    >>> round(Bernoulli(logits=-40.0).log_prob(1), 6), Bernoulli(logits=0.0).p
+    (-40.0, 0.5)
     """
 
-    __slots__ = ("p",)
+    __slots__ = ("logits", "p")
     is_discrete = True
     has_enumerate_support = True
     _param_names = ("p",)
 
-    def __init__(self, p: ArrayLike) -> None:
+    def __init__(self, p: ArrayLike = None, logits: ArrayLike = None) -> None:
+        self.logits = None
+        if logits is not None or p is None:
+            self.logits, self.p, self.batch_shape = _from_logits("Bernoulli", p, logits)
+            return
         if type(p) in SCALARS:
             p += 0.0
             if 0.0 <= p <= 1.0:
@@ -117,6 +153,8 @@ class Bernoulli(Distribution):
     def log_prob(self, x: ArrayLike) -> Any:
         """``log p`` at 1, ``log(1 - p)`` at 0, ``-inf`` elsewhere."""
         p = self.p
+        if self.logits is not None:
+            return _logit_log_prob(x, self.logits, 1)
         if type(p) is float and type(x) in _VALUES:
             if x == 1:
                 return math.log(p) if p > 0 else -_INF
@@ -318,20 +356,29 @@ def _logits(logits: Any) -> Any:
 
 
 class Binomial(Distribution):
-    """Binomial(n, p): successes in ``n`` trials (``n`` a nonnegative integer).
+    """Binomial(n, p): successes in ``n`` trials (``n`` a nonnegative integer); or ``Binomial(n, logits=l)``.
 
     >>> from plait.effects.distributions import Binomial
     >>> d = Binomial(4, 0.5)
     >>> round(d.log_prob(2), 6), d.log_prob(5), Binomial(4, 1.0).support
     (-0.980829, -inf, IntRange(4, 4) [discrete])
+    >>> round(Binomial(4, logits=0.0).log_prob(2), 6)
+    -0.980829
     """
 
-    __slots__ = ("n", "p")
+    __slots__ = ("logits", "n", "p")
     is_discrete = True
     has_enumerate_support = True
     _param_names = ("n", "p")
 
-    def __init__(self, n: ArrayLike, p: ArrayLike) -> None:
+    def __init__(self, n: ArrayLike, p: ArrayLike = None, logits: ArrayLike = None) -> None:
+        self.logits = None
+        if logits is not None or p is None:
+            self.logits, self.p, shape = _from_logits("Binomial", p, logits)
+            (count,), count_shape = params("Binomial", n=(n, "count"))
+            self.n = scalar_or_array(count, integer=True)
+            self.batch_shape = tuple(np.broadcast_shapes(shape, count_shape))
+            return
         if type(n) is int and n >= 0 and type(p) in SCALARS and 0 <= p <= 1:
             self.n, self.p = n, p + 0.0
             self.batch_shape = ()
@@ -348,6 +395,8 @@ class Binomial(Distribution):
     def log_prob(self, x: ArrayLike) -> Any:
         """``log C(n, x) + x log p + (n - x) log(1 - p)`` for x in {0..n}."""
         n, p = self.n, self.p
+        if self.logits is not None:
+            return _logit_log_prob(x, self.logits, n)
         if type(p) is float and type(x) in _VALUES:
             k = _as_int(x)
             if k is None or k != k:
@@ -389,16 +438,30 @@ class Binomial(Distribution):
 class Poisson(Distribution):
     """Poisson(rate) on {0, 1, 2, ...}; ``rate >= 0`` (rate 0 is a point mass at 0).
 
+    ``Poisson(log_rate=eta)`` takes the log of the rate (a GLM's linear
+    predictor): the log mass ``k eta - exp(eta) - log k!`` is then computed
+    from ``eta`` directly.
+
     >>> from plait.effects.distributions import Poisson
     >>> round(Poisson(2.0).log_prob(3), 6), Poisson(0).support
     (-1.712318, IntRange(0, 0) [discrete])
+    >>> round(Poisson(log_rate=0.0).log_prob(3), 6), Poisson(log_rate=0.0).rate
+    (-2.791759, 1.0)
     """
 
-    __slots__ = ("rate",)
+    __slots__ = ("log_rate", "rate")
     is_discrete = True
     _param_names = ("rate",)
 
-    def __init__(self, rate: ArrayLike) -> None:
+    def __init__(self, rate: ArrayLike = None, log_rate: ArrayLike = None) -> None:
+        self.log_rate = None
+        if log_rate is not None or rate is None:
+            if rate is not None or log_rate is None:
+                raise InvalidParameterError("Poisson: give exactly one of 'rate' and 'log_rate'")
+            (eta,), self.batch_shape = params("Poisson", log_rate=(log_rate, "real"))
+            self.log_rate = scalar_or_array(eta)
+            self.rate = out(np.exp(self.log_rate))
+            return
         if type(rate) in SCALARS:
             rate += 0.0
             if 0.0 <= rate < _INF:
@@ -417,6 +480,11 @@ class Poisson(Distribution):
     def log_prob(self, x: ArrayLike) -> Any:
         """``x log(rate) - log(x!) - rate`` for integers x >= 0."""
         rate = self.rate
+        if self.log_rate is not None:
+            x = as_values(x)
+            inside = _integral(x) & (x >= 0)
+            k = np.where(inside, x, 0.0)
+            return out(restrict(_xlogp(k, self.log_rate) - gammaln(k + 1.0) - rate, x, inside))
         if type(rate) is float and type(x) in _VALUES:
             k = _as_int(x)
             if k is None or k != k:

@@ -41,6 +41,10 @@ __all__ = [
     "FiniteSet",
     "Simplex",
     "RealVector",
+    "OrderedVector",
+    "ZeroSumVector",
+    "CorrCholeskyFactor",
+    "CountVector",
     "real",
     "positive",
     "unit_interval",
@@ -48,6 +52,9 @@ __all__ = [
     "nonnegative_integer",
     "simplex",
     "real_vector",
+    "ordered_vector",
+    "sum_to_zero",
+    "corr_cholesky",
 ]
 
 _INF = math.inf
@@ -390,7 +397,44 @@ class Simplex(Support):
         return f"Simplex({self.k})"
 
 
-class RealVector(Support):
+class _Vectors(Support):
+    """Base of the supports of ``d``-vectors (``event_dim`` 1): structure and the shape check.
+
+    Subclasses give ``_label`` and ``_inside(a)``, the per-vector test on a
+    float array whose last axis has length ``d``.
+    """
+
+    __slots__ = ("d",)
+    d: int
+    event_dim = 1
+    _label = ""
+
+    def __init__(self, d: int) -> None:
+        if int(d) != d or d < 1:
+            raise ValueError(f"{type(self).__name__} needs a positive integer dimension, got {d!r}")
+        object.__setattr__(self, "d", int(d))
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.d,)
+
+    def _inside(self, a: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def contains(self, x: Any) -> Any:
+        """True for each vector (last axis) of length ``d`` that lies in the set."""
+        a = _as_values(x)
+        if a is None or a.ndim == 0:
+            return False
+        if a.shape[-1] != self.d:
+            return _result(np.zeros(a.shape[:-1], dtype=bool))
+        with np.errstate(invalid="ignore"):
+            return _result(self._inside(a))
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__}({self.d})"
+
+
+class RealVector(_Vectors):
     """Finite real ``d``-vectors (``event_dim`` 1), e.g. a MultivariateNormal.
 
     >>> from plait.effects.distributions.supports import RealVector
@@ -398,29 +442,128 @@ class RealVector(Support):
     array([ True, False])
     """
 
+    __slots__ = ()
+
+    def _inside(self, a: np.ndarray) -> np.ndarray:
+        inside: np.ndarray = np.all(np.isfinite(a), axis=-1)
+        return inside
+
+
+class OrderedVector(_Vectors):
+    """Finite real ``d``-vectors in strictly increasing order (e.g. the means of a mixture).
+
+    >>> from plait.effects.distributions.supports import OrderedVector
+    >>> OrderedVector(3).contains([[0.0, 1.0, 2.5], [1.0, 0.5, 2.0]])
+    array([ True, False])
+    """
+
+    __slots__ = ()
+
+    def _inside(self, a: np.ndarray) -> np.ndarray:
+        inside: np.ndarray = np.all(np.isfinite(a), axis=-1) & np.all(np.diff(a, axis=-1) > 0, axis=-1)
+        return inside
+
+
+class ZeroSumVector(_Vectors):
+    """Finite real ``d``-vectors whose entries sum to 0 (within ``1e-8 * d`` times their size).
+
+    >>> from plait.effects.distributions.supports import ZeroSumVector
+    >>> ZeroSumVector(3).contains([[1.0, -0.5, -0.5], [1.0, 0.0, 0.0]])
+    array([ True, False])
+    """
+
+    __slots__ = ()
+
+    def _inside(self, a: np.ndarray) -> np.ndarray:
+        size = np.maximum(np.max(np.abs(a), axis=-1), 1.0)
+        inside: np.ndarray = np.all(np.isfinite(a), axis=-1) & (
+            np.abs(np.sum(a, axis=-1)) <= SIMPLEX_ATOL * self.d * size
+        )
+        return inside
+
+
+class CorrCholeskyFactor(Support):
+    """Cholesky factors of ``d x d`` correlation matrices (``event_dim`` 2).
+
+    Lower-triangular matrices with a positive diagonal whose rows have unit
+    Euclidean norm (within ``1e-8 * d``), so that ``L @ L.T`` has a unit
+    diagonal: the support of :class:`~plait.effects.distributions.LKJCholesky`.
+
+    >>> import numpy as np
+    >>> from plait.effects.distributions.supports import CorrCholeskyFactor
+    >>> s = CorrCholeskyFactor(2)
+    >>> s.contains(np.array([[1.0, 0.0], [0.6, 0.8]])), s.contains(np.eye(2) * 2)
+    (True, False)
+    """
+
     __slots__ = ("d",)
     d: int
-    event_dim = 1
+    event_dim = 2
 
     def __init__(self, d: int) -> None:
         if int(d) != d or d < 1:
-            raise ValueError(f"RealVector needs a positive integer dimension, got {d!r}")
+            raise ValueError(f"CorrCholeskyFactor needs a positive integer dimension, got {d!r}")
         object.__setattr__(self, "d", int(d))
 
     def _key(self) -> tuple[Any, ...]:
         return (self.d,)
 
     def contains(self, x: Any) -> Any:
-        """True for each vector (last axis) of length ``d`` with finite entries."""
+        """True for each matrix (last two axes) that is such a factor."""
+        a = _as_values(x)
+        if a is None or a.ndim < 2:
+            return False
+        if a.shape[-2:] != (self.d, self.d):
+            return _result(np.zeros(a.shape[:-2], dtype=bool))
+        with np.errstate(invalid="ignore"):
+            finite = np.all(np.isfinite(a), axis=(-2, -1))
+            lower = np.all(np.triu(a, 1) == 0, axis=(-2, -1))
+            diagonal = np.all(np.diagonal(a, axis1=-2, axis2=-1) > 0, axis=-1)
+            unit = np.all(np.abs(np.sum(a * a, axis=-1) - 1.0) <= SIMPLEX_ATOL * self.d, axis=-1)
+        return _result(finite & lower & diagonal & unit)
+
+    def _describe(self) -> str:
+        return f"CorrCholeskyFactor({self.d})"
+
+
+class CountVector(Support):
+    """Nonnegative integer ``k``-vectors summing to ``total`` (the support of a Multinomial).
+
+    ``total`` may be an array (one per batch member).
+
+    >>> from plait.effects.distributions.supports import CountVector
+    >>> CountVector(3, 4).contains([[1, 1, 2], [1, 1, 1]])
+    array([ True, False])
+    """
+
+    __slots__ = ("k", "total")
+    k: int
+    total: Any
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, k: int, total: Any) -> None:
+        if int(k) != k or k < 1:
+            raise ValueError(f"CountVector needs a positive integer length, got {k!r}")
+        object.__setattr__(self, "k", int(k))
+        object.__setattr__(self, "total", _bound(total, True))
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.k, self.total)
+
+    def contains(self, x: Any) -> Any:
+        """True for each vector (last axis) of ``k`` nonnegative integers summing to ``total``."""
         a = _as_values(x)
         if a is None or a.ndim == 0:
             return False
-        if a.shape[-1] != self.d:
+        if a.shape[-1] != self.k:
             return _result(np.zeros(a.shape[:-1], dtype=bool))
-        return _result(np.all(np.isfinite(a), axis=-1))
+        with np.errstate(invalid="ignore"):
+            counts = np.all((a == np.floor(a)) & np.isfinite(a) & (a >= 0), axis=-1)
+            return _result(counts & (np.sum(a, axis=-1) == np.asarray(self.total, dtype=float)))
 
     def _describe(self) -> str:
-        return f"RealVector({self.d})"
+        return f"CountVector({self.k}, total={_fmt(self.total)})"
 
 
 real = Real()
@@ -448,3 +591,33 @@ def real_vector(d: int) -> RealVector:
     RealVector(2) [continuous]
     """
     return RealVector(d)
+
+
+def ordered_vector(d: int) -> OrderedVector:
+    """The strictly increasing real vectors of dimension ``d``.
+
+    >>> from plait.effects.distributions.supports import ordered_vector
+    >>> ordered_vector(2)
+    OrderedVector(2) [continuous]
+    """
+    return OrderedVector(d)
+
+
+def sum_to_zero(d: int) -> ZeroSumVector:
+    """The real vectors of dimension ``d`` whose entries sum to 0.
+
+    >>> from plait.effects.distributions.supports import sum_to_zero
+    >>> sum_to_zero(3)
+    ZeroSumVector(3) [continuous]
+    """
+    return ZeroSumVector(d)
+
+
+def corr_cholesky(d: int) -> CorrCholeskyFactor:
+    """The Cholesky factors of ``d x d`` correlation matrices.
+
+    >>> from plait.effects.distributions.supports import corr_cholesky
+    >>> corr_cholesky(3)
+    CorrCholeskyFactor(3) [continuous]
+    """
+    return CorrCholeskyFactor(d)

@@ -20,8 +20,12 @@ Transforms (:func:`plait.transforms.biject_to`): reals and real vectors as
 they are, positive values by ``exp``, the unit interval by ``logit``,
 bounded intervals by a scaled logit, half-bounded ones by ``low + exp`` /
 ``high - exp``, the simplex by stick-breaking (``k - 1`` coordinates).
-plait has no covariance- or correlation-matrix family (no LKJ or Wishart),
-so there is no matrix transform.  A ``Uniform(low, high)`` whose bounds
+ordered vectors by a free first value and log gaps, zero-sum vectors by an
+isometry from ``d - 1`` coordinates, and Cholesky factors of correlation
+matrices (``LKJCholesky``) by Stan's partial-correlation construction
+(``d (d - 1) / 2`` coordinates).  An ``ImproperUniform`` latent (a flat
+prior on its support) is started at a point of its support, since it has
+no draws.  A ``Uniform(low, high)`` whose bounds
 depend on other latents gets its scaled logit from those bounds as they are
 computed (derivatives included), so the Jacobian follows them.
 
@@ -47,6 +51,7 @@ import attrs
 import numpy as np
 
 from ...effects.distributions.base import Wrapped
+from ...effects.distributions.combinators import ImproperUniform
 from ...effects.distributions.continuous import Uniform
 from ...effects.records import UNSET, Effect, Factor, Observe, Sample
 from ...effects.transforms import ScaledSigmoid, Transform, biject_to
@@ -101,15 +106,26 @@ def _transform(address: Hashable, dist: Any) -> Transform:
 
 
 class _Discover(Handler):
-    """Record ``(address, dist, value)`` of every latent sample no inner handler fixed."""
+    """Record ``(address, dist, value)`` of every latent sample no inner handler fixed.
+
+    An :class:`ImproperUniform` site has no draws: it gets a point of its
+    support, the image of a uniform draw on ``(-2, 2)`` in unconstrained space.
+    """
 
     def begin(self) -> None:
         self.found: List[Tuple[Hashable, Any, Any]] = []
+        self.rng = np.random.default_rng(_DISCOVERY_SEEDS[0])
 
     def handle(self, effect: Effect) -> Any:
+        if type(effect) is not Sample or effect.value is not UNSET:
+            return self.fwd(effect)
+        dist = effect.dist
+        if isinstance(_base(dist), ImproperUniform):
+            t = biject_to(dist.support)
+            free = t.unconstrained_shape(dist.batch_shape + dist.event_shape)
+            effect = effect.with_value(t.forward(self.rng.uniform(-2.0, 2.0, free)))
         answer = self.fwd(effect)
-        if type(effect) is Sample and effect.value is UNSET:
-            self.found.append((effect.name, effect.dist, answer))
+        self.found.append((effect.name, dist, answer))
         return answer
 
     def end(self, result: Any) -> None:
