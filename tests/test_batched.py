@@ -325,3 +325,21 @@ def test_predictive_runs_batched_and_matches_the_per_draw_engine_in_distribution
         assert abs(y.mean()) < 4 * math.sqrt(3.5 / len(y))
         assert abs(y.var() - 3.5) < 4 * math.sqrt(2 * 3.5**2 / len(y)) * 1.5
     assert not np.array_equal(batched["y"], per_draw["y"])  # two engines, two streams
+
+
+def test_families_that_cannot_be_lowered_split_by_parameter_value():
+    # A Mixture, a Truncated and a Delta built from lane values: the lanes decide
+    # their parameter values (a split), then each group draws from a plain one.
+    def model():
+        k = yield plait.sample("k", plait.Categorical([0.5, 0.5]))
+        loc = 2.0 * k
+        x = yield plait.sample("x", plait.Truncated(plait.Normal(loc, 1.0), low=loc))
+        m = yield plait.sample("m", plait.Mixture([0.5, 0.5], [plait.Normal(loc, 1.0), plait.Normal(-loc, 1.0)]))
+        d = yield plait.sample("d", plait.Delta(loc))
+        return float(x - loc >= 0), m, d - loc
+
+    pop = plait.importance(model, num_particles=400, seed=0)
+    assert pop.replayed >= 1
+    assert all(v[0] == 1.0 and v[2] == 0.0 for v in pop.values)
+    m = np.array([v[1] for v in pop.values])
+    assert abs(m.mean()) < 4 * m.std() / math.sqrt(len(m))

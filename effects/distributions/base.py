@@ -16,6 +16,7 @@ effect on the interpreter's hot path.
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from typing import Any, Callable, NoReturn, Optional
@@ -109,6 +110,8 @@ def _in_interval(v: float, low: float, high: float, low_closed: bool, high_close
 
 class _Trust(threading.local):
     depth = 0
+    #: True while a family that batched runs can lower validates its lane parameters.
+    keep_lanes = False
 
 
 _TRUSTED = _Trust()
@@ -147,6 +150,9 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     t = type(value)
     if t is not np.ndarray and t is not float and t is not int:
         if t is Lanes:
+            if not _TRUSTED.keep_lanes:
+                # A family that cannot carry lane values: the lanes decide one plain value.
+                return validate(family, name, np.asarray(value), kind)
             checked = validate(family, name, value.data, kind)
             return value if checked is value.data else Lanes(checked, value.space)
         if isinstance(value, Dual):
@@ -282,6 +288,70 @@ def _shape_of(family: str, arrays: dict[Any, Any]) -> tuple[Any, ...]:
 _INTEGRAL = ("count", "integer")
 
 
+# Constructor arguments that only respell a parameter the family stores (None when unused).
+_RESPELLINGS = frozenset({"logits", "log_rate", "mean", "concentration"})
+_WRAPPERS = ("ScaledDistribution", "MaskedDistribution")  # (base, one parameter)
+
+
+_LOWERABLE: dict[type, bool] = {}
+
+
+def lowerable(cls: type) -> bool:
+    """True when ``cls`` is rebuilt exactly from the parameters it names (``_param_names``).
+
+    A family whose constructor takes more (an event dimension, components, a
+    base distribution) is not lowered generically: its lanes are split by
+    parameter value instead (:func:`plain_by_value`).
+
+    >>> from plait.effects.distributions import Normal, Mixture
+    >>> lowerable(Normal), lowerable(Mixture)
+    (True, False)
+    """
+    known = _LOWERABLE.get(cls)
+    if known is None:
+        known = _LOWERABLE[cls] = _rebuilt_from_names(cls)
+    return known
+
+
+def _rebuilt_from_names(cls: type) -> bool:
+    names = getattr(cls, "_param_names", ())
+    if cls.__name__ in _WRAPPERS:
+        return True
+    if not names or "base" in names:
+        return False
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return False
+    for name, parameter in signature.parameters.items():
+        if name in names:
+            continue
+        if name in _RESPELLINGS and parameter.default is None:
+            continue
+        return False
+    return True
+
+
+def lowerable_family(family: str) -> bool:
+    """True when the family named ``family`` keeps lane values (a batched run lowers it).
+
+    >>> lowerable_family("Normal"), lowerable_family("NoSuchFamily")
+    (True, False)
+    """
+    cls = _family_classes().get(family)
+    return cls is not None and lowerable(cls)
+
+
+def _family_classes() -> dict[str, type]:
+    found: dict[str, type] = {}
+    pending = [Distribution]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
 def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any, ...]]:
     """``params`` when some parameter holds one value per lane of a batched run.
 
@@ -290,12 +360,19 @@ def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
     scores it), plain ones are validated as usual.  The batch shape is what
     one lane sees.
     """
+    if not lowerable_family(family):
+        plain = {name: (np.asarray(v) if type(v) is Lanes else v, kind) for name, (v, kind) in spec.items()}
+        return params(family, **plain)  # the lanes decided one value each
     out: list[Any] = []
     shapes = []
-    for name, (v, kind) in spec.items():
-        checked = validate(family, name, v, kind)
-        out.append(checked)
-        shapes.append(checked.shape)
+    _TRUSTED.keep_lanes = True
+    try:
+        for name, (v, kind) in spec.items():
+            checked = validate(family, name, v, kind)
+            out.append(checked)
+            shapes.append(checked.shape)
+    finally:
+        _TRUSTED.keep_lanes = False
     if all(len(s) == 0 for s in shapes):
         return out, ()
     try:

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..lanes import Lanes, in_space, lane_data
-from .base import Distribution, trusted
+from .base import Distribution, lowerable, trusted
 
-__all__ = ["has_lanes", "lowered", "draw", "score"]
+__all__ = ["has_lanes", "lowered", "lowerable", "plain_by_value", "draw", "score"]
 
 
 def has_lanes(dist: Any) -> bool:
@@ -76,6 +76,46 @@ def _lowered(dist: Any, space: Any) -> Any:
     })
 
 
+def plain_by_value(dist: Any) -> Any:
+    """Make ``dist``'s lane parameters plain, in place: lanes that disagree split into groups.
+
+    For a family that cannot be lowered generically (:func:`lowerable`): each
+    lane value held by the distribution is converted to a plain array, a lane
+    decision exactly like ``float(x)``, after which every lane of the running
+    group holds the same value and the distribution is an ordinary one.
+
+    >>> import numpy as np
+    >>> from plait.effects.lanes import FixedLanes
+    >>> from plait.effects.distributions import Delta
+    >>> d = Delta(Lanes(np.array([1.0, 1.0]), FixedLanes(2)))
+    >>> float(plain_by_value(d).value)
+    1.0
+    """
+    for cls in type(dist).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            value = getattr(dist, name, None)
+            if type(value) is Lanes:
+                object.__setattr__(dist, name, np.asarray(value))
+            else:
+                _plain_parts(value)
+    for name, value in list(getattr(dist, "__dict__", {}).items()):
+        if type(value) is Lanes:
+            setattr(dist, name, np.asarray(value))
+        else:
+            _plain_parts(value)
+    return dist
+
+
+def _plain_parts(value: Any) -> None:
+    """Distributions held by a distribution (a base, components) are made plain too."""
+    if isinstance(value, Distribution):
+        plain_by_value(value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, Distribution):
+                plain_by_value(item)
+
+
 def _plain(value: Any, ndim: int, space: Any) -> Any:
     if type(value) is not Lanes:
         return value
@@ -93,6 +133,8 @@ def draw(dist: Distribution, rng: np.random.Generator, n: int, space: Any = None
     >>> draw(Normal(0.0, 1.0), np.random.default_rng(0), 4).shape
     (4,)
     """
+    if has_lanes(dist) and not lowerable(type(dist)):
+        plain_by_value(dist)
     if has_lanes(dist):
         draws = np.asarray(lowered(dist, space).sample(rng, extra))
         return np.moveaxis(draws, len(extra), 0) if extra else draws
@@ -111,6 +153,9 @@ def score(dist: Distribution, value: Any, n: int, space: Any = None) -> Any:
     [-0.9189, -0.9189]
     """
     lanes = has_lanes(dist)
+    if lanes and not lowerable(type(dist)):
+        plain_by_value(dist)
+        lanes = False
     if not lanes and type(value) is not Lanes:
         lp = np.asarray(dist.log_prob(value), dtype=float)
         return float(lp.sum())

@@ -200,6 +200,7 @@ class Multinomial(Distribution):
     __slots__ = ("event_shape", "logits", "n", "probs")
     is_discrete = True
     _param_names = ("n", "probs")
+    _param_event_dims = {"probs": 1}
 
     def __init__(self, n: ArrayLike, probs: ArrayLike = None, logits: ArrayLike = None) -> None:
         name = "Multinomial"
