@@ -30,12 +30,24 @@ How the work is split:
   cumulative sum and walk, with ``exp`` recomputed), so nothing of size N but
   the output is written and the chunk stays in L2; measured 10-40 % faster
   than storing the cumulative sum.
+* Systematic resampling, the scheme every SMC tier uses by default, takes a
+  faster road (:func:`_systematic_fused`): ``exp`` is computed once into a
+  scratch buffer kept per thread (numpy's SIMD ``exp``, a chunk at a time),
+  and the cumulative sum is fused with the walk, so the serial chain of
+  additions, the one thing that cannot be vectorised, is paid once.  The walk
+  needs ``M / S`` before ``S`` (the last cumulative sum) is known, so it runs
+  on ``S'``, numpy's pairwise sum of the same weights, and notes every
+  particle whose count of points lies within ``eta`` of a step; afterwards
+  those few are recounted with the exact ``M / S`` (an error bound decides
+  whether that suffices; if not, the whole walk is redone exactly).  The
+  result is bit-for-bit the reference's.
 * Multinomial points are not on a grid; they are merged with ``c``: each
   particle compares the next four points unconditionally and adds up the
   comparisons, and only a particle with four children or more loops.
 """
 
 import operator
+import threading
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -45,7 +57,7 @@ from _log_weight_checks cimport first_posinf as _first_posinf
 from _log_weight_checks cimport max_log_weight as _max
 from _log_weight_checks cimport nan_error as _nan_error
 from _log_weight_checks cimport normalisable_max as _normalisable_max
-from libc.math cimport INFINITY, floor, log
+from libc.math cimport INFINITY, fabs, floor, ldexp, log
 from libc.stdint cimport int64_t
 
 from ._logweights import log_normalize as _log_normalize
@@ -277,6 +289,192 @@ cdef object _grid(str scheme, object log_weights, object rng, object uniforms,
     return out
 
 
+# --- systematic: one exp, the cumulative sum fused with the walk ---------------
+
+
+_scratch = threading.local()  # per thread: the weights' buffer, reused across calls
+
+
+cdef object _scratch_buffer(Py_ssize_t n):
+    """A float64 buffer of at least n elements, this thread's own, reused
+    across calls: fresh pages of a large array cost more than the walk."""
+    buf = getattr(_scratch, "buffer", None)
+    if buf is None or buf.shape[0] < n:
+        buf = np.empty(n)
+        _scratch.buffer = buf
+    return buf
+
+
+cdef inline double _shifted(double c, double q, double shift) noexcept nogil:
+    # t - u + 1 for t = c * q, rounded twice (the product, then + shift = 1 - u):
+    # its integer part is the number of points i + u below t whenever it is not
+    # within eta of an integer.  The walk and the recount share this one
+    # expression, so they round alike.
+    return c * q + shift
+
+
+cdef inline Py_ssize_t _fast_count(double c, double q, double shift, Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t k = <Py_ssize_t>_shifted(c, q, shift)
+    return k if k < m else m
+
+
+cdef inline Py_ssize_t _exact_count(double c, double q, double u, Py_ssize_t m) noexcept nogil:
+    # The reference's count: f + (u < t - f) with f = floor(t), t - f exact.
+    cdef double t = c * q
+    cdef Py_ssize_t f = <Py_ssize_t>t
+    cdef Py_ssize_t k = f + (u < t - <double>f)
+    return k if k < m else m
+
+
+cdef inline void _fill(int64_t* out, Py_ssize_t lo, Py_ssize_t hi, int64_t j) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        out[i] = j
+
+
+cdef Py_ssize_t _walk_fused(double* c, Py_ssize_t n, double q, double u, Py_ssize_t m,
+                            double eta, int64_t* out, Py_ssize_t* flags,
+                            Py_ssize_t capacity, Py_ssize_t* flagged) noexcept nogil:
+    """Turn the weights c[j] into their cumulative sums, in place, and walk.
+
+    Point i goes to the first j whose count k_j (by ``_fast_count`` with q)
+    exceeds i.  Each particle writes its index to the four slots from the
+    previous count on, unconditionally (the next particle overwrites the
+    excess), so only a particle with more than four children loops.  The
+    points past the last count go to jlast, the last j where the cumulative
+    sum grew (the first with c[j] == S).  Every j whose rounded count lies
+    within eta of an integer is noted in flags (their number in
+    ``flagged[0]``, which may exceed capacity).  Returns jlast.
+    """
+    cdef Py_ssize_t j, k, prev = 0, jlast = 0, nf = 0
+    cdef double s = 0.0, before = 0.0, x, frac, shift = 1.0 - u
+    for j in range(n):
+        s = s + c[j]
+        c[j] = s
+        jlast = j if s != before else jlast
+        before = s
+        x = _shifted(s, q, shift)
+        k = <Py_ssize_t>x
+        frac = x - <double>k
+        if frac < eta or frac > 1.0 - eta:
+            if nf < capacity:
+                flags[nf] = j
+            nf += 1
+        k = k if k < m else m
+        if k - prev <= 4 and prev + 4 <= m:
+            out[prev] = j
+            out[prev + 1] = j
+            out[prev + 2] = j
+            out[prev + 3] = j
+        else:
+            _fill(out, prev, k, j)
+        prev = k
+    _fill(out, prev, m, jlast)
+    flagged[0] = nf
+    return jlast
+
+
+cdef Py_ssize_t _exact_ancestor(const double* c, Py_ssize_t jlast, double q, double u,
+                                Py_ssize_t m, Py_ssize_t i) noexcept nogil:
+    # The first j whose exact count exceeds i, clamped to jlast (binary search:
+    # counts grow with j).
+    cdef Py_ssize_t lo = 0, hi = jlast, mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if _exact_count(c[mid], q, u, m) > i:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef void _walk_exact(const double* c, Py_ssize_t jlast, double q, double u, Py_ssize_t m,
+                      int64_t* out) noexcept nogil:
+    # The whole walk again with the exact counts (when the noted few may not suffice).
+    cdef Py_ssize_t j, k, prev = 0
+    for j in range(jlast + 1):
+        k = _exact_count(c[j], q, u, m)
+        _fill(out, prev, k, j)
+        prev = k if k > prev else prev
+    _fill(out, prev, m, jlast)
+
+
+cdef void _recount(const double* c, Py_ssize_t jlast, double q_walk, double q, double u,
+                   Py_ssize_t m, const Py_ssize_t* flags, Py_ssize_t flagged,
+                   int64_t* out) noexcept nogil:
+    """Correct the walk at the noted particles: where a fast count differs from
+    the exact one, the points between the two get their exact ancestors."""
+    cdef Py_ssize_t f, j, i, fast, exact, lo, hi
+    cdef double shift = 1.0 - u
+    for f in range(flagged):
+        j = flags[f]
+        fast = _fast_count(c[j], q_walk, shift, m)
+        exact = _exact_count(c[j], q, u, m)
+        lo = fast if fast < exact else exact
+        hi = exact if fast < exact else fast
+        for i in range(lo, hi):
+            out[i] = _exact_ancestor(c, jlast, q, u, m, i)
+
+
+cdef object _systematic_fused(object log_weights, object rng, object uniforms, object size,
+                              object out):
+    """Systematic resampling with one ``exp`` per weight (see the module docstring).
+
+    Exactness: for a particle not noted, the fast count x = fl(fl(c q') + 1 - u)
+    and the exact one's t - u + 1 (t = fl(c q)) differ by at most
+    ``delta = S |q - q'| + (M + 2) 2^-50`` (c <= S, t <= M (1 + 2^-52), and
+    three roundings of numbers below 2M + 2); when delta < eta, a fast count
+    at distance >= eta from every integer is the exact one.
+    """
+    _check_source(rng, uniforms)
+    lw = _as_log_weights(log_weights)
+    cdef const double[::1] x = lw
+    cdef double mx = _normalisable_max(x)
+    cdef Py_ssize_t n = x.shape[0], start, k
+    buf = _scratch_buffer(n)
+    cdef double[::1] b = buf
+    cdef double* bp = &b[0]
+    cdef double pairwise = 0.0
+    start = 0
+    while start < n:
+        k = min(<Py_ssize_t>_CHUNK, n - start)
+        with nogil:
+            _subtract(&x[start], mx, bp + start, k)
+        view = buf[start:start + k]
+        _np_exp(view, view)
+        pairwise += view.sum()
+        start += k
+    if pairwise != pairwise:
+        raise _nan_error(x)
+    cdef Py_ssize_t m = _size(size, n)
+    u = _uniforms("systematic", rng, uniforms, 1, n, m)
+    cdef double u0 = u[0]
+    if out is None:
+        out = np.empty(m, dtype=np.int64)
+    elif not (isinstance(out, np.ndarray) and out.dtype == np.int64 and out.shape == (m,)
+              and out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"out must be a writeable contiguous int64 array of shape ({m},)")
+    cdef int64_t[::1] ov = out
+    capacity = 256 + n // 64
+    flags = np.empty(capacity, dtype=np.intp)
+    cdef Py_ssize_t[::1] fv = flags
+    cdef Py_ssize_t flagged = 0, jlast
+    cdef double q_walk = <double>m / pairwise, q, s, delta
+    # eta: 2^-36 of a unit cell per point; the sequential and the pairwise
+    # sums agree far closer than that, so the fix-up is nearly always enough.
+    cdef double eta = ldexp(<double>(m + 2), -36)
+    with nogil:
+        jlast = _walk_fused(bp, n, q_walk, u0, m, eta, &ov[0], &fv[0], fv.shape[0], &flagged)
+        s = bp[n - 1]
+        q = <double>m / s
+        delta = s * fabs(q - q_walk) * (1.0 + ldexp(1.0, -40)) + ldexp(<double>(m + 2), -50)
+        if delta < eta and flagged <= fv.shape[0]:
+            _recount(bp, jlast, q_walk, q, u0, m, &fv[0], flagged, &ov[0])
+        else:
+            _walk_exact(bp, jlast, q, u0, m, &ov[0])
+    return out
+
+
 cdef void _merge_walk(const double* c, Py_ssize_t jlast, double* g, double r,
                       Py_ssize_t m, int64_t* out) noexcept nogil:
     """Ancestors of the sorted points p_i = g[i] * r (i < m) into out (zeroed).
@@ -328,7 +526,8 @@ cdef double _spacings(object u, object g_arr) except? -1.0:
 # --- public kernels -------------------------------------------------------------
 
 
-def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
+def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None,
+               out=None) -> np.ndarray:
     """Systematic resampling: one uniform u, points (i + u) / M, i < M.
 
     Returns M (``size``, default N) int64 ancestor indices sorted ascending.
@@ -342,7 +541,7 @@ def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np
     >>> systematic([0.0, 0.0, float("-inf"), 0.0], uniforms=[0.5], size=6).tolist()
     [0, 0, 1, 1, 3, 3]
     """
-    return _grid("systematic", log_weights, rng, uniforms, size, False)
+    return _systematic_fused(log_weights, rng, uniforms, size, out)
 
 
 def stratified(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
