@@ -57,13 +57,15 @@ from _log_weight_checks cimport first_posinf as _first_posinf
 from _log_weight_checks cimport max_log_weight as _max
 from _log_weight_checks cimport nan_error as _nan_error
 from _log_weight_checks cimport normalisable_max as _normalisable_max
-from libc.math cimport INFINITY, fabs, floor, ldexp, log
+from libc.math cimport INFINITY, ceil, fabs, floor, ldexp, log, log2
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t
 
 from ._logweights import log_normalize as _log_normalize
 from ._logweights import logsumexp as _logsumexp
 
 _np_exp = np.exp
+_np_max = np.max
 _np_log = np.log
 
 _EMPTY = "cannot normalise an empty array of log-weights"
@@ -305,16 +307,23 @@ cdef object _scratch_buffer(Py_ssize_t n):
     return buf
 
 
-cdef inline double _shifted(double c, double q, double shift) noexcept nogil:
-    # t - u + 1 for t = c * q, rounded twice (the product, then + shift = 1 - u):
-    # its integer part is the number of points i + u below t whenever it is not
-    # within eta of an integer.  The walk and the recount share this one
-    # expression, so they round alike.
-    return c * q + shift
+ctypedef struct _Noted:
+    Py_ssize_t j  # a particle whose fast count was within eta of a step
+    double c      # its cumulative weight
 
 
-cdef inline Py_ssize_t _fast_count(double c, double q, double shift, Py_ssize_t m) noexcept nogil:
-    cdef Py_ssize_t k = <Py_ssize_t>_shifted(c, q, shift)
+cdef inline int64_t _scaled(double c, double q, double shift) noexcept nogil:
+    # floor((t - u + 1) 2^B) for t = c * q, rounded twice (the product, then
+    # + shift = 1 - u), with q and shift given times 2^B (a power of two
+    # changes no rounding).  Its top bits are the number of points i + u below
+    # t, unless the low B bits say it lies within 2^-B of an integer.  The walk
+    # and the recount share this one expression, so they round alike.
+    return <int64_t>(c * q + shift)
+
+
+cdef inline Py_ssize_t _fast_count(double c, double q, double shift, int bits,
+                                   Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t k = _scaled(c, q, shift) >> bits
     return k if k < m else m
 
 
@@ -332,66 +341,128 @@ cdef inline void _fill(int64_t* out, Py_ssize_t lo, Py_ssize_t hi, int64_t j) no
         out[i] = j
 
 
-cdef Py_ssize_t _walk_fused(double* c, Py_ssize_t n, double q, double u, Py_ssize_t m,
-                            double eta, int64_t* out, Py_ssize_t* flags,
-                            Py_ssize_t capacity, Py_ssize_t* flagged) noexcept nogil:
-    """Turn the weights c[j] into their cumulative sums, in place, and walk.
+cdef Py_ssize_t _walk_fused(const double* e, Py_ssize_t n, double q, double shift, int bits,
+                            Py_ssize_t m, int64_t* out, _Noted* noted, Py_ssize_t capacity,
+                            Py_ssize_t* noted_count, double* total) noexcept nogil:
+    """Walk the cumulative sums of the weights e with the fast counts (scale q).
 
-    Point i goes to the first j whose count k_j (by ``_fast_count`` with q)
-    exceeds i.  Each particle writes its index to the four slots from the
-    previous count on, unconditionally (the next particle overwrites the
-    excess), so only a particle with more than four children loops.  The
-    points past the last count go to jlast, the last j where the cumulative
-    sum grew (the first with c[j] == S).  Every j whose rounded count lies
-    within eta of an integer is noted in flags (their number in
-    ``flagged[0]``, which may exceed capacity).  Returns jlast.
+    Point i goes to the first j whose count k_j exceeds i.  Each particle
+    writes its index to the four slots from the previous count on,
+    unconditionally (the next particle overwrites the excess), so only a
+    particle with more than four children loops.  Every j whose rounded count
+    lies within eta = 2^-bits of an integer is noted with its cumulative
+    weight (their
+    number in ``noted_count[0]`` may exceed capacity).  Stores the total S in
+    ``total[0]``; returns the last count (the points from there on are left
+    for the caller: they go to jlast).
     """
-    cdef Py_ssize_t j, k, prev = 0, jlast = 0, nf = 0
-    cdef double s = 0.0, before = 0.0, x, frac, shift = 1.0 - u
+    cdef Py_ssize_t j, k, prev = 0, nf = 0, m4 = m - 4
+    cdef int64_t z, low = (<int64_t>1 << bits) - 1
+    cdef double s = 0.0
     for j in range(n):
-        s = s + c[j]
-        c[j] = s
-        jlast = j if s != before else jlast
-        before = s
-        x = _shifted(s, q, shift)
-        k = <Py_ssize_t>x
-        frac = x - <double>k
-        if frac < eta or frac > 1.0 - eta:
+        s = s + e[j]
+        z = _scaled(s, q, shift)
+        k = z >> bits
+        if ((z + 1) & low) <= 1:  # within eta of an integer: rare
             if nf < capacity:
-                flags[nf] = j
+                noted[nf].j = j
+                noted[nf].c = s
             nf += 1
-        k = k if k < m else m
-        if k - prev <= 4 and prev + 4 <= m:
+        if k - prev <= 4 and prev <= m4:
             out[prev] = j
             out[prev + 1] = j
             out[prev + 2] = j
             out[prev + 3] = j
         else:
+            k = k if k < m else m
             _fill(out, prev, k, j)
         prev = k
-    _fill(out, prev, m, jlast)
-    flagged[0] = nf
+    noted_count[0] = nf
+    total[0] = s
+    return prev
+
+
+cdef Py_ssize_t _jlast(const double* e, Py_ssize_t n) noexcept nogil:
+    # The first j whose cumulative sum is the total: the last one where it grew.
+    cdef Py_ssize_t j, jlast = 0
+    cdef double s = 0.0, before = 0.0
+    for j in range(n):
+        s = s + e[j]
+        jlast = j if s != before else jlast
+        before = s
     return jlast
 
 
-cdef Py_ssize_t _exact_ancestor(const double* c, Py_ssize_t jlast, double q, double u,
-                                Py_ssize_t m, Py_ssize_t i) noexcept nogil:
-    # The first j whose exact count exceeds i, clamped to jlast (binary search:
-    # counts grow with j).
-    cdef Py_ssize_t lo = 0, hi = jlast, mid
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        if _exact_count(c[mid], q, u, m) > i:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+cdef class _Recount:
+    """Corrects the walk at the noted particles, with the exact scale q.
+
+    Only noted particles can have a fast count different from the exact one.
+    Where they differ, the points between the two get their exact ancestor:
+    the first j (clamped to jlast) whose exact count exceeds the point.  The
+    walk gave a_f, the first j whose fast count does; every particle from a_f
+    on that was not noted has the same count either way, so the answer is the
+    smaller of the first particle from a_f on that was not noted and the first
+    noted one whose exact count exceeds the point.
+    """
+
+    cdef const double* e
+    cdef Py_ssize_t n, m, count, jlast
+    cdef int bits
+    cdef double q_walk, shift_walk, q, u
+    cdef _Noted* noted
+    cdef int64_t* out
+
+    cdef Py_ssize_t _first_not_noted(self, Py_ssize_t a) noexcept nogil:
+        cdef Py_ssize_t lo = 0, hi = self.count, mid
+        while lo < hi:  # the first noted entry at or after a
+            mid = lo + (hi - lo) // 2
+            if self.noted[mid].j < a:
+                lo = mid + 1
+            else:
+                hi = mid
+        while lo < self.count and self.noted[lo].j == a:
+            a += 1
+            lo += 1
+        return a
+
+    cdef Py_ssize_t _first_noted_above(self, Py_ssize_t i) noexcept nogil:
+        cdef Py_ssize_t lo = 0, hi = self.count, mid
+        while lo < hi:  # exact counts grow along the noted list
+            mid = lo + (hi - lo) // 2
+            if _exact_count(self.noted[mid].c, self.q, self.u, self.m) > i:
+                hi = mid
+            else:
+                lo = mid + 1
+        return self.noted[lo].j if lo < self.count else self.n
+
+    cdef Py_ssize_t ancestor(self, Py_ssize_t i) noexcept nogil:
+        cdef Py_ssize_t a = self._first_not_noted(self.out[i])
+        cdef Py_ssize_t b = self._first_noted_above(i)
+        a = b if b < a else a
+        if a >= self.n:
+            if self.jlast < 0:
+                self.jlast = _jlast(self.e, self.n)
+            a = self.jlast
+        return a
+
+    cdef void run(self) noexcept nogil:
+        cdef Py_ssize_t f, i, fast, exact
+        for f in range(self.count):
+            fast = _fast_count(self.noted[f].c, self.q_walk, self.shift_walk, self.bits, self.m)
+            exact = _exact_count(self.noted[f].c, self.q, self.u, self.m)
+            for i in range(min(fast, exact), max(fast, exact)):
+                self.out[i] = self.ancestor(i)
 
 
-cdef void _walk_exact(const double* c, Py_ssize_t jlast, double q, double u, Py_ssize_t m,
+cdef void _walk_exact(double* c, Py_ssize_t n, double q, double u, Py_ssize_t m,
                       int64_t* out) noexcept nogil:
-    # The whole walk again with the exact counts (when the noted few may not suffice).
-    cdef Py_ssize_t j, k, prev = 0
+    # The whole walk again with exact counts, c turned into cumulative sums in
+    # place (when the noted few may not suffice).
+    cdef Py_ssize_t j, k, prev = 0, jlast = _jlast(c, n)
+    cdef double s = 0.0
+    for j in range(n):
+        s = s + c[j]
+        c[j] = s
     for j in range(jlast + 1):
         k = _exact_count(c[j], q, u, m)
         _fill(out, prev, k, j)
@@ -399,37 +470,25 @@ cdef void _walk_exact(const double* c, Py_ssize_t jlast, double q, double u, Py_
     _fill(out, prev, m, jlast)
 
 
-cdef void _recount(const double* c, Py_ssize_t jlast, double q_walk, double q, double u,
-                   Py_ssize_t m, const Py_ssize_t* flags, Py_ssize_t flagged,
-                   int64_t* out) noexcept nogil:
-    """Correct the walk at the noted particles: where a fast count differs from
-    the exact one, the points between the two get their exact ancestors."""
-    cdef Py_ssize_t f, j, i, fast, exact, lo, hi
-    cdef double shift = 1.0 - u
-    for f in range(flagged):
-        j = flags[f]
-        fast = _fast_count(c[j], q_walk, shift, m)
-        exact = _exact_count(c[j], q, u, m)
-        lo = fast if fast < exact else exact
-        hi = exact if fast < exact else fast
-        for i in range(lo, hi):
-            out[i] = _exact_ancestor(c, jlast, q, u, m, i)
-
-
 cdef object _systematic_fused(object log_weights, object rng, object uniforms, object size,
                               object out):
     """Systematic resampling with one ``exp`` per weight (see the module docstring).
 
-    Exactness: for a particle not noted, the fast count x = fl(fl(c q') + 1 - u)
-    and the exact one's t - u + 1 (t = fl(c q)) differ by at most
+    Exactness: for a particle not noted, the fast count's x = fl(fl(c q') + 1 - u)
+    and the exact count's t - u + 1 (t = fl(c q)) differ by at most
     ``delta = S |q - q'| + (M + 2) 2^-50`` (c <= S, t <= M (1 + 2^-52), and
-    three roundings of numbers below 2M + 2); when delta < eta, a fast count
-    at distance >= eta from every integer is the exact one.
+    three roundings of numbers below 2M + 2); when delta < eta / 2, a fast
+    count at distance >= eta from every integer is the exact one.
     """
     _check_source(rng, uniforms)
     lw = _as_log_weights(log_weights)
     cdef const double[::1] x = lw
-    cdef double mx = _normalisable_max(x)
+    if x.shape[0] == 0:
+        raise ValueError(_EMPTY)
+    cdef double mx = _np_max(lw)  # numpy's is SIMD; NaN comes out as NaN
+    if not (-INFINITY < mx < INFINITY):
+        mx = _normalisable_max(x)  # raises, unless the NaN is beside finite weights
+        raise _nan_error(x)
     cdef Py_ssize_t n = x.shape[0], start, k
     buf = _scratch_buffer(n)
     cdef double[::1] b = buf
@@ -444,34 +503,46 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
         _np_exp(view, view)
         pairwise += view.sum()
         start += k
-    if pairwise != pairwise:
-        raise _nan_error(x)
     cdef Py_ssize_t m = _size(size, n)
-    u = _uniforms("systematic", rng, uniforms, 1, n, m)
-    cdef double u0 = u[0]
+    cdef double u0 = rng.random() if rng is not None else _uniforms(
+        "systematic", rng, uniforms, 1, n, m)[0]
     if out is None:
         out = np.empty(m, dtype=np.int64)
     elif not (isinstance(out, np.ndarray) and out.dtype == np.int64 and out.shape == (m,)
               and out.flags.c_contiguous and out.flags.writeable):
         raise ValueError(f"out must be a writeable contiguous int64 array of shape ({m},)")
     cdef int64_t[::1] ov = out
-    capacity = 256 + n // 64
-    flags = np.empty(capacity, dtype=np.intp)
-    cdef Py_ssize_t[::1] fv = flags
-    cdef Py_ssize_t flagged = 0, jlast
-    cdef double q_walk = <double>m / pairwise, q, s, delta
-    # eta: 2^-36 of a unit cell per point; the sequential and the pairwise
-    # sums agree far closer than that, so the fix-up is nearly always enough.
-    cdef double eta = ldexp(<double>(m + 2), -36)
-    with nogil:
-        jlast = _walk_fused(bp, n, q_walk, u0, m, eta, &ov[0], &fv[0], fv.shape[0], &flagged)
-        s = bp[n - 1]
-        q = <double>m / s
-        delta = s * fabs(q - q_walk) * (1.0 + ldexp(1.0, -40)) + ldexp(<double>(m + 2), -50)
-        if delta < eta and flagged <= fv.shape[0]:
-            _recount(bp, jlast, q_walk, q, u0, m, &fv[0], flagged, &ov[0])
-        else:
-            _walk_exact(bp, jlast, q, u0, m, &ov[0])
+    cdef Py_ssize_t capacity = 256 + n // 64, last
+    cdef _Recount recount = _Recount()
+    recount.noted = <_Noted*>PyMem_Malloc(capacity * sizeof(_Noted))
+    if recount.noted == NULL:
+        raise MemoryError()
+    recount.e, recount.n, recount.m, recount.u, recount.out = bp, n, m, u0, &ov[0]
+    recount.jlast = -1
+    # eta = 2^-bits, about 2^-36 M: the sequential and the pairwise sums agree
+    # far closer than that, so the recount is nearly always enough; and
+    # (M + 2) 2^bits < 2^37 fits the int64 of _scaled.
+    cdef int bits = 36 - <int>ceil(log2(<double>m + 2.0))
+    recount.bits = bits if bits > 0 else 0
+    recount.q_walk = ldexp(<double>m / pairwise, recount.bits)
+    recount.shift_walk = ldexp(1.0 - u0, recount.bits)
+    cdef double s, delta, eta = ldexp(1.0, -recount.bits)
+    try:
+        with nogil:
+            last = _walk_fused(bp, n, recount.q_walk, recount.shift_walk, recount.bits, m,
+                               &ov[0], recount.noted, capacity, &recount.count, &s)
+            recount.q = <double>m / s
+            delta = (s * fabs(recount.q - ldexp(recount.q_walk, -recount.bits))
+                     * (1.0 + ldexp(1.0, -40)) + ldexp(<double>(m + 2), -50))
+            if delta < 0.5 * eta and recount.count <= capacity:
+                if last < m:
+                    recount.jlast = _jlast(bp, n)
+                    _fill(&ov[0], last, m, recount.jlast)
+                recount.run()
+            else:
+                _walk_exact(bp, n, recount.q, u0, m, &ov[0])
+    finally:
+        PyMem_Free(recount.noted)
     return out
 
 
