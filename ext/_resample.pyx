@@ -207,6 +207,8 @@ cdef enum:
     # As in _logweights: a chunk of log-weights stays in L2 between the
     # subtraction, numpy's exp and the walk over it.
     _CHUNK = 16384
+    # Room for the noted particles of the systematic walk, on the stack.
+    _FEW = 256
 
 
 cdef void _subtract(const double* x, double m, double* out, Py_ssize_t n) noexcept nogil:
@@ -298,13 +300,16 @@ _scratch = threading.local()  # per thread: the weights' buffer, reused across c
 
 
 cdef object _scratch_buffer(Py_ssize_t n):
-    """A float64 buffer of at least n elements, this thread's own, reused
-    across calls: fresh pages of a large array cost more than the walk."""
+    """A float64 array of n elements in this thread's own buffer, reused across
+    calls: fresh pages of a large array cost more than the walk."""
+    view = getattr(_scratch, "view", None)
+    if view is not None and view.shape[0] == n:
+        return view
     buf = getattr(_scratch, "buffer", None)
     if buf is None or buf.shape[0] < n:
-        buf = np.empty(n)
-        _scratch.buffer = buf
-    return buf
+        buf = _scratch.buffer = np.empty(n)
+    view = _scratch.view = buf[:n]
+    return view
 
 
 ctypedef struct _Noted:
@@ -393,8 +398,55 @@ cdef Py_ssize_t _jlast(const double* e, Py_ssize_t n) noexcept nogil:
     return jlast
 
 
-cdef class _Recount:
-    """Corrects the walk at the noted particles, with the exact scale q.
+ctypedef struct _Recount:
+    # What the recount needs (a struct: no object to build per call).
+    const double* e
+    Py_ssize_t n, m, count, jlast
+    int bits
+    double q_walk, shift_walk, q, u
+    _Noted* noted
+    int64_t* out
+
+
+cdef Py_ssize_t _first_not_noted(const _Recount* r, Py_ssize_t a) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = r.count, mid
+    while lo < hi:  # the first noted entry at or after a
+        mid = lo + (hi - lo) // 2
+        if r.noted[mid].j < a:
+            lo = mid + 1
+        else:
+            hi = mid
+    while lo < r.count and r.noted[lo].j == a:
+        a += 1
+        lo += 1
+    return a
+
+
+cdef Py_ssize_t _first_noted_above(const _Recount* r, Py_ssize_t i) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = r.count, mid
+    while lo < hi:  # exact counts grow along the noted list
+        mid = lo + (hi - lo) // 2
+        if _exact_count(r.noted[mid].c, r.q, r.u, r.m) > i:
+            hi = mid
+        else:
+            lo = mid + 1
+    return r.noted[lo].j if lo < r.count else r.n
+
+
+cdef Py_ssize_t _exact_ancestor(_Recount* r, Py_ssize_t i) noexcept nogil:
+    # a_f = r.out[i], as the walk left it; see _recount.
+    cdef Py_ssize_t a = _first_not_noted(r, r.out[i])
+    cdef Py_ssize_t b = _first_noted_above(r, i)
+    a = b if b < a else a
+    if a >= r.n:
+        if r.jlast < 0:
+            r.jlast = _jlast(r.e, r.n)
+        a = r.jlast
+    return a
+
+
+cdef void _recount(_Recount* r) noexcept nogil:
+    """Correct the walk at the noted particles, with the exact scale q.
 
     Only noted particles can have a fast count different from the exact one.
     Where they differ, the points between the two get their exact ancestor:
@@ -404,54 +456,12 @@ cdef class _Recount:
     smaller of the first particle from a_f on that was not noted and the first
     noted one whose exact count exceeds the point.
     """
-
-    cdef const double* e
-    cdef Py_ssize_t n, m, count, jlast
-    cdef int bits
-    cdef double q_walk, shift_walk, q, u
-    cdef _Noted* noted
-    cdef int64_t* out
-
-    cdef Py_ssize_t _first_not_noted(self, Py_ssize_t a) noexcept nogil:
-        cdef Py_ssize_t lo = 0, hi = self.count, mid
-        while lo < hi:  # the first noted entry at or after a
-            mid = lo + (hi - lo) // 2
-            if self.noted[mid].j < a:
-                lo = mid + 1
-            else:
-                hi = mid
-        while lo < self.count and self.noted[lo].j == a:
-            a += 1
-            lo += 1
-        return a
-
-    cdef Py_ssize_t _first_noted_above(self, Py_ssize_t i) noexcept nogil:
-        cdef Py_ssize_t lo = 0, hi = self.count, mid
-        while lo < hi:  # exact counts grow along the noted list
-            mid = lo + (hi - lo) // 2
-            if _exact_count(self.noted[mid].c, self.q, self.u, self.m) > i:
-                hi = mid
-            else:
-                lo = mid + 1
-        return self.noted[lo].j if lo < self.count else self.n
-
-    cdef Py_ssize_t ancestor(self, Py_ssize_t i) noexcept nogil:
-        cdef Py_ssize_t a = self._first_not_noted(self.out[i])
-        cdef Py_ssize_t b = self._first_noted_above(i)
-        a = b if b < a else a
-        if a >= self.n:
-            if self.jlast < 0:
-                self.jlast = _jlast(self.e, self.n)
-            a = self.jlast
-        return a
-
-    cdef void run(self) noexcept nogil:
-        cdef Py_ssize_t f, i, fast, exact
-        for f in range(self.count):
-            fast = _fast_count(self.noted[f].c, self.q_walk, self.shift_walk, self.bits, self.m)
-            exact = _exact_count(self.noted[f].c, self.q, self.u, self.m)
-            for i in range(min(fast, exact), max(fast, exact)):
-                self.out[i] = self.ancestor(i)
+    cdef Py_ssize_t f, i, fast, exact
+    for f in range(r.count):
+        fast = _fast_count(r.noted[f].c, r.q_walk, r.shift_walk, r.bits, r.m)
+        exact = _exact_count(r.noted[f].c, r.q, r.u, r.m)
+        for i in range(min(fast, exact), max(fast, exact)):
+            r.out[i] = _exact_ancestor(r, i)
 
 
 cdef void _walk_exact(double* c, Py_ssize_t n, double q, double u, Py_ssize_t m,
@@ -499,7 +509,7 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
         k = min(<Py_ssize_t>_CHUNK, n - start)
         with nogil:
             _subtract(&x[start], mx, bp + start, k)
-        view = buf[start:start + k]
+        view = buf[start:start + k] if k < n else buf
         _np_exp(view, view)
         pairwise += view.sum()
         start += k
@@ -512,9 +522,13 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
               and out.flags.c_contiguous and out.flags.writeable):
         raise ValueError(f"out must be a writeable contiguous int64 array of shape ({m},)")
     cdef int64_t[::1] ov = out
-    cdef Py_ssize_t capacity = 256 + n // 64, last
-    cdef _Recount recount = _Recount()
-    recount.noted = <_Noted*>PyMem_Malloc(capacity * sizeof(_Noted))
+    cdef Py_ssize_t capacity = _FEW if n <= _FEW * 64 else _FEW + n // 64, last
+    cdef _Noted few[_FEW]  # enough below 64 * _FEW particles: a heap block above
+    cdef _Recount recount
+    if capacity == _FEW:
+        recount.noted = &few[0]
+    else:
+        recount.noted = <_Noted*>PyMem_Malloc(capacity * sizeof(_Noted))
     if recount.noted == NULL:
         raise MemoryError()
     recount.e, recount.n, recount.m, recount.u, recount.out = bp, n, m, u0, &ov[0]
@@ -538,11 +552,12 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
                 if last < m:
                     recount.jlast = _jlast(bp, n)
                     _fill(&ov[0], last, m, recount.jlast)
-                recount.run()
+                _recount(&recount)
             else:
                 _walk_exact(bp, n, recount.q, u0, m, &ov[0])
     finally:
-        PyMem_Free(recount.noted)
+        if recount.noted != &few[0]:
+            PyMem_Free(recount.noted)
     return out
 
 
