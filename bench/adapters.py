@@ -23,12 +23,11 @@ import os
 import sys
 
 import numpy as np
-
 import plait
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ modules, as in the scripts
-import filters  # noqa: E402
-from lgssm_model import lgssm  # noqa: E402
+import filters
+from lgssm_model import lgssm
 
 _rng = np.random.default_rng(2024)
 

@@ -32,10 +32,9 @@ import argparse
 import math
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
 import plait
 from hmm_model import INITIAL, MEANS, SD, TRANSITION  # bench/ is on sys.path
 from lgssm_model import PHI, SX, SY, kalman, simulate_data
@@ -95,7 +94,7 @@ def lgssm_filter(ys: np.ndarray, n: int, seed: int, resample: Resampler = system
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, SX / math.sqrt(1.0 - PHI**2), n)
     offset, scale = -math.log(SY) - LOG_SQRT_2PI, 0.5 / (SY * SY)
-    log_z = 0.0
+    log_z, log_w = 0.0, np.zeros(n)
     for t, y in enumerate(ys):
         if t:
             x = x[resample(log_w, rng)]
@@ -118,7 +117,7 @@ def hmm_filter(ys: np.ndarray, n: int, seed: int, resample: Resampler = systemat
     means = np.array(MEANS)
     z = np.searchsorted(np.cumsum(INITIAL), rng.random(n), side="right")
     offset = -math.log(SD) - LOG_SQRT_2PI
-    log_z = 0.0
+    log_z, log_w = 0.0, np.zeros(n)
     for t, y in enumerate(ys):
         if t:
             z = z[resample(log_w, rng)]
@@ -178,8 +177,8 @@ def main() -> int:
              ("HMM", hmm_filter, hmm_data(200)[1], 10000)]
     for model, run, ys, n in cases:
         timed = interleaved({
-            "numpy": lambda r: run(ys, n, r),
-            "numpy + compiled": lambda r: run(ys, n, r, systematic_compiled),
+            "numpy": lambda r, run=run, ys=ys, n=n: run(ys, n, r),
+            "numpy + compiled": lambda r, run=run, ys=ys, n=n: run(ys, n, r, systematic_compiled),
         }, options.repeats)
         print(f"{model}, T = {len(ys)}, N = {n}: numpy filter {timed['numpy'] * 1e3:.2f} ms, "
               f"with plait's compiled systematic {timed['numpy + compiled'] * 1e3:.2f} ms; "

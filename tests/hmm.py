@@ -10,7 +10,6 @@ bench code.)
 import math
 
 import numpy as np
-
 import plait
 
 MEANS = (-2.0, 0.0, 2.0)

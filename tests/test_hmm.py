@@ -1,9 +1,7 @@
 """The HMM with branches on the hidden state: plait.exact against the forward algorithm."""
 
-import pytest
-
 import plait
-
+import pytest
 from hmm import forward_log_evidence, hmm, hmm_data, hmm_fold
 
 
