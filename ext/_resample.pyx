@@ -25,22 +25,24 @@ How the work is split:
   maximum; nothing in the loop is a data-dependent branch.  The textbook walk
   (``while t_j <= i + u: j += 1``) mispredicts its branch for most particles
   when weights are uneven and is several times slower; it is kept as
-  :func:`_systematic_textbook` for the benchmark and the tests.  These two
-  schemes work a chunk of 16384 weights at a time, in two passes (sum, then
-  cumulative sum and walk, with ``exp`` recomputed), so nothing of size N but
-  the output is written and the chunk stays in L2; measured 10-40 % faster
-  than storing the cumulative sum.
+  :func:`_systematic_textbook` for the benchmark and the tests.  Stratified
+  resampling works a chunk of 16384 weights at a time, in two passes (sum,
+  then cumulative sum and walk, with ``exp`` recomputed), so nothing of size N
+  but the output is written and the chunk stays in L2.
 * Systematic resampling, the scheme every SMC tier uses by default, takes a
-  faster road (:func:`_systematic_fused`): ``exp`` is computed once into a
-  scratch buffer kept per thread (numpy's SIMD ``exp``, a chunk at a time),
-  and the cumulative sum is fused with the walk, so the serial chain of
-  additions, the one thing that cannot be vectorised, is paid once.  The walk
-  needs ``M / S`` before ``S`` (the last cumulative sum) is known, so it runs
-  on ``S'``, numpy's pairwise sum of the same weights, and notes every
-  particle whose count of points lies within ``eta`` of a step; afterwards
-  those few are recounted with the exact ``M / S`` (an error bound decides
-  whether that suffices; if not, the whole walk is redone exactly).  The
-  result is bit-for-bit the reference's.
+  faster road (:func:`_systematic_fused`), since on this project's machines
+  ``exp`` costs more than memory: ``exp`` is computed once, into a scratch
+  buffer kept per thread (so no fresh pages per call), and the cumulative sum
+  is fused with the walk, so the serial chain of additions, which cannot be
+  vectorised, is paid once and hides the walk's other work.  The walk needs
+  ``M / S`` before ``S`` (the last cumulative sum) is known, so it runs on
+  ``S'``, numpy's pairwise sum of the same weights, and notes (with its
+  cumulative weight) every particle whose count lies within ``eta`` of a
+  step; afterwards those few (about ``2 eta N``) are recounted with the exact
+  ``M / S``, when an error bound says that suffices; otherwise the whole walk
+  is redone exactly.  Either way the ancestors are bit-for-bit the
+  reference's.  ``out=`` writes them into a given array: the anchors'
+  kernels do, and at N = 1e7 fresh pages cost more than the walk.
 * Multinomial points are not on a grid; they are merged with ``c``: each
   particle compares the next four points unconditionally and adds up the
   comparisons, and only a particle with four children or more loops.
@@ -626,6 +628,9 @@ def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None,
     [0, 1, 1, 3]
     >>> systematic([0.0, 0.0, float("-inf"), 0.0], uniforms=[0.5], size=6).tolist()
     [0, 0, 1, 1, 3, 3]
+
+    ``out`` (a contiguous int64 array of M elements) receives the ancestors
+    instead of a new array, and is returned.
     """
     return _systematic_fused(log_weights, rng, uniforms, size, out)
 
