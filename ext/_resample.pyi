@@ -11,6 +11,7 @@ def systematic(
     rng: Optional[np.random.Generator] = None,
     uniforms: Optional[ArrayLike] = None,
     size: Optional[SupportsIndex] = None,
+    out: Optional[NDArray[np.int64]] = None,
 ) -> NDArray[np.int64]: ...
 def stratified(
     log_weights: ArrayLike,

@@ -519,3 +519,26 @@ def test_resample_generic_errors(module):
         module.resample_generic([0.0, 1.0], [0.0], "systematic", uniforms=[0.5])
     with pytest.raises(ValueError, match="exactly one"):
         module.resample_generic([0.0], [0.0], "systematic")
+
+
+# --- systematic: the fused walk at sizes where its recount matters; out= ----------
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 3.0])
+def test_systematic_matches_the_reference_on_large_populations(scale):
+    # Large N: the walk runs on the pairwise total and recounts the particles
+    # near a step with the sequential one; the ancestors stay the reference's.
+    rng = np.random.default_rng(5)
+    lw = rng.normal(size=200_000) * scale
+    for u in (0.0, 0.5, float(rng.random())):
+        np.testing.assert_array_equal(
+            plait.ext.systematic(lw, uniforms=[u]), resample_reference.systematic(lw, uniforms=[u]))
+
+
+def test_systematic_writes_into_out():
+    lw = np.log([0.1, 0.2, 0.3, 0.4])
+    out = np.full(6, -1, dtype=np.int64)
+    assert plait.ext.systematic(lw, uniforms=[0.3], size=6, out=out) is out
+    np.testing.assert_array_equal(out, resample_reference.systematic(lw, uniforms=[0.3], size=6))
+    with pytest.raises(ValueError, match="out must be a writeable contiguous int64 array"):
+        plait.ext.systematic(lw, uniforms=[0.3], out=np.empty(4, dtype=np.int32))
