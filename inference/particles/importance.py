@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import math
 from functools import partial
 from typing import Any, Callable, Optional
 
@@ -16,7 +17,7 @@ from ...handlers.runloop import run
 from ...handlers.seed import SeedLike, make_rng
 from ..arguments import check_count
 
-__all__ = ["importance"]
+__all__ = ["importance", "ruled_out_by"]
 
 
 def importance(
@@ -96,11 +97,33 @@ def importance(
     values = []
     log_weights = np.empty(num_particles)
     traces: Optional[list[Any]] = [] if keep_traces else None
+    dead_at: Any = None
     for i in range(num_particles):
         trace = run(program, *args, handlers=(TraceHandler(),), seed=rng).trace
         log_weights[i] = trace.log_likelihood
+        if dead_at is None and log_weights[i] == -math.inf:
+            dead_at = ruled_out_by(trace)
         values.append(trace.value)
         if traces is not None:
             traces.append(trace)
-    return Population(values=values, log_weights=log_weights, traces=traces)
+    return Population(values=values, log_weights=log_weights, traces=traces, dead_at=dead_at)
+
+
+def ruled_out_by(trace: Any) -> Any:
+    """The first observation or factor of ``trace`` whose log density is ``-inf`` (None if none is).
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.observe("a", plait.Normal(0, 1), 0.0)
+    ...     yield plait.factor("never", float("-inf"))
+    >>> ruled_out_by(plait.simulate(model, seed=0))
+    'never'
+    """
+    for address, site in trace.choices.items():
+        if site.observed and not np.all(np.asarray(site.log_prob) > -math.inf):
+            return address
+    for address, log_weight in trace.factors.items():
+        if not np.all(np.asarray(log_weight) > -math.inf):
+            return address
+    return None
 

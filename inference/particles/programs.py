@@ -292,6 +292,7 @@ def _run_loop(particles: List[_Particle], books: AdaptiveResampling, rng: np.ran
             args = (states[i],) if xs is None else (states[i], xs[i])
             states[i] = scratch.drive(start(loop.kernel, args), dispatch, True)  # type: ignore[union-attr]
             log_weights[i] += sites.log_weight
+        books.extinct(log_weights, lambda: (_first_loop(particles).name, step))
         ancestors = books.after_weighting(
             log_weights, True, lambda: _described(particles, log_weights, books)
         )
@@ -375,6 +376,7 @@ def run_general(
             tiers.add("a")
             log_weights = np.array([p.log_weight for p in particles])
             if not np.any(log_weights > -math.inf):
+                books.extinct(log_weights, lambda: _last_site(particles))
                 break  # every particle is impossible: the evidence estimate is 0
             ancestors = books.after_weighting(
                 log_weights, not all(p.done for p in particles), lambda: snapshot(particles, books)
@@ -399,6 +401,15 @@ def run_general(
     return population
 
 
+def _last_site(particles: List[_Particle]) -> Any:
+    """The address of the observation or factor the particles paused after (None if none did)."""
+    for particle in particles:
+        pending = None if particle.process is None else particle.process.pending
+        if pending is not None:
+            return getattr(pending, "name", None)
+    return None
+
+
 def snapshot(particles: Iterable[_Particle], books: AdaptiveResampling) -> Population:
     """The population as it stands (values are None for unfinished particles)."""
     particles = list(particles)
@@ -408,4 +419,5 @@ def snapshot(particles: Iterable[_Particle], books: AdaptiveResampling) -> Popul
         log_evidence_offset=books.log_evidence,
         ess_history=list(books.ess_history),
         resample_count=books.resample_count,
+        dead_at=books.dead_at,
     )

@@ -48,7 +48,7 @@ class AdaptiveResampling:
     """
 
     __slots__ = ("kernel", "threshold", "rng", "report", "log_evidence", "ess_history",
-                 "resample_count", "steps")
+                 "resample_count", "steps", "dead_at")
 
     def __init__(
         self,
@@ -65,6 +65,19 @@ class AdaptiveResampling:
         self.ess_history: List[float] = []
         self.resample_count = 0
         self.steps = 0
+        #: The site (an observation, a factor, a loop step) after which every
+        #: particle had weight zero, or None (see :meth:`extinct`).
+        self.dead_at: Any = None
+
+    def extinct(self, log_weights: np.ndarray, site: Callable[[], Any]) -> None:
+        """Remember ``site()`` as what ruled out the population, if every weight is zero now and was not before.
+
+        >>> books = AdaptiveResampling("systematic", 0.5, np.random.default_rng(0))
+        >>> books.extinct(np.array([-np.inf, -np.inf]), lambda: "y"); books.dead_at
+        'y'
+        """
+        if self.dead_at is None and len(log_weights) and not np.any(log_weights > -math.inf):
+            self.dead_at = site()
 
     def after_weighting(
         self, log_weights: np.ndarray, may_resample: bool = True,

@@ -29,8 +29,9 @@ from ..vi.guided import guided
 from ..results.population import Population
 from ..replicas import run_replicas, spawn_seeds
 from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
-from ...handlers.seed import SeedLike
+from ...handlers.seed import SeedLike, seed_sequence
 from ..arguments import check_count
+from ...errors import InvalidArgumentError
 from ..results.runs import PopulationRuns
 from .programs import run_general
 from .vectorized import run_vectorized
@@ -135,10 +136,11 @@ def prepare(
     """
     num_particles = check_count(caller, "num_particles", num_particles, 1)
     if resampler not in RESAMPLERS:
-        raise ValueError(f"{caller}: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}")
-    if not 0.0 <= ess_threshold <= 1.0:
-        raise ValueError(f"{caller}: ess_threshold must be in [0, 1], got {ess_threshold!r}")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        raise InvalidArgumentError(f"{caller}: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}", "resampler")
+    if not isinstance(ess_threshold, (int, float, np.number)) or not 0.0 <= ess_threshold <= 1.0:
+        raise InvalidArgumentError(f"{caller}: ess_threshold must be a number in [0, 1], got {ess_threshold!r}",
+                                   "ess_threshold")
+    root = seed_sequence(seed.integers(2 ** 63) if isinstance(seed, np.random.Generator) else seed)
 
     def stream(key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key)))

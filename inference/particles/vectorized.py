@@ -133,9 +133,9 @@ class _Vectorize(Handler):
                 effect = effect.with_value(self._draw(effect.dist))
             return self.fwd(effect)
         if type(effect) is Observe:
-            self._weigh(effect.dist.log_prob(effect.value))
+            self._weigh(effect.dist.log_prob(effect.value), effect.name)
         elif type(effect) is Factor:
-            self._weigh(effect.log_weight)
+            self._weigh(effect.log_weight, effect.name)
         elif type(effect) is Loop:
             return self._loop(effect)
         return self.fwd(effect)
@@ -143,8 +143,9 @@ class _Vectorize(Handler):
     def _draw(self, dist: Any) -> ParticleArray:
         return _draw(dist, self.run.rng, self.n, self.registry)
 
-    def _weigh(self, log_weight: Any) -> None:
+    def _weigh(self, log_weight: Any, name: Any) -> None:
         self.log_weights += _per_particle(log_weight, self.n)
+        self.books.extinct(self.log_weights, lambda: name)
 
     def _loop(self, loop: Loop) -> Any:
         # The kernel's sites meet every handler the loop met on its way here.
@@ -171,6 +172,7 @@ class _Vectorize(Handler):
                 gen = loop.kernel(*args)
                 state = self.run.drive(gen if type(gen) is _GENERATOR else start(loop.kernel, args), dispatch, expand)
                 if top:
+                    self.books.extinct(self.log_weights, lambda: (loop.name, step))
                     state = self._maybe_resample(state)
         finally:
             self.depth -= 1
@@ -293,6 +295,7 @@ def _population(values: List[Any], log_weights: np.ndarray, books: AdaptiveResam
         ess_history=list(books.ess_history),
         resample_count=books.resample_count,
         tier="c",
+        dead_at=books.dead_at,
     )
 
 

@@ -13,6 +13,7 @@ from ...ext import logsumexp as _logsumexp
 from ...ext import normalize as _normalize
 from ...handlers.seed import SeedLike, make_rng
 from .arviz_output import population_to_arviz
+from ...errors import DegenerateWeightsError
 
 __all__ = ["Population", "self_normalised_standard_error"]
 
@@ -48,6 +49,8 @@ class Population:
     replayed: int = 0
     #: Which SMC tiers produced it: "a", "b", "a+b" or "c" ("" for importance sampling).
     tier: str = ""
+    #: When every weight is zero: the observation or factor (or loop step) that made them so.
+    dead_at: Any = None
 
     def __attrs_post_init__(self) -> None:
         if len(self.values) != len(self.log_weights):
@@ -72,8 +75,27 @@ class Population:
 
     @property
     def weights(self) -> np.ndarray:
-        """Normalised weights (raises if every weight is zero)."""
+        """Normalised weights.
+
+        When every weight is zero, :class:`~plait.errors.DegenerateWeightsError`
+        names the site that ruled the particles out (``dead_at``).
+
+        >>> Population([1.0, 2.0], [-np.inf, -np.inf], dead_at="y").weights
+        Traceback (most recent call last):
+        ...
+        plait.errors.DegenerateWeightsError: all weights are zero: observation 'y' ruled out all 2 particles
+        """
+        if len(self.log_weights) and not np.any(self.log_weights > -math.inf):
+            raise self._degenerate()
         return _normalize(self.log_weights)
+
+    def _degenerate(self) -> DegenerateWeightsError:
+        n = len(self.log_weights)
+        if self.dead_at is None:
+            return DegenerateWeightsError(f"all weights are zero: every one of the {n} particles is impossible")
+        return DegenerateWeightsError(
+            f"all weights are zero: observation {self.dead_at!r} ruled out all {n} particles", self.dead_at
+        )
 
     @property
     def ess(self) -> float:
