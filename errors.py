@@ -321,7 +321,7 @@ def at_site(error: BaseException, address: Any) -> BaseException:
     """
     if not isinstance(error, _ABOUT_A_SITE) or getattr(error, "address", None) is not None:
         return error
-    error.address = address  # type: ignore[attr-defined]
+    error.address = address
     if error.args and isinstance(error.args[0], str):
         error.args = (f"{error.args[0]} (at site {address!r})",) + error.args[1:]
     return error

@@ -30,7 +30,7 @@ from ..gradients.dual import Dual, stop_gradient
 from .distributions.base import is_tensor, show
 from .distributions.supports import Interval, IntRange, Real
 
-__all__ = ["check_observation", "inside_scalar", "family_bounds", "OUTSIDE_SUPPORT"]
+__all__ = ["OUTSIDE_SUPPORT", "check_observation", "family_bounds", "inside_scalar"]
 
 #: What ``plait.observe(..., outside_support=...)`` accepts: raise, or score ``-inf``.
 OUTSIDE_SUPPORT = ("raise", "-inf")
@@ -69,7 +69,8 @@ def inside_scalar(support: Any, value: float) -> bool:
     kind = type(support)
     if kind is Real:
         return value - value == 0  # finite
-    low, high = getattr(support, "low", None), getattr(support, "high", None)
+    low: Any = getattr(support, "low", None)
+    high: Any = getattr(support, "high", None)
     if type(low) not in (float, int) or type(high) not in (float, int) or value - value != 0:
         return False
     low, high = family_bounds(kind, low, high)

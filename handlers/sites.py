@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import ast
 import linecache
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 from ..errors import InvalidParameterError, at_site
 
@@ -98,7 +99,7 @@ def _address_at(frame: Any, lasti: int) -> Any:
         return _NOT_FOUND
     try:
         return eval(compile(ast.Expression(argument), code.co_filename, "eval"), frame.f_globals, frame.f_locals)
-    except Exception:
+    except Exception:  # noqa: BLE001  (any failure: the address stays unnamed, the error is unchanged)
         return _NOT_FOUND
 
 
@@ -116,9 +117,9 @@ def _site_argument(tree: ast.Module, span: tuple[Any, ...]) -> Optional[ast.expr
     """The address argument of the innermost site call that encloses the expression at ``span``."""
     best: Optional[ast.Call] = None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _is_site_call(node) and _encloses(node, span):
-            if best is None or _encloses(best, _span(node)):
-                best = node
+        inner = best is None or _encloses(best, _span(node))
+        if isinstance(node, ast.Call) and _is_site_call(node) and _encloses(node, span) and inner:
+            best = node
     if best is None:
         return None
     if best.args:

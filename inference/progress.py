@@ -13,11 +13,12 @@ divergences.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from typing import Any, Mapping, Optional
 
-__all__ = ["Progress", "progress_bar", "wants_progress"]
+__all__ = ["Progress", "Ticking", "progress_bar", "wants_progress"]
 
 #: Seconds between updates of the bar's statistics (a tqdm refresh costs microseconds, not nothing).
 _EVERY = 0.2
@@ -66,13 +67,15 @@ class Progress:
     """
 
     def __init__(self, total: Optional[int], description: str, unit: str = "draws", stream: Any = None) -> None:
-        from tqdm.auto import tqdm  # imported here: plait itself imports no tqdm
-
+        # Imported here, so that importing plait does not import tqdm; by name,
+        # as tqdm ships no type information (the bar is used through four calls).
+        tqdm = importlib.import_module("tqdm.auto").tqdm
         self.stream = sys.stderr if stream is None else stream
         self.bar = tqdm(total=total, desc=description, unit=unit, file=self.stream, dynamic_ncols=True,
                         mininterval=_EVERY)
         self.count = 0
         self.last = 0.0
+        self.fields: dict[str, Any] = {}
 
     def tick(self, n: int = 1, accepted: Optional[Mapping[str, Any]] = None, **postfix: Any) -> None:
         """Advance by ``n``; refresh the statistics at most every 0.2 s."""
@@ -82,11 +85,34 @@ class Progress:
         if now - self.last < _EVERY:
             return
         self.last = now
+        self._show(accepted, postfix)
+
+    def _show(self, accepted: Optional[Mapping[str, Any]], postfix: Mapping[str, Any]) -> None:
         fields = {label: f"{a / p:.2f}" for label, (a, p) in (accepted or {}).items() if p}
         fields.update({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()})
         if fields:
             self.bar.set_postfix(fields, refresh=False)
 
-    def close(self) -> None:
-        """End the bar."""
+    def close(self, accepted: Optional[Mapping[str, Any]] = None, **postfix: Any) -> None:
+        """End the bar, showing the final statistics when given."""
+        self._show(accepted, postfix)
         self.bar.close()
+
+
+class Ticking:
+    """``task(**kwargs)`` that advances ``bar`` by one when it returns (replicas run in this process).
+
+    >>> import io
+    >>> bar = Progress(2, "demo", "runs", io.StringIO())
+    >>> Ticking(lambda seed: seed * 2, bar)(seed=3), bar.count
+    (6, 1)
+    """
+
+    def __init__(self, task: Any, bar: Progress) -> None:
+        self.task = task
+        self.bar = bar
+
+    def __call__(self, **kwargs: Any) -> Any:
+        result = self.task(**kwargs)
+        self.bar.tick()
+        return result

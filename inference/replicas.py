@@ -131,7 +131,7 @@ def _isolated(fn: Callable[..., Any], item: Tuple[int, Any], label: str) -> Tupl
     one it would have had; the replica whose worker dies again is the one
     that kills it, and fails with :class:`~plait.errors.WorkerDiedError`.
     """
-    index, seed = item
+    index = item[0]
     with concurrent.futures.ProcessPoolExecutor(max_workers=1) as alone:
         try:
             return alone.submit(_run_chunk, fn, [item], True).result()[0]

@@ -249,7 +249,7 @@ def test_degenerate_weights_name_the_observation(what, call, needle):
     population = call()
     assert population.log_evidence == -math.inf
     with pytest.raises(errors.DegenerateWeightsError) as caught:
-        population.weights
+        _ = population.weights
     assert needle in str(caught.value) and "4 particles" in str(caught.value), str(caught.value)
     with pytest.raises(errors.DegenerateWeightsError):
         population.expectation()

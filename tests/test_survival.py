@@ -114,9 +114,8 @@ def fragile(kill_at):
 def test_a_killed_worker_names_its_chain_and_the_others_are_kept():
     # Chain 1's first draw (its initial state) is the standard normal of its own stream.
     kill_at = float(np.random.default_rng(spawn_seeds(0, 3)[1]).standard_normal())
-    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool:
-        with pytest.raises(ReplicaError) as caught:
-            plait.mh(fragile, kill_at, num_samples=30, num_chains=3, seed=0, executor=pool)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as pool, pytest.raises(ReplicaError) as caught:
+        plait.mh(fragile, kill_at, num_samples=30, num_chains=3, seed=0, executor=pool)
     error = caught.value
     assert error.index == 1 and "chain 1 of 3" in str(error) and isinstance(error.errors[1], WorkerDiedError)
     assert error.results[0] is not None and error.results[2] is not None and error.results[1] is None

@@ -252,7 +252,7 @@ def _one_chain(*, seed: Any, model: Callable[..., Any], args: tuple[Any, ...],
     raises :class:`~plait.errors.Interrupted` with that tuple as ``partial``.
     """
     chain_target = target(model, args)
-    bar = progress_bar(progress, burn_in + num_samples * thin, "mh", "steps")
+    bar = progress_bar(progress, burn_in + num_samples * thin, "mh", "draws")
     try:
         if isinstance(seed, ChainCheckpoint):
             ctx = Context(chain_target, np.random.default_rng(0))
@@ -265,7 +265,7 @@ def _one_chain(*, seed: Any, model: Callable[..., Any], args: tuple[Any, ...],
                 chain_target, kernel, ctx, state, num_samples, burn_in, thin, bar)
     finally:
         if bar is not None:
-            bar.close()
+            bar.close(accepted=ctx.accepted)
     result = (draws, values, log_joints, ctx.accepted, dict(state.observations),
               ChainCheckpoint.of(state, ctx, kernel), stopped)
     if stopped:

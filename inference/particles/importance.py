@@ -16,6 +16,7 @@ from ..replicas import run_replicas, spawn_seeds
 from ...handlers.runloop import run
 from ...handlers.seed import SeedLike, make_rng
 from ..arguments import check_count
+from ..progress import progress_bar
 
 __all__ = ["importance", "ruled_out_by"]
 
@@ -29,6 +30,7 @@ def importance(
     keep_traces: bool = False,
     num_batches: Optional[int] = None,
     executor: Optional[concurrent.futures.Executor] = None,
+    progress: Optional[bool] = None,
 ) -> Population:
     """Importance sampling of ``model(*args)`` with ``num_particles`` independent particles.
 
@@ -74,6 +76,8 @@ def importance(
     :class:`~plait.errors.ReplicaError` (index, seed, and the other
     batches' populations in ``.results``).  A batched population differs
     from an unbatched one of the same seed (the streams are spawned).
+    ``progress=True`` shows a tqdm bar over the particles (by default only
+    when stderr is a terminal).
 
     >>> batched = plait.importance(coin, num_particles=1000, num_batches=4, seed=0)
     >>> len(batched), round(batched.expectation(), 1)
@@ -88,6 +92,7 @@ def importance(
             values=[v for b in batches for v in b.values],
             log_weights=np.concatenate([b.log_weights for b in batches]),
             traces=[t for b in batches for t in b.traces] if keep_traces else None,
+            dead_at=next((b.dead_at for b in batches if b.dead_at is not None), None),
         )
     if executor is not None:
         raise ValueError("importance: executor= runs batches in parallel; pass num_batches= as well")
@@ -98,14 +103,19 @@ def importance(
     log_weights = np.empty(num_particles)
     traces: Optional[list[Any]] = [] if keep_traces else None
     dead_at: Any = None
+    bar = progress_bar(progress, num_particles, "importance", "particles")
     for i in range(num_particles):
         trace = run(program, *args, handlers=(TraceHandler(),), seed=rng).trace
+        if bar is not None:
+            bar.tick()
         log_weights[i] = trace.log_likelihood
         if dead_at is None and log_weights[i] == -math.inf:
             dead_at = ruled_out_by(trace)
         values.append(trace.value)
         if traces is not None:
             traces.append(trace)
+    if bar is not None:
+        bar.close()
     return Population(values=values, log_weights=log_weights, traces=traces, dead_at=dead_at)
 
 

@@ -28,7 +28,8 @@ import numpy as np
 from ..vi.guided import guided
 from ..results.population import Population
 from ..replicas import run_replicas, spawn_seeds
-from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
+from .resampling import RESAMPLERS, AdaptiveResampling
+from ..progress import Progress, progress_bar
 from ...handlers.seed import SeedLike, seed_sequence
 from ..arguments import check_count
 from ...errors import InvalidArgumentError
@@ -52,7 +53,7 @@ def smc(
     vectorized: bool = False,
     loops: bool = True,
     on_step: Optional[Callable[[int, Population], None]] = None,
-    progress: bool = False,
+    progress: Optional[bool] = None,
     guide: Optional[Callable[..., Any]] = None,
     num_runs: Optional[int] = None,
     executor: Optional[concurrent.futures.Executor] = None,
@@ -70,8 +71,12 @@ def smc(
     off); ``vectorized=True`` runs the population as one program over arrays
     of ``num_particles`` values, for loop-structured models written with
     numpy operations.  ``on_step(step, population)`` is called after every
-    weighing; ``progress=True`` prints a progress line to stderr.  The same
-    ``seed`` gives the same population.  ``population.tier`` says which tiers ran.
+    weighing; ``progress=True`` shows a tqdm bar (steps/s, ESS, log
+    evidence; by default only when stderr is a terminal).  Ctrl-C raises
+    :class:`~plait.errors.Interrupted` whose ``partial`` is the population
+    as it stood (``partial`` True; unfinished particles have value None).
+    The same ``seed`` gives the same population.  ``population.tier`` says
+    which tiers ran.
 
     ``guide=`` proposes the latents from a guide program instead of the
     prior: the particles run :func:`plait.guided(model, guide)
@@ -119,14 +124,23 @@ def smc(
         if vectorized:
             raise ValueError("smc: guide= is not supported with vectorized=True (guided runs are per particle)")
         model = guided(model, guide)
-    if vectorized:
-        return run_vectorized(model, tuple(args), num_particles, books, live)
-    return run_general(model, tuple(args), num_particles, books, live, loops)
+    try:
+        if vectorized:
+            return run_vectorized(model, tuple(args), num_particles, books, live)
+        return run_general(model, tuple(args), num_particles, books, live, loops)
+    finally:
+        books.close()
+
+
+def _ticker(bar: Progress) -> Callable[[int, Population], None]:
+    def tick(step: int, population: Population) -> None:
+        bar.tick(ess=population.ess, log_evidence=population.log_evidence)
+    return tick
 
 
 def prepare(
     caller: str, num_particles: Any, resampler: str, ess_threshold: float, seed: SeedLike,
-    on_step: Optional[Callable[[int, Population], None]], progress: bool,
+    on_step: Optional[Callable[[int, Population], None]], progress: Optional[bool],
 ) -> tuple[Any, ...]:
     """Check SMC options; return ``(N, resampling books, stream for live draws)``.
 
@@ -145,7 +159,8 @@ def prepare(
     def stream(key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key)))
 
-    callbacks = [c for c in (on_step, progress_printer() if progress else None) if c is not None]
+    bar = progress_bar(progress, None, caller, "steps")
+    callbacks = [c for c in (on_step, _ticker(bar) if bar is not None else None) if c is not None]
 
     def report(step: int, population: Population) -> None:
         for callback in callbacks:
@@ -154,4 +169,5 @@ def prepare(
     books = AdaptiveResampling(
         resampler, ess_threshold, stream(_RESAMPLING_STREAM), report if callbacks else None
     )
+    books.bar = bar
     return int(num_particles), books, stream(_LOOP_STREAM)

@@ -35,6 +35,7 @@ from ...handlers.base import Handler
 from ...handlers.scope import LoopStep
 from ..results.population import Population
 from .resampling import AdaptiveResampling
+from .programs import interrupted
 from ...ext._interpreter import plain_answer
 from ...handlers.runloop import Execution, _fail
 from ...handlers.base import start
@@ -145,7 +146,7 @@ class _Vectorize(Handler):
 
     def _weigh(self, log_weight: Any, name: Any) -> None:
         self.log_weights += _per_particle(log_weight, self.n)
-        self.books.extinct(self.log_weights, lambda: name)
+        self.books.extinct(self.log_weights, name)
 
     def _loop(self, loop: Loop) -> Any:
         # The kernel's sites meet every handler the loop met on its way here.
@@ -172,7 +173,7 @@ class _Vectorize(Handler):
                 gen = loop.kernel(*args)
                 state = self.run.drive(gen if type(gen) is _GENERATOR else start(loop.kernel, args), dispatch, expand)
                 if top:
-                    self.books.extinct(self.log_weights, lambda: (loop.name, step))
+                    self.books.extinct(self.log_weights, (loop.name, step))
                     state = self._maybe_resample(state)
         finally:
             self.depth -= 1
@@ -319,6 +320,9 @@ def run_vectorized(
     execution = Execution(rng, record_answers=False)
     vectorize = _Vectorize(num_particles, books, _Registry())
     dispatch, expand, bound = execution.bind((vectorize,), execution.base, True)
-    value = execution.drive(start(model, args), dispatch, expand)
+    try:
+        value = execution.drive(start(model, args), dispatch, expand)
+    except KeyboardInterrupt:
+        raise interrupted(_population([None] * num_particles, bound[0].log_weights, books)) from None
     handler = bound[0]
     return _population(_unbatch(value, num_particles), handler.log_weights, books)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import math
-import pickle
 from typing import Any, Dict, Hashable, List, Optional
 
 import numpy as np
 
 from .arviz_output import chain_to_arviz
+from .storage import load_fields, save_fields
 from .diagnostics import effective_sample_size, split_rhat
 
 __all__ = ["Chain", "ChainCheckpoint"]
@@ -66,9 +66,8 @@ class Chain:
         """Write the chain to ``path`` (an ``.npz`` file): every draw, checkpoint and statistic, losslessly.
 
         The log joint is a plain array (``numpy.load(path)["log_joint"]``);
-        the draws keep their addresses and Python types, and the
-        checkpoints the kernels' states, so they are stored pickled
-        (``payload``): load only files you trust.  For other tools,
+        the rest is pickled (:mod:`~plait.inference.results.storage`): load
+        only files you trust.  For other tools,
         ``chain.to_arviz().to_netcdf(path)`` writes ArviZ's NetCDF.
 
         >>> import plait, tempfile, os
@@ -80,14 +79,11 @@ class Chain:
         >>> Chain.load(path).draws("x").tolist() == chain.draws("x").tolist()
         True
         """
-        payload = pickle.dumps({
+        save_fields(path, "Chain", {
             "draws": self._draws, "returns": self.returns, "acceptance": self.acceptance,
             "observations": self.observations, "checkpoints": self.checkpoints, "tallies": self.tallies,
             "partial": self.partial,
-        }, protocol=pickle.HIGHEST_PROTOCOL)
-        with open(path, "wb") as file:
-            np.savez(file, format=np.array(_FORMAT), log_joint=self.log_joint,
-                     payload=np.frombuffer(payload, dtype=np.uint8))
+        }, "log_joint", self.log_joint)
 
     @classmethod
     def load(cls, path: Any) -> "Chain":
@@ -101,11 +97,7 @@ class Chain:
         >>> Chain.load(path).num_samples
         20
         """
-        with np.load(path) as stored:
-            if str(stored["format"]) != _FORMAT:
-                raise ValueError(f"{path!r} is not a chain saved by plait (format {stored['format']!r})")
-            log_joint = stored["log_joint"]
-            data = pickle.loads(stored["payload"].tobytes())
+        data, log_joint = load_fields(path, "Chain", "log_joint")
         return cls(data["draws"], data["returns"], log_joint, data["acceptance"], data["observations"],
                    data["checkpoints"], data["tallies"], data["partial"])
 
@@ -226,8 +218,6 @@ class Chain:
         return f"Chain({self.num_chains} chains x {self.num_samples} draws, addresses {self.addresses!r}{mark})"
 
 
-_FORMAT = "plait.Chain/1"
-
 
 class ChainCheckpoint:
     """Where one chain stopped: its state, its random stream, and its kernels' bookkeeping.
@@ -247,7 +237,7 @@ class ChainCheckpoint:
     True
     """
 
-    __slots__ = ("state", "rng_state", "scales", "positions", "tallies")
+    __slots__ = ("positions", "rng_state", "scales", "state", "tallies")
 
     def __init__(self, state: Any, rng_state: Dict[str, Any], scales: Dict[Any, Any],
                  positions: Dict[int, int], tallies: Dict[str, List[int]]) -> None:

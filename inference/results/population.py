@@ -13,6 +13,7 @@ from ...ext import logsumexp as _logsumexp
 from ...ext import normalize as _normalize
 from ...handlers.seed import SeedLike, make_rng
 from .arviz_output import population_to_arviz
+from .storage import load_fields, save_fields
 from ...errors import DegenerateWeightsError
 
 __all__ = ["Population", "self_normalised_standard_error"]
@@ -51,6 +52,8 @@ class Population:
     tier: str = ""
     #: When every weight is zero: the observation or factor (or loop step) that made them so.
     dead_at: Any = None
+    #: True when the run was interrupted (Ctrl-C): particles may not have reached the end.
+    partial: bool = False
 
     def __attrs_post_init__(self) -> None:
         if len(self.values) != len(self.log_weights):
@@ -135,6 +138,24 @@ class Population:
             ess_history=list(self.ess_history),
             resample_count=self.resample_count + 1,
         )
+
+    def save(self, path: Any) -> None:
+        """Write the population to ``path`` (an ``.npz`` file), losslessly (see :mod:`~plait.inference.results.storage`).
+
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "population.npz")
+        >>> Population([1.0, (2, "b")], [0.0, -1.5]).save(path)
+        >>> Population.load(path).values
+        [1.0, (2, 'b')]
+        """
+        fields = attrs.asdict(self, recurse=False)
+        save_fields(path, "Population", fields, "log_weights", self.log_weights)
+
+    @classmethod
+    def load(cls, path: Any) -> "Population":
+        """Read a population written by :meth:`save`."""
+        fields, _ = load_fields(path, "Population", "log_weights")
+        return cls(**fields)
 
     def summary(self) -> str:
         """Particles, ESS, log evidence and, for numeric values, the weighted mean and sd.
