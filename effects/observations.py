@@ -28,7 +28,9 @@ import numpy as np
 from ..errors import InvalidObservationError, ObservationSupportError
 from ..gradients.dual import Dual, stop_gradient
 from .distributions.base import is_tensor, show
-from .distributions.supports import Interval, IntRange, Real
+from .distributions.supports import (
+    Interval, IntRange, Real, boolean, nonnegative_integer, positive, real, unit_interval,
+)
 
 __all__ = ["OUTSIDE_SUPPORT", "check_observation", "family_bounds", "inside_scalar"]
 
@@ -75,6 +77,17 @@ def inside_scalar(support: Any, value: float) -> bool:
         return False
     low, high = family_bounds(kind, low, high)
     return low <= value <= high and (kind is Interval or value == math.floor(value))
+
+
+#: id of a module-level support -> (low, high, integer) of its family (they live as long as
+#: plait): plait.observe checks a finite scalar against them inline, without a call.
+CONSTANT_BOUNDS: dict[int, tuple[float, float, bool]] = {
+    id(real): (-math.inf, math.inf, False),
+    id(positive): (0.0, math.inf, False),
+    id(unit_interval): (0.0, 1.0, False),
+    id(boolean): (0, 1, True),
+    id(nonnegative_integer): (0, math.inf, True),
+}
 
 
 def family_bounds(kind: type, low: float, high: float) -> tuple[float, float]:

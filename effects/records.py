@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import EffectTypeError, InvalidParameterError
 from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
-from .observations import check_observation, inside_scalar
+from .observations import CONSTANT_BOUNDS, check_observation
 from ..gradients.dual import stop_gradient
 from .transforms import biject_to
 
@@ -328,8 +328,13 @@ def observe(name: Address, dist: Any, value: Any, outside_support: str = "raise"
     if not isinstance(dist, Distribution):
         dist = _check_dist(name, dist)
     kind = type(value)
-    if not ((kind is float or kind is int) and not dist.batch_shape and inside_scalar(dist.support, value)):
-        check_observation(name, dist, value, outside_support)  # the common scalar case skips the call
+    if (kind is float or kind is int) and not dist.batch_shape:
+        # The common case, a scalar under a module-level support, is checked inline.
+        known = CONSTANT_BOUNDS.get(id(dist.support))
+        finite = value - value == 0
+        if known is not None and finite and known[0] <= value <= known[1] and (not known[2] or value == int(value)):
+            return new_observe(name, dist, value)
+    check_observation(name, dist, value, outside_support)
     return new_observe(name, dist, value)
 
 

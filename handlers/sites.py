@@ -116,9 +116,9 @@ def _parse(filename: str, module_globals: dict[str, Any]) -> Optional[ast.Module
 def _site_argument(tree: ast.Module, span: tuple[Any, ...]) -> Optional[ast.expr]:
     """The address argument of the innermost site call that encloses the expression at ``span``."""
     best: Optional[ast.Call] = None
-    for node in ast.walk(tree):
-        inner = best is None or _encloses(best, _span(node))
-        if isinstance(node, ast.Call) and _is_site_call(node) and _encloses(node, span) and inner:
+    calls = (n for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_site_call(n) and _encloses(n, span))
+    for node in calls:
+        if best is None or _encloses(best, _span(node)):
             best = node
     if best is None:
         return None
