@@ -123,3 +123,56 @@ def test_a_killed_worker_names_its_chain_and_the_others_are_kept():
     alone = [plait.mh(model, num_samples=30, num_chains=3, seed=0).draws("x")[i] for i in (0, 2)]
     assert survivors.partial and survivors.num_chains == 2
     assert np.array_equal(survivors.draws("x")[0], alone[0]) and np.array_equal(survivors.draws("x")[1], alone[1])
+
+
+def test_sigint_during_smc_raises_with_the_population_so_far():
+    interrupted = _InterruptAfter(25)  # during the first step's particles
+    with pytest.raises(plait.errors.Interrupted) as caught:
+        plait.smc(interrupted, num_particles=40, seed=0)
+    population = caught.value.partial
+    assert isinstance(caught.value, KeyboardInterrupt) and population.partial and len(population) == 40
+
+
+def test_sigint_during_svi_returns_the_fit_so_far():
+    def guide():
+        loc = yield plait.param("loc", 0.0)
+        yield plait.sample("x", plait.Normal(loc, 1.0))
+
+    fit = plait.svi(_InterruptAfter(30), guide, num_steps=200, seed=0)
+    assert fit.partial and 0 < len(fit.elbo) < 200 and np.isfinite(fit.params["loc"])
+
+
+def test_population_and_svi_results_save_and_load(tmp_path):
+    population = plait.importance(model, num_particles=50, keep_traces=True, seed=0)
+    population.save(tmp_path / "population.npz")
+    loaded = plait.Population.load(tmp_path / "population.npz")
+    assert loaded.values == population.values and loaded.log_weights.tobytes() == population.log_weights.tobytes()
+    assert [t.latents for t in loaded.traces] == [t.latents for t in population.traces]
+
+    def guide():
+        loc = yield plait.param("loc", 0.0)
+        yield plait.sample("x", plait.Normal(loc, 1.0))
+
+    fit = plait.svi(model, guide, num_steps=20, seed=0)
+    fit.save(tmp_path / "fit.npz")
+    again = type(fit).load(tmp_path / "fit.npz")
+    assert again.params == fit.params and again.elbo.tobytes() == fit.elbo.tobytes()
+    with pytest.raises(ValueError, match="does not hold a plait Population"):
+        plait.Population.load(tmp_path / "fit.npz")
+
+
+@pytest.mark.parametrize("run", [
+    lambda: plait.mh(model, num_samples=30, progress=True, seed=0),
+    lambda: plait.smc(model, num_particles=10, progress=True, seed=0),
+    lambda: plait.importance(model, num_particles=10, progress=True, seed=0),
+])
+def test_progress_true_draws_a_bar(run, capsys):
+    run()
+    err = capsys.readouterr().err
+    assert "it/s" in err or "/s" in err
+
+
+def test_progress_is_off_by_default_when_not_interactive(capsys):
+    plait.mh(model, num_samples=30, seed=0)
+    plait.smc(model, num_particles=10, seed=0)
+    assert capsys.readouterr().err == ""

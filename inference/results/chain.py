@@ -6,6 +6,7 @@ import copy
 import math
 from typing import Any, Dict, Hashable, List, Optional
 
+import attrs
 import numpy as np
 
 from .arviz_output import chain_to_arviz
@@ -219,6 +220,7 @@ class Chain:
 
 
 
+@attrs.define(eq=False)
 class ChainCheckpoint:
     """Where one chain stopped: its state, its random stream, and its kernels' bookkeeping.
 
@@ -237,15 +239,12 @@ class ChainCheckpoint:
     True
     """
 
-    __slots__ = ("positions", "rng_state", "scales", "state", "tallies")
-
-    def __init__(self, state: Any, rng_state: Dict[str, Any], scales: Dict[Any, Any],
-                 positions: Dict[int, int], tallies: Dict[str, List[int]]) -> None:
-        self.state = state
-        self.rng_state = rng_state
-        self.scales = scales
-        self.positions = positions
-        self.tallies = tallies
+    state: Any
+    rng_state: Dict[str, Any]
+    scales: Dict[Any, Any]
+    #: place of a ``cycle`` kernel in the kernel tree -> its position
+    positions: Dict[int, int]
+    tallies: Dict[str, List[int]]
 
     @classmethod
     def of(cls, state: Any, ctx: Any, kernel: Any) -> "ChainCheckpoint":
@@ -263,12 +262,6 @@ class ChainCheckpoint:
         ctx.positions.update({id(tree[i]): p for i, p in self.positions.items() if i < len(tree)})
         ctx.accepted.update({label: list(tally) for label, tally in self.tallies.items()})
         return self.state
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return (self.state, self.rng_state, self.scales, self.positions, self.tallies)
-
-    def __setstate__(self, fields: tuple[Any, ...]) -> None:
-        self.state, self.rng_state, self.scales, self.positions, self.tallies = fields
 
     def __repr__(self) -> str:
         return f"ChainCheckpoint(log_joint={getattr(self.state, 'log_joint', None)!r})"
