@@ -19,6 +19,7 @@ handler) are named by the run loop directly, from the effect.
 from __future__ import annotations
 
 import ast
+import functools
 import linecache
 from collections.abc import Iterator
 from typing import Any, Optional
@@ -105,10 +106,14 @@ def _address_at(frame: Any, lasti: int) -> Any:
 
 def _parse(filename: str, module_globals: dict[str, Any]) -> Optional[ast.Module]:
     lines = linecache.getlines(filename, module_globals)
-    if not lines:
-        return None
+    return _parsed("".join(lines)) if lines else None
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(source: str) -> Optional[ast.Module]:
+    """The syntax tree of a source file (cached: a model that catches such errors in a loop parses once)."""
     try:
-        return ast.parse("".join(lines))
+        return ast.parse(source)
     except SyntaxError:
         return None
 
