@@ -195,12 +195,17 @@ def run_chains(
         raise TypeError(f"{caller}: kernel must be a plait kernel (SingleSite(), proposal_kernel(...)...), got {kernel!r}")
     starts: List[Any] = spawn_seeds(seed, num_chains) if resume is None else _checkpoints(caller, resume)
     # model and args travel as their own arguments, so an unpicklable one is named as such.
+    if executor is not None and progress is None:
+        progress = False  # bars from worker processes would interleave: only when asked for
     task = partial(_one_chain, model=model, args=tuple(args), target=target, kernel=kernel, init=init,
                    num_samples=num_samples, burn_in=burn_in, thin=thin, progress=progress)
     try:
         chains = run_replicas(task, starts, executor, caller=caller, label="chain")
     except Interrupted as stop:
-        return _collected(resume, [c for c in stop.partial if c is not None], partial=True)
+        kept = [c for c in stop.partial if c is not None and c[0]]
+        if not kept:
+            raise  # stopped before any draw (in burn-in): nothing to return
+        return _collected(resume, kept, partial=True)
     except ReplicaError as error:
         finished = [c for c in error.results if c is not None]
         error.chain = _collected(resume, finished, partial=True) if finished else None  # type: ignore[attr-defined]
