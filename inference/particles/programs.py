@@ -38,6 +38,7 @@ particles were rebuilt.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
@@ -378,7 +379,7 @@ def run_general(
                 tiers.add("a")
                 log_weights = np.array([p.log_weight for p in particles])
                 if not np.any(log_weights > -math.inf):
-                    books.extinct(log_weights, lambda: _last_site(particles))
+                    books.extinct(log_weights, partial(_last_site, particles))
                     break  # every particle is impossible: the evidence estimate is 0
                 ancestors = books.after_weighting(
                     log_weights, not all(p.done for p in particles), lambda: snapshot(particles, books)
