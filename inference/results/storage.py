@@ -35,7 +35,18 @@ def save_fields(path: Any, kind: str, fields: Dict[str, Any], array_name: str, a
 
 
 def load_fields(path: Any, kind: str, array_name: str) -> Tuple[Dict[str, Any], np.ndarray]:
-    """The fields and the array :func:`save_fields` wrote for a result of ``kind``."""
+    """The fields and the array :func:`save_fields` wrote for a result of ``kind``.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.npz")
+    >>> save_fields(path, "demo", {"n": 3}, "w", np.ones(1))
+    >>> load_fields(path, "demo", "w")[0]
+    {'n': 3}
+    >>> load_fields(path, "Chain", "w")
+    Traceback (most recent call last):
+    ...
+    ValueError: ... does not hold a plait Chain (its format is 'plait.demo/1')
+    """
     with np.load(path) as stored:
         tag = str(stored["format"]) if "format" in stored else None
         if tag != f"plait.{kind}/1":
