@@ -12,11 +12,17 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 __all__ = [
     "PlaitError",
     "InvalidParameterError",
+    "InvalidObservationError",
+    "InvalidArgumentError",
+    "DegenerateWeightsError",
+    "WorkerDiedError",
+    "Interrupted",
+    "at_site",
     "ModelTypeError",
     "EffectTypeError",
     "UnhandledEffectError",
@@ -53,7 +59,57 @@ class PlaitError(Exception):
 
 
 class InvalidParameterError(PlaitError, ValueError):
-    """A distribution or effect was given a parameter outside its domain."""
+    """A distribution or effect was given a parameter outside its domain.
+
+    ``family``, ``parameter`` and ``value`` say which (None when not one
+    parameter); ``address`` is the site whose distribution it was, filled in
+    by the run loop when the error reaches the model (see :func:`at_site`).
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.sample("x", plait.Normal(0.0, -1.0))
+    >>> plait.simulate(model, seed=0)
+    Traceback (most recent call last):
+    ...
+    plait.errors.InvalidParameterError: Normal: parameter 'scale' must be > 0, got -1.0 (at site 'x')
+    """
+
+    def __init__(self, message: str, family: Optional[str] = None, parameter: Optional[str] = None,
+                 value: Any = None, address: Any = None) -> None:
+        super().__init__(message)
+        self.family = family
+        self.parameter = parameter
+        self.value = value
+        self.address = address
+
+
+class InvalidObservationError(PlaitError, ValueError):
+    """An observed value is NaN or infinite, or its shape does not fit its distribution.
+
+    ``address`` names the observation.
+    """
+
+    def __init__(self, message: str, address: Any = None) -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class InvalidArgumentError(PlaitError, ValueError, TypeError):
+    """An engine was given a bad argument (``seed=``, ``num_samples=``, ``num_particles=``...).
+
+    Both a ``ValueError`` and a ``TypeError``, as the builtin errors these
+    arguments used to raise were one or the other.  ``argument`` names it.
+
+    >>> import plait
+    >>> plait.importance(lambda: (yield plait.factor("f", 0.0)), num_particles=0)
+    Traceback (most recent call last):
+    ...
+    plait.errors.InvalidArgumentError: importance: num_particles must be an int >= 1, got 0
+    """
+
+    def __init__(self, message: str, argument: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class ModelTypeError(PlaitError, TypeError):
@@ -98,6 +154,24 @@ class BudgetExceededError(PlaitError):
 
 class ZeroMassError(PlaitError, ValueError):
     """A measure with zero total mass was normalised: the observations are impossible."""
+
+
+class DegenerateWeightsError(ZeroMassError):
+    """Every particle of a population has weight zero; ``address`` is the observation that did it.
+
+    >>> import plait
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Bernoulli(0.0))
+    ...     yield plait.observe("y", plait.Bernoulli(float(x)), 1)
+    >>> plait.importance(model, num_particles=3, seed=0).weights
+    Traceback (most recent call last):
+    ...
+    plait.errors.DegenerateWeightsError: all weights are zero: observation 'y' ruled out all 3 particles
+    """
+
+    def __init__(self, message: str, address: Any = None) -> None:
+        super().__init__(message)
+        self.address = address
 
 
 class VectorizationError(PlaitError, TypeError):
@@ -192,6 +266,26 @@ class ReplicaError(PlaitError):
         self.errors = errors
 
 
+class WorkerDiedError(PlaitError):
+    """The worker process running a replica (a chain, an SMC run) died before it returned."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A long run was interrupted (Ctrl-C); ``partial`` holds what it had computed so far.
+
+    A ``KeyboardInterrupt``, so code that does not look for it stops as on
+    any Ctrl-C.  Engines that return a partial result instead (``plait.mh``,
+    ``plait.svi``) mark it (``chain.partial``).
+
+    >>> Interrupted("smc: interrupted at step 3", partial=[1, 2]).partial
+    [1, 2]
+    """
+
+    def __init__(self, message: str, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
 class UnpicklableError(PlaitError, TypeError):
     """A model or argument could not be pickled to send it to an executor's worker processes."""
 
@@ -219,3 +313,28 @@ class BridgeError(PlaitError):
     def __init__(self, message: str, address: object = None) -> None:
         super().__init__(message)
         self.address = address
+
+
+def at_site(error: BaseException, address: Any) -> BaseException:
+    """Name the site ``address`` in ``error`` (a plait error about a value) unless it names one already.
+
+    The run loop calls it when such an error reaches the model: the
+    distribution that raised did not know its site.  It sets
+    ``error.address`` and appends ``(at site ...)`` to the message;
+    other errors, and errors that have an address already, are returned
+    unchanged.
+
+    >>> error = at_site(InvalidParameterError("Normal: parameter 'scale' must be > 0, got -1.0"), ("x", 2))
+    >>> str(error), error.address
+    ("Normal: parameter 'scale' must be > 0, got -1.0 (at site ('x', 2))", ('x', 2))
+    """
+    if not isinstance(error, _ABOUT_A_SITE) or getattr(error, "address", None) is not None:
+        return error
+    error.address = address
+    if error.args and isinstance(error.args[0], str):
+        error.args = (f"{error.args[0]} (at site {address!r})",) + error.args[1:]
+    return error
+
+
+#: The errors :func:`at_site` completes: they are about one site's values.
+_ABOUT_A_SITE = (InvalidParameterError, InvalidObservationError, ObservationSupportError)

@@ -40,6 +40,7 @@ import numpy as np
 from ..errors import EffectTypeError, InvalidParameterError, NoDerivativeRuleError
 from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
+from .observations import CONSTANT_BOUNDS, check_observation
 from ..gradients.dual import stop_gradient
 from .transforms import biject_to
 
@@ -303,22 +304,39 @@ _sample_function.couple = Coupled
 sample: Callable[..., Sample] = _sample_function
 
 
-def observe(name: Address, dist: Any, value: Any) -> Observe:
+def observe(name: Address, dist: Any, value: Any, outside_support: str = "raise") -> Observe:
     """Condition the run on ``value`` having been drawn from ``dist``.
 
-    The run's log likelihood gains ``dist.log_prob(value)``; a value outside
-    the support gives ``-inf``.  ``yield`` evaluates to ``value``.
+    The run's log likelihood gains ``dist.log_prob(value)``.  ``yield``
+    evaluates to ``value``.  The value is checked here, at the model's
+    ``yield`` line (:mod:`plait.effects.observations`): NaN, infinite or
+    misshapen values raise :class:`~plait.errors.InvalidObservationError`, and a
+    value outside the support raises
+    :class:`~plait.errors.ObservationSupportError` unless
+    ``outside_support="-inf"`` asks for it to be scored as impossible.
 
     >>> import plait
     >>> def model():
     ...     yield plait.observe("y", plait.Normal(0.0, 1.0), 0.0)
     >>> round(plait.simulate(model, seed=0).log_likelihood, 6)
     -0.918939
+    >>> def impossible():
+    ...     yield plait.observe("y", plait.Poisson(2.0), -1, outside_support="-inf")
+    >>> plait.simulate(impossible, seed=0).log_likelihood
+    -inf
     """
     if value is None:
         raise EffectTypeError(f"observe {name!r}: the observed value is None")
     if not isinstance(dist, Distribution):
         dist = _check_dist(name, dist)
+    kind = type(value)
+    if (kind is float or kind is int) and not dist.batch_shape:
+        # The common case, a scalar under a module-level support, is checked inline.
+        known = CONSTANT_BOUNDS.get(id(dist.support))
+        finite = value - value == 0
+        if known is not None and finite and known[0] <= value <= known[1] and (not known[2] or value == int(value)):
+            return new_observe(name, dist, value)
+    check_observation(name, dist, value, outside_support)
     return new_observe(name, dist, value)
 
 
@@ -339,14 +357,14 @@ def factor(name: Address, log_weight: Any) -> Factor:
     if isinstance(log_weight, (int, float)):
         if log_weight != log_weight or log_weight == math.inf:
             raise InvalidParameterError(
-                f"factor {name!r}: log_weight must be a number below +inf, got {log_weight!r}"
+                f"factor {name!r}: log_weight must be a number below +inf, got {log_weight!r}", address=name
             )
         return Factor(name, float(log_weight))
     # The check reads the plain value: a dual or reverse-mode weight keeps its derivatives.
     array = np.asarray(stop_gradient(log_weight), dtype=float)
     if np.isnan(array).any() or np.isposinf(array).any():
         raise InvalidParameterError(
-            f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}"
+            f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}", address=name
         )
     return Factor(name, log_weight)
 
@@ -382,13 +400,13 @@ def _check_constraint(name: Address, init: Any, constraint: Any) -> None:
     if not isinstance(constraint, Support) or constraint.is_discrete:
         raise InvalidParameterError(
             f"param {name!r}: constraint must be a continuous support such as plait.supports.positive, "
-            f"unit_interval, simplex(k) or real; got {constraint!r}"
+            f"unit_interval, simplex(k) or real; got {constraint!r}", address=name
         )
     biject_to(constraint)  # raises for supports with no bijection (mixed batched bounds)
     inside = constraint.contains(stop_gradient(init))
     if not np.all(inside):
         raise InvalidParameterError(
-            f"param {name!r}: init {init!r} lies outside its constraint {constraint!r}"
+            f"param {name!r}: init {init!r} lies outside its constraint {constraint!r}", address=name
         )
 
 
@@ -511,7 +529,7 @@ def iterate(kernel: Callable[[Any], Any], init: Any, steps: int, *, name: Addres
     _check_loop_args(name, kernel)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise InvalidParameterError(
-            f"iterate {name!r}: steps must be a non-negative int, got {steps!r}"
+            f"iterate {name!r}: steps must be a non-negative int, got {steps!r}", address=name
         )
     return Loop(name, kernel, init, int(steps), None)
 

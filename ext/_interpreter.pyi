@@ -49,6 +49,9 @@ def register_effect_kinds(
     unset: Any,
     fail: Callable[[str, Any], None],
 ) -> None: ...
+def register_error_hooks(
+    site_error: Callable[[BaseException, Any], None], name_site: Callable[[BaseException, Any], None]
+) -> None: ...
 def plain_answer(effect: Effect) -> Any: ...
 
 class BaseInterpreter(RunRandom):

@@ -202,6 +202,21 @@ cdef object _LOOP = None
 cdef object _HANDLED = None
 cdef object _UNSET = None
 cdef object _FAIL = None
+cdef object _SITE_ERROR = None   # (error, effect): name the effect's site in an error raised answering it
+cdef object _NAME_SITE = None    # (error, code): name the site of an error raised in the model's code
+
+
+def register_error_hooks(site_error, name_site):
+    """Name the functions that add the site to errors (called once, by plait.handlers.runloop).
+
+    ``site_error(error, effect)`` for an error raised while ``effect`` was
+    answered, ``name_site(error, code)`` for one that left the generator of
+    ``code``.  Both run on the error path only.
+
+    >>> import plait.handlers.runloop  # registers them
+    """
+    global _SITE_ERROR, _NAME_SITE
+    _SITE_ERROR, _NAME_SITE = site_error, name_site
 
 
 def register_effect_kinds(sample, observe, factor, param, deterministic, branch, loop, handled, unset, fail):
@@ -537,6 +552,7 @@ cdef class Process:
             try:
                 answer = self._answer(effect)
             except Exception as error:
+                _SITE_ERROR(error, effect)
                 return self._run(None, error)
             if self.has_held:  # paused after it: nothing more to do now
                 return self.pending
@@ -629,6 +645,8 @@ cdef class Process:
                 gen.close()
                 if frame.handled:
                     self.hooks.abandon(frame.outer)
+                if isinstance(escaped, Exception):
+                    _NAME_SITE(escaped, getattr(gen, "gi_code", None))
                 if not frames or not isinstance(escaped, Exception):
                     self.close()
                     self.done = True
@@ -686,6 +704,7 @@ cdef class Process:
                     self.has_held = True
                     return effect
             except Exception as failure:
+                _SITE_ERROR(failure, effect)
                 error, answer = failure, None
 
     cdef void _enter_handled(self, object effect, _Frame below) except *:

@@ -59,6 +59,7 @@ per group instead of one draw per particle).
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -111,7 +112,7 @@ class Group:
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
                  "stored", "prune_at", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
-                 "__weakref__")
+                 "last_site", "dead_at", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -137,6 +138,9 @@ class Group:
         self.adopted: dict[int, tuple[Any, Lanes]] = {}
         #: True while every log-weight is 0 (after resampling): the next weight is taken as is.
         self.fresh = not log_weights.any()
+        #: The last observe/factor weighed, and the first one after which every lane had weight 0.
+        self.last_site: Any = None
+        self.dead_at: Any = None
         #: Weak references to the lane values made for this group (dead ones are
         #: dropped when the list has doubled since the last sweep).
         self.live: list[Any] = []
@@ -294,10 +298,10 @@ class Group:
         if kind is Sample:
             return self._sampled(effect)
         if kind is Observe:
-            self._weigh(score(effect.dist, effect.value, self.size, self))
+            self._weigh(score(effect.dist, effect.value, self.size, self), effect.name)
             self.steps += 1
         elif kind is Factor:
-            self._weigh(_per_lane_weight(in_space(effect.log_weight, self), self.size))
+            self._weigh(_per_lane_weight(in_space(effect.log_weight, self), self.size), effect.name)
             self.steps += 1
         self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
@@ -326,14 +330,17 @@ class Group:
             self.sites[effect.name] = ("deterministic", answer)
         return answer
 
-    def _weigh(self, log_weight: Any) -> None:
-        """Add one log-weight per lane (or one for all)."""
+    def _weigh(self, log_weight: Any, site: Any) -> None:
+        """Add one log-weight per lane (or one for all) for the observe or factor at ``site``."""
         if self.fresh and type(log_weight) is np.ndarray and log_weight.base is None \
                 and log_weight.shape == (self.size,) and log_weight.dtype == np.float64:
             self.log_weights = log_weight  # weights were all 1: the new array is the sum
         else:
             self.log_weights = self.log_weights + log_weight
         self.fresh = False
+        self.last_site = site
+        if self.dead_at is None and self.size and not (self.log_weights > -math.inf).any():
+            self.dead_at = site  # the observation that ruled out every lane of the group
 
     def _live_or_replayed(self, kind: Any, effect: Any) -> Any:
         if self.position < len(self.replay):
@@ -431,7 +438,7 @@ class Group:
         try:
             kernel.advance(None)
             while kernel.waiting_at_loops():  # a loop inside the kernel runs whole
-                kernel.run_loops(lambda: None)
+                kernel.run_loops(lambda loop, step: None)
                 kernel.advance(None)
             weights = np.zeros(self.size)
             parts = []
@@ -652,12 +659,12 @@ class BatchedRun:
         live = [g for g in self.groups if not g.done]
         return bool(live) and all(g.at_loop is not None for g in live)
 
-    def run_loops(self, between_steps: Callable[[], None]) -> None:
+    def run_loops(self, between_steps: Callable[[Any, int], None]) -> None:
         """Run the loops every live group waits at, step by step, all groups in lockstep.
 
         Each group runs each kernel step as a batched program of its own over its lanes
         (:meth:`run_step`), so the groups a step splits into merge when it returns;
-        ``between_steps()`` runs after every step (SMC weighs and resamples there).  Loops
+        ``between_steps(loop, step)`` runs after every step (SMC weighs and resamples there).  Loops
         that differ between groups (name or length) are expanded inline instead.
         """
         live = [g for g in self.groups if not g.done]
@@ -673,7 +680,7 @@ class BatchedRun:
             for g, loop in zip(live, loops):
                 if id(g) in states:
                     states[id(g)] = g.run_step(loop, step, states[id(g)])  # type: ignore[arg-type]
-            between_steps()
+            between_steps(first, step)
             kept = {id(g) for g in self.groups}
             states = {k: v for k, v in states.items() if k in kept}
         for g in self.groups:

@@ -45,6 +45,7 @@ from ..ext._interpreter import AnswerLog, BaseInterpreter, Process, run_to_end
 from .base import Handler, start
 from .scope import LoopStep
 from .seed import SeedLike, make_rng
+from .sites import name_site, site_error
 from .trace import Trace
 from ..errors import (
     DuplicateAddressError,
@@ -118,6 +119,7 @@ def _fail(reason: str, effect: Any) -> None:
 
 
 _interpreter.register_effect_kinds(Sample, Observe, Factor, Param, Deterministic, Branch, Loop, Handled, UNSET, _fail)
+_interpreter.register_error_hooks(site_error, name_site)
 
 
 class Execution:

@@ -7,9 +7,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..effects.records import UNSET, Effect, Sample
+from ..errors import InvalidArgumentError
 from .base import Handler, HandledModel
 
-__all__ = ["Seed", "seed", "make_rng"]
+__all__ = ["Seed", "seed", "make_rng", "seed_sequence"]
 
 SeedLike = Any  # None | int | Sequence[int] | np.random.SeedSequence | np.random.Generator
 
@@ -22,7 +23,33 @@ def make_rng(seed: SeedLike) -> np.random.Generator:
     """
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    return np.random.default_rng(seed_sequence(seed))
+
+
+def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
+    """``seed`` (None, an int >= 0, a sequence of them, or a ``SeedSequence``) as a ``SeedSequence``.
+
+    Anything else raises :class:`~plait.errors.InvalidArgumentError` naming
+    ``seed`` and the value, instead of numpy's message.
+
+    >>> seed_sequence(3).entropy
+    3
+    >>> seed_sequence(-1)
+    Traceback (most recent call last):
+    ...
+    plait.errors.InvalidArgumentError: seed must be None, an int >= 0, a sequence of such ints, a numpy SeedSequence or a numpy Generator; got -1
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    try:
+        if isinstance(seed, (float, str, bytes, bool, np.floating, np.bool_)):
+            raise TypeError(seed)
+        return np.random.SeedSequence(seed)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            "seed must be None, an int >= 0, a sequence of such ints, a numpy SeedSequence or a numpy "
+            f"Generator; got {seed!r}", "seed",
+        ) from None
 
 
 class Seed(Handler):

@@ -6,19 +6,21 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["check_count"]
 
 
 def check_count(caller: str, name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int, or a ``ValueError`` naming ``caller`` and ``name`` if it is not one ≥ ``minimum``.
+    """``value`` as an int, or an :class:`~plait.errors.InvalidArgumentError` (a ``ValueError``) naming ``caller`` and ``name`` if it is not one ≥ ``minimum``.
 
     >>> check_count("mh", "thin", 2, 1)
     2
     >>> check_count("mh", "thin", 0, 1)
     Traceback (most recent call last):
     ...
-    ValueError: mh: thin must be an int >= 1, got 0
+    plait.errors.InvalidArgumentError: mh: thin must be an int >= 1, got 0
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{caller}: {name} must be an int >= {minimum}, got {value!r}")
+        raise InvalidArgumentError(f"{caller}: {name} must be an int >= {minimum}, got {value!r}", name)
     return int(value)

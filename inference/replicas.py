@@ -16,6 +16,7 @@ that keeps the finished results.
 from __future__ import annotations
 
 import concurrent.futures
+from concurrent.futures.process import BrokenProcessPool
 import inspect
 import pickle
 import traceback
@@ -24,8 +25,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ReplicaError, UnpicklableError
-from ..handlers.seed import SeedLike
+from ..errors import Interrupted, ReplicaError, UnpicklableError, WorkerDiedError
+from ..handlers.seed import SeedLike, seed_sequence
 
 __all__ = ["run_replicas", "spawn_seeds", "MAX_TASKS"]
 
@@ -54,7 +55,7 @@ def spawn_seeds(seed: SeedLike, n: int) -> List[np.random.SeedSequence]:
                                        pool_size=seed.pool_size) for i in range(n)]
     if isinstance(seed, np.random.Generator):
         seed = seed.integers(2 ** 63)
-    return np.random.SeedSequence(seed).spawn(n)
+    return seed_sequence(seed).spawn(n)
 
 
 def run_replicas(
@@ -84,8 +85,6 @@ def run_replicas(
     True
     """
     seeds = list(seeds)
-    if executor is None and len(seeds) == 1:
-        return [fn(seed=seeds[0])]
     if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
         _check_picklable(fn, caller)
     items = list(enumerate(seeds))
@@ -93,30 +92,82 @@ def run_replicas(
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     outcomes: List[Tuple[bool, Any, Optional[str]]] = []
     if executor is None:
+        if len(seeds) == 1:
+            return [_interruptible(fn, seeds[0], outcomes, caller, label, len(seeds))]
         for chunk in chunks:
-            outcomes.extend(_run_chunk(fn, chunk, False))
+            _run_chunk(fn, chunk, False, outcomes, (caller, label, len(seeds)))
     else:
-        futures = [executor.submit(_run_chunk, fn, chunk, True) for chunk in chunks]
-        try:
-            for chunk, future in zip(chunks, futures):
-                try:
-                    outcomes.extend(future.result())
-                except Exception as exc:  # the task as a whole failed: transport, a dead worker
-                    if _is_pickling_problem(exc):
-                        raise UnpicklableError(_pickling_message(caller, type(executor).__name__, None, exc)) from exc
-                    outcomes.extend((False, exc, None) for _ in chunk)
-        finally:
-            for future in futures:
-                future.cancel()
+        outcomes = _run_on(executor, fn, chunks, caller, label)
     return _collect(outcomes, seeds, caller, label)
 
 
-def _run_chunk(fn: Callable[..., Any], chunk: List[Tuple[int, Any]], portable: bool) -> List[Tuple[bool, Any, Optional[str]]]:
-    """Run each replica of a chunk; a failure is recorded, not raised, so the others still run."""
-    out: List[Tuple[bool, Any, Optional[str]]] = []
+def _run_on(executor: concurrent.futures.Executor, fn: Callable[..., Any], chunks: List[List[Tuple[int, Any]]],
+            caller: str, label: str) -> List[Tuple[bool, Any, Optional[str]]]:
+    """Run the chunks on ``executor``; replicas whose worker process died are retried one by one, isolated."""
+    outcomes: List[Tuple[bool, Any, Optional[str]]] = []
+    futures = [executor.submit(_run_chunk, fn, chunk, True) for chunk in chunks]
+    try:
+        for chunk, future in zip(chunks, futures):
+            try:
+                outcomes.extend(future.result())
+            except BrokenProcessPool:
+                outcomes.extend(_isolated(fn, item, label) for item in chunk)
+            except Exception as exc:  # the task as a whole failed: transport
+                if _is_pickling_problem(exc):
+                    raise UnpicklableError(_pickling_message(caller, type(executor).__name__, None, exc)) from exc
+                outcomes.extend((False, exc, None) for _ in chunk)
+    finally:
+        for future in futures:
+            future.cancel()
+    return outcomes
+
+
+def _isolated(fn: Callable[..., Any], item: Tuple[int, Any], label: str) -> Tuple[bool, Any, Optional[str]]:
+    """Run one replica again in a worker process of its own, after a worker died.
+
+    When a worker process dies (killed, out of memory, a crash in compiled
+    code), the pool breaks and every replica it was running fails with it.
+    Each of them runs again alone, on the same seed, so the result is the
+    one it would have had; the replica whose worker dies again is the one
+    that kills it, and fails with :class:`~plait.errors.WorkerDiedError`.
+    """
+    index = item[0]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as alone:
+        try:
+            return alone.submit(_run_chunk, fn, [item], True).result()[0]
+        except BrokenProcessPool as exc:
+            return False, WorkerDiedError(
+                f"the worker process running {label} {index} died (killed, out of memory, or a crash in "
+                f"compiled code) and died again when {label} {index} ran alone: {exc}"), None
+
+
+def _interruptible(fn: Callable[..., Any], seed: Any, outcomes: List[Tuple[bool, Any, Optional[str]]],
+                   caller: str, label: str, total: int) -> Any:
+    """``fn(seed=seed)``; a Ctrl-C raises :class:`~plait.errors.Interrupted` with every result so far."""
+    try:
+        return fn(seed=seed)
+    except KeyboardInterrupt as stop:
+        done = [value if ok else None for ok, value, _ in outcomes]
+        partial = done + [getattr(stop, "partial", None)] + [None] * (total - len(done) - 1)
+        finished = sum(ok for ok, _, _ in outcomes)
+        raise Interrupted(
+            f"{caller}: interrupted during {label} {len(done)} of {total} ({finished} finished); "
+            f"the results so far are in this exception's .partial (None for {label}s not run)", partial
+        ) from None
+
+
+def _run_chunk(fn: Callable[..., Any], chunk: List[Tuple[int, Any]], portable: bool,
+               out: Optional[List[Tuple[bool, Any, Optional[str]]]] = None,
+               where: Optional[Tuple[str, str, int]] = None) -> List[Tuple[bool, Any, Optional[str]]]:
+    """Run each replica of a chunk; a failure is recorded, not raised, so the others still run.
+
+    Outcomes are appended to ``out``; in this process (``where`` given), a
+    Ctrl-C stops the run with :class:`~plait.errors.Interrupted`.
+    """
+    out = [] if out is None else out
     for _, seed in chunk:
         try:
-            out.append((True, fn(seed=seed), None))
+            out.append((True, fn(seed=seed) if where is None else _interruptible(fn, seed, out, *where), None))
         except Exception as exc:
             text = traceback.format_exc() if portable else None
             if portable:

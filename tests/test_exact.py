@@ -349,7 +349,7 @@ def test_max_depth_budget():
 def test_zero_mass():
     def model():
         z = yield plait.sample("z", plait.Bernoulli(0.5))
-        yield plait.observe("y", plait.Categorical([0.5, 0.5]), 2 + z)  # outside the support
+        yield plait.observe("y", plait.Categorical([0.5, 0.5]), 2 + z, outside_support="-inf")  # outside the support (asked to score -inf; by default an error)
         return z
 
     m = plait.exact(model)

@@ -8,7 +8,7 @@ import scipy.optimize
 from scipy.special import expit, gammaln, log_expit
 
 import plait
-from plait.errors import ExtraAddressError, LogDensityError
+from plait.errors import ExtraAddressError, InvalidObservationError, LogDensityError
 
 # ---------------------------------------------------------------------------
 # Gamma–Normal: tau ~ Gamma(a, b), mu | tau ~ Normal(m0, 1/sqrt(k0 tau)), y_i ~ Normal(mu, 1/sqrt(tau))
@@ -247,9 +247,10 @@ def test_zero_density_is_minus_infinity_and_nan_is_an_error():
     assert value == -math.inf and np.array_equal(g, [0.0])
     assert math.isfinite(ld.log_density(np.array([0.0])))
 
-    nan_model = plait.LogDensity(model, float("nan"))
-    with pytest.raises(LogDensityError, match=r"observed site 'y' ~ Normal.*NaN"):
-        nan_model.log_density(np.array([0.0]))
+    # Issue 20: a NaN observation is refused at the model's observe, as the density is built
+    # (it was reported only when the density was evaluated, as a LogDensityError).
+    with pytest.raises(InvalidObservationError, match=r"observed site 'y' ~ Normal.*NaN"):
+        plait.LogDensity(model, float("nan"))
 
 
 def test_bad_x_and_bad_choices():

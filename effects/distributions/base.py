@@ -87,7 +87,8 @@ def fail(family: str, name: str, requirement: str, value: Any, detail: str = "",
     got <value><detail>"``.
     """
     raise InvalidParameterError(
-        f"{family}: parameter {name!r} must {verb} {requirement}, got {show(value)}{detail}"
+        f"{family}: parameter {name!r} must {verb} {requirement}, got {show(value)}{detail}",
+        family=family, parameter=name, value=value,
     )
 
 
@@ -223,7 +224,7 @@ def _broadcast_shape(family: str, params: dict[Any, Any]) -> tuple[Any, ...]:
     except ValueError:
         described = ", ".join(f"{k} {v.shape}" for k, v in params.items())
         raise InvalidParameterError(
-            f"{family}: parameters have incompatible shapes: {described}"
+            f"{family}: parameters have incompatible shapes: {described}", family=family
         ) from None
 
 

@@ -62,6 +62,7 @@ from ...handlers.scope import LoopStep
 from ...handlers.seed import SeedLike
 from ..arguments import check_count
 from ..replicas import run_replicas, spawn_seeds
+from ..progress import Ticking, progress_bar
 from .couplings import FirstOrder, as_w, couple, own_law
 from .mean_field import MeanField
 from .sites import coupled_law, log_weight_of
@@ -987,6 +988,7 @@ def gradinf(
     direction: Any = None,
     num_samples: Optional[int] = None,
     executor: Any = None,
+    progress: Optional[bool] = None,
 ) -> Any:
     """An unbiased estimate of d/dθ E[model(θ)] by coupled paths (GradInf).
 
@@ -1003,7 +1005,9 @@ def gradinf(
     and returns ``(mean, standard error)``; the estimates use seeds spawned
     from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
     default: in this process) with identical results, a failing one raising
-    :class:`~plait.errors.ReplicaError`.  With observations or factors
+    :class:`~plait.errors.ReplicaError`; in this process ``progress=True``
+    shows a tqdm bar over the estimates (by default only when stderr is a
+    terminal).  With observations or factors
     the estimand is the derivative of the *unnormalised* expectation
     E[f · exp(Σ log weights)], not of a posterior mean: a condition on a
     site that does not depend on θ multiplies the estimate by its
@@ -1024,9 +1028,14 @@ def gradinf(
     inference = SIR(1) if inference is None else inference
     if num_samples is not None:
         num_samples = check_count("gradinf", "num_samples", num_samples, 2)
-        task = partial(gradinf, model, theta, inference=inference, direction=direction)
-        estimates = np.array(run_replicas(task, spawn_seeds(seed, num_samples), executor,
-                                          caller="gradinf", label="estimate"))
+        task: Callable[..., Any] = partial(gradinf, model, theta, inference=inference, direction=direction)
+        bar = progress_bar(progress if executor is None else False, num_samples, "gradinf", "estimates")
+        try:
+            estimates = np.array(run_replicas(task if bar is None else Ticking(task, bar), spawn_seeds(seed, num_samples),
+                                              executor, caller="gradinf", label="estimate"))
+        finally:
+            if bar is not None:
+                bar.close()
         mean = estimates.mean(axis=0)
         se = estimates.std(axis=0, ddof=1) / math.sqrt(len(estimates))
         return (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)

@@ -14,7 +14,9 @@ from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional
 
 import numpy as np
 
-from ..results.chain import Chain
+from ..results.chain import Chain, ChainCheckpoint
+from ..progress import Progress, progress_bar
+from ...errors import InvalidArgumentError, Interrupted, ReplicaError
 from .kernels import Kernel, SingleSite
 from .target import Context, MHState, Target
 from ..replicas import run_replicas, spawn_seeds
@@ -26,37 +28,63 @@ __all__ = ["mh", "run_chain", "run_chains"]
 
 def run_chain(
     target: Target, kernel: Kernel, ctx: Context, state: MHState, num_samples: int, burn_in: int, thin: int,
+    progress: Optional[Progress] = None,
 ) -> tuple[Any, ...]:
     """Apply ``kernel`` ``burn_in + num_samples * thin`` times; keep every ``thin``-th state after burn-in.
 
-    Returns ``(latents per draw, return values, log joints, final state)``.
-    A state is anything with ``latents``, ``value`` and ``log_joint``: an
-    :class:`MHState`, or the pseudo-marginal state of ``plait.pmmh``.
+    Returns ``(latents per draw, return values, log joints, final state,
+    interrupted)``.  A state is anything with ``latents``, ``value`` and
+    ``log_joint``: an :class:`MHState`, or the pseudo-marginal state of
+    ``plait.pmmh``.  Ctrl-C (``KeyboardInterrupt``) after burn-in ends the
+    chain early: the draws so far are returned, with ``interrupted`` True.
 
     >>> import plait, numpy as np
     >>> def model():
     ...     return (yield plait.sample("x", plait.Normal(0, 1)))
     >>> target = Target(model, ())
     >>> ctx = Context(target, np.random.default_rng(0))
-    >>> draws, values, lj, _ = run_chain(target, SingleSite(), ctx, target.initial_state(ctx.rng), 5, 0, 1)
-    >>> len(draws), values == [d["x"] for d in draws]
-    (5, True)
+    >>> draws, values, lj, _, stopped = run_chain(target, SingleSite(), ctx, target.initial_state(ctx.rng), 5, 0, 1)
+    >>> len(draws), values == [d["x"] for d in draws], stopped
+    (5, True, False)
     """
     ctx.adapting = burn_in > 0
     for _ in range(burn_in):
         state = kernel.step(state, ctx)
+        if progress is not None:
+            progress.tick(accepted=ctx.accepted)
     ctx.adapting = False
     ctx.accepted.clear()  # report acceptance after burn-in
+    return sample_chain(kernel, ctx, state, num_samples, thin, progress)
+
+
+def sample_chain(kernel: Kernel, ctx: Context, state: Any, num_samples: int, thin: int,
+                 progress: Optional[Progress] = None) -> tuple[Any, ...]:
+    """Keep ``num_samples`` states, ``thin`` kernel steps apart: :func:`run_chain` after burn-in.
+
+    >>> import plait, numpy as np
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Normal(0, 1)))
+    >>> ctx = Context(Target(model, ()), np.random.default_rng(0))
+    >>> len(sample_chain(SingleSite(), ctx, ctx.target.initial_state(ctx.rng), 3, 2)[0])
+    3
+    """
     draws: List[Dict[Hashable, Any]] = []
     values: List[Any] = []
     log_joints: List[float] = []
-    for _ in range(num_samples):
-        for _ in range(thin):
-            state = kernel.step(state, ctx)
-        draws.append(state.latents)
-        values.append(state.value)
-        log_joints.append(state.log_joint)
-    return draws, values, log_joints, state
+    try:
+        for _ in range(num_samples):
+            kept = state
+            for _ in range(thin):
+                kept = kernel.step(kept, ctx)
+                if progress is not None:
+                    progress.tick(accepted=ctx.accepted)
+            state = kept
+            draws.append(state.latents)
+            values.append(state.value)
+            log_joints.append(state.log_joint)
+    except KeyboardInterrupt:
+        return draws, values, log_joints, state, True
+    return draws, values, log_joints, state, False
 
 
 def mh(
@@ -70,6 +98,8 @@ def mh(
     num_chains: int = 1,
     seed: SeedLike = None,
     executor: Optional[concurrent.futures.Executor] = None,
+    progress: Optional[bool] = None,
+    resume: Optional[Chain] = None,
 ) -> Chain:
     """Metropolis–Hastings over the traces of ``model(*args)``; returns a :class:`Chain`.
 
@@ -89,7 +119,18 @@ def mh(
     process (the default).  The model, its arguments and the kernel then
     travel by pickling, so define them at module level.  A chain that fails
     raises :class:`~plait.errors.ReplicaError` naming its index and seed,
-    with the other chains' results in ``.results``.
+    with the other chains' results in ``.results`` and, as a :class:`Chain`,
+    in ``.chain``; a chain whose worker process dies is run again alone,
+    and reported with :class:`~plait.errors.WorkerDiedError` if it dies again.
+
+    ``progress=True`` shows a bar per chain (steps/s and acceptance rate);
+    the default shows one only when stderr is a terminal.  Ctrl-C returns
+    the draws so far as a chain marked ``partial`` (the chains cut to the
+    shortest).  ``resume=chain`` continues a chain (or one loaded with
+    :meth:`Chain.load`) by ``num_samples`` more draws, from its checkpoint:
+    the result equals the chain an uninterrupted run of the same seed would
+    have given (``burn_in``, ``init`` and ``seed`` are then ignored; pass
+    the same model, kernel and ``thin``).
 
     >>> import plait
     >>> def coin(flips):
@@ -103,7 +144,7 @@ def mh(
     """
     return run_chains("mh", model, args, kernel=SingleSite() if kernel is None else kernel, init=init,
                       num_samples=num_samples, burn_in=burn_in, thin=thin, num_chains=num_chains, seed=seed,
-                      executor=executor)
+                      executor=executor, progress=progress, resume=resume)
 
 
 def run_chains(
@@ -120,6 +161,8 @@ def run_chains(
     seed: SeedLike = None,
     executor: Optional[concurrent.futures.Executor] = None,
     target: Callable[[Callable[..., Any], tuple[Any, ...]], Any] = Target,
+    progress: Optional[bool] = None,
+    resume: Optional[Chain] = None,
 ) -> Chain:
     """Run ``num_chains`` chains of ``kernel`` on ``target(model, args)`` and collect them in a :class:`Chain`.
 
@@ -142,7 +185,7 @@ def run_chains(
     >>> run_chains("demo", model, (), kernel=SingleSite(), num_samples=0)
     Traceback (most recent call last):
     ...
-    ValueError: demo: num_samples must be an int >= 1, got 0
+    plait.errors.InvalidArgumentError: demo: num_samples must be an int >= 1, got 0
     """
     num_samples = check_count(caller, "num_samples", num_samples, 1)
     burn_in = check_count(caller, "burn_in", burn_in, 0)
@@ -150,12 +193,46 @@ def run_chains(
     num_chains = check_count(caller, "num_chains", num_chains, 1)
     if not isinstance(kernel, Kernel):
         raise TypeError(f"{caller}: kernel must be a plait kernel (SingleSite(), proposal_kernel(...)...), got {kernel!r}")
+    starts: List[Any] = spawn_seeds(seed, num_chains) if resume is None else _checkpoints(caller, resume)
     # model and args travel as their own arguments, so an unpicklable one is named as such.
+    if executor is not None and progress is None:
+        progress = False  # bars from worker processes would interleave: only when asked for
     task = partial(_one_chain, model=model, args=tuple(args), target=target, kernel=kernel, init=init,
-                   num_samples=num_samples, burn_in=burn_in, thin=thin)
-    chains = run_replicas(task, spawn_seeds(seed, num_chains), executor, caller=caller, label="chain")
-    return Chain([c[0] for c in chains], [c[1] for c in chains], np.array([c[2] for c in chains]),
-                 _pooled_acceptance([c[3] for c in chains]), observations=chains[0][4])
+                   num_samples=num_samples, burn_in=burn_in, thin=thin, progress=progress)
+    try:
+        chains = run_replicas(task, starts, executor, caller=caller, label="chain")
+    except Interrupted as stop:
+        kept = [c for c in stop.partial if c is not None and c[0]]
+        if not kept:
+            raise  # stopped before any draw (in burn-in): nothing to return
+        return _collected(resume, kept, partial=True)
+    except ReplicaError as error:
+        finished = [c for c in error.results if c is not None]
+        error.chain = _collected(resume, finished, partial=True) if finished else None  # type: ignore[attr-defined]
+        raise
+    return _collected(resume, chains, partial=False)
+
+
+def _checkpoints(caller: str, resume: Any) -> List[Any]:
+    if not isinstance(resume, Chain) or resume.checkpoints is None:
+        raise InvalidArgumentError(f"{caller}: resume must be a Chain returned by {caller} (or Chain.load), "
+                                   f"got {resume!r}", "resume")
+    return list(resume.checkpoints)
+
+
+def _collected(resume: Optional[Chain], chains: List[Any], partial: bool) -> Chain:
+    """The chains' draws (after ``resume``'s own, when continuing it) as one :class:`Chain`."""
+    length = min(len(c[0]) for c in chains) if chains else 0
+    before = resume.chains_data() if resume is not None else None
+    draws, returns, log_joint = [], [], []
+    for i, c in enumerate(chains):
+        old = before[i] if before is not None else ([], [], [])
+        draws.append(old[0] + c[0][:length])
+        returns.append(old[1] + c[1][:length])
+        log_joint.append(list(old[2]) + c[2][:length])
+    return Chain(draws, returns, np.array(log_joint, dtype=float), _pooled_acceptance([c[3] for c in chains]),
+                 observations=chains[0][4] if chains else {}, checkpoints=[c[5] for c in chains],
+                 tallies=[c[3] for c in chains], partial=partial or any(c[6] for c in chains))
 
 
 def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
@@ -169,12 +246,33 @@ def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
     return {label: a / n for label, (a, n) in pooled.items() if n}
 
 
-def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple[Any, ...],
+def _one_chain(*, seed: Any, model: Callable[..., Any], args: tuple[Any, ...],
                target: Callable[[Callable[..., Any], tuple[Any, ...]], Any], kernel: Kernel,
-               init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int) -> tuple[Any, ...]:
-    """One chain from its own seed: (draws, return values, log joints, acceptance tallies, observations)."""
+               init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int,
+               progress: Optional[bool] = None) -> tuple[Any, ...]:
+    """One chain from its own seed, or continued from a :class:`ChainCheckpoint`.
+
+    Returns (draws, return values, log joints, acceptance tallies,
+    observations, checkpoint, interrupted).  Interrupted (Ctrl-C), it
+    raises :class:`~plait.errors.Interrupted` with that tuple as ``partial``.
+    """
     chain_target = target(model, args)
-    ctx = Context(chain_target, np.random.default_rng(seed))
-    state = chain_target.initial_state(ctx.rng, init)
-    draws, values, log_joints, state = run_chain(chain_target, kernel, ctx, state, num_samples, burn_in, thin)
-    return draws, values, log_joints, ctx.accepted, dict(state.observations)
+    bar = progress_bar(progress, burn_in + num_samples * thin, "mh", "draws")
+    try:
+        if isinstance(seed, ChainCheckpoint):
+            ctx = Context(chain_target, np.random.default_rng(0))
+            state = seed.restore(ctx, kernel)
+            draws, values, log_joints, state, stopped = sample_chain(kernel, ctx, state, num_samples, thin, bar)
+        else:
+            ctx = Context(chain_target, np.random.default_rng(seed))
+            state = chain_target.initial_state(ctx.rng, init)
+            draws, values, log_joints, state, stopped = run_chain(
+                chain_target, kernel, ctx, state, num_samples, burn_in, thin, bar)
+    finally:
+        if bar is not None:
+            bar.close(accepted=ctx.accepted)
+    result = (draws, values, log_joints, ctx.accepted, dict(state.observations),
+              ChainCheckpoint.of(state, ctx, kernel), stopped)
+    if stopped:
+        raise Interrupted(f"chain interrupted after {len(draws)} draws", partial=result)
+    return result

@@ -34,6 +34,7 @@ import numpy as np
 
 from ...handlers.batched import BatchedRun
 from ..results.population import Population
+from .programs import interrupted
 from .resampling import AdaptiveResampling
 
 __all__ = ["smc_batched", "importance_batched"]
@@ -55,11 +56,15 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
     """
     run = BatchedRun(model, args, num_particles, rng)
 
-    def weigh() -> None:
+    def weigh(site: Any) -> None:
         log_weights = run.log_weights()
+        books.extinct(log_weights, site)
         ancestors = books.after_weighting(log_weights, True, lambda: _population(run, books))
         if ancestors is not None:
             run.resample(ancestors)
+
+    def loop_step(loop: Any, step: int) -> None:
+        weigh((loop.name, step))
 
     try:
         step = 0
@@ -67,16 +72,19 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
             step += 1
             run.advance(step)
             if run.waiting_at_loops():
-                run.run_loops(weigh)  # one SMC step per loop step
+                run.run_loops(loop_step)  # one SMC step per loop step
                 step = max((g.steps for g in run.groups), default=step)
                 continue
             if run.done:
                 break  # the last weighing happened at the last pause
             if not np.any(run.log_weights() > -math.inf):
+                books.extinct(run.log_weights(), lambda: run.groups[0].last_site)
                 break  # every particle is impossible: the evidence estimate is 0
-            weigh()
+            weigh(lambda: run.groups[0].last_site)
         _finish(run)
         return _population(run, books)
+    except KeyboardInterrupt:
+        raise interrupted(_population(run, books)) from None
     finally:
         run.close()
 
@@ -84,7 +92,7 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
 def _finish(run: BatchedRun) -> None:
     run.advance(None)
     while run.waiting_at_loops():
-        run.run_loops(lambda: None)
+        run.run_loops(lambda loop, step: None)
         run.advance(None)
 
 
@@ -103,7 +111,9 @@ def importance_batched(model: Callable[..., Any], args: tuple[Any, ...], num_par
     run = BatchedRun(model, args, num_particles, rng, pause=())
     try:
         _finish(run)
-        population = Population(values=run.values(), log_weights=run.log_weights(), tier="batched")
+        dead_at = next((g.dead_at for g in run.groups if g.dead_at is not None), None)
+        population = Population(values=run.values(), log_weights=run.log_weights(), tier="batched",
+                                dead_at=dead_at)
         population.replayed = run.forks
         return population
     finally:
@@ -118,6 +128,7 @@ def _population(run: BatchedRun, books: AdaptiveResampling) -> Population:
         ess_history=list(books.ess_history),
         resample_count=books.resample_count,
         tier="batched",
+        dead_at=books.dead_at,
     )
     population.replayed = run.forks
     return population

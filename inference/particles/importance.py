@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import math
 from functools import partial
 from typing import Any, Callable, Optional
 
@@ -15,9 +16,10 @@ from ..replicas import run_replicas, spawn_seeds
 from ...handlers.runloop import run
 from ...handlers.seed import SeedLike, make_rng
 from ..arguments import check_count
+from ..progress import progress_bar
 from .batched import importance_batched
 
-__all__ = ["importance"]
+__all__ = ["importance", "ruled_out_by"]
 
 
 def importance(
@@ -29,6 +31,7 @@ def importance(
     keep_traces: bool = False,
     num_batches: Optional[int] = None,
     executor: Optional[concurrent.futures.Executor] = None,
+    progress: Optional[bool] = None,
     batched: Optional[bool] = None,
 ) -> Population:
     """Importance sampling of ``model(*args)`` with ``num_particles`` independent particles.
@@ -80,6 +83,8 @@ def importance(
     :class:`~plait.errors.ReplicaError` (index, seed, and the other
     batches' populations in ``.results``).  A batched population differs
     from an unbatched one of the same seed (the streams are spawned).
+    ``progress=True`` shows a tqdm bar over the particles (by default only
+    when stderr is a terminal).
 
     >>> batched = plait.importance(coin, num_particles=1000, num_batches=4, seed=0)
     >>> len(batched), round(batched.expectation(), 1)
@@ -95,6 +100,7 @@ def importance(
             values=[v for b in batches for v in b.values],
             log_weights=np.concatenate([b.log_weights for b in batches]),
             traces=[t for b in batches for t in b.traces] if keep_traces else None,
+            dead_at=next((b.dead_at for b in batches if b.dead_at is not None), None),
         )
     if executor is not None:
         raise ValueError("importance: executor= runs batches in parallel; pass num_batches= as well")
@@ -103,16 +109,48 @@ def importance(
     if batched and (guide is not None or keep_traces):
         raise ValueError("importance: guide= and keep_traces=True run per particle; they are not supported with batched=True")
     if batched is not False and guide is None and not keep_traces:
-        return importance_batched(model, tuple(args), num_particles, rng)
+        bar = progress_bar(progress, num_particles, "importance", "particles")
+        population = importance_batched(model, tuple(args), num_particles, rng)
+        if bar is not None:
+            bar.tick(num_particles)  # one batched run: the bar completes at once
+            bar.close()
+        return population
     program = model if guide is None else guided(model, guide)
     values = []
     log_weights = np.empty(num_particles)
     traces: Optional[list[Any]] = [] if keep_traces else None
+    dead_at: Any = None
+    bar = progress_bar(progress, num_particles, "importance", "particles")
     for i in range(num_particles):
         trace = run(program, *args, handlers=(TraceHandler(),), seed=rng).trace
+        if bar is not None:
+            bar.tick()
         log_weights[i] = trace.log_likelihood
+        if dead_at is None and log_weights[i] == -math.inf:
+            dead_at = ruled_out_by(trace)
         values.append(trace.value)
         if traces is not None:
             traces.append(trace)
-    return Population(values=values, log_weights=log_weights, traces=traces)
+    if bar is not None:
+        bar.close()
+    return Population(values=values, log_weights=log_weights, traces=traces, dead_at=dead_at)
+
+
+def ruled_out_by(trace: Any) -> Any:
+    """The first observation or factor of ``trace`` whose log density is ``-inf`` (None if none is).
+
+    >>> import plait
+    >>> def model():
+    ...     yield plait.observe("a", plait.Normal(0, 1), 0.0)
+    ...     yield plait.factor("never", float("-inf"))
+    >>> ruled_out_by(plait.simulate(model, seed=0))
+    'never'
+    """
+    for address, site in trace.choices.items():
+        if site.observed and not np.all(np.asarray(site.log_prob) > -math.inf):
+            return address
+    for address, log_weight in trace.factors.items():
+        if not np.all(np.asarray(log_weight) > -math.inf):
+            return address
+    return None
 

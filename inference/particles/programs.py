@@ -38,6 +38,7 @@ particles were rebuilt.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable, Iterable, List, Optional
 
 import numpy as np
@@ -51,8 +52,9 @@ from .resampling import AdaptiveResampling
 from ...ext._interpreter import KernelSites
 from ...handlers.runloop import Execution, answer_log
 from ...handlers.base import start
+from ...errors import Interrupted
 
-__all__ = ["run_general", "new_kernel_sites"]
+__all__ = ["run_general", "new_kernel_sites", "interrupted"]
 
 _STEP_KINDS = (Observe, Factor)  # a particle pauses after each of these
 _LOOP_KINDS = (Loop,)  # ... and before each loop
@@ -292,6 +294,7 @@ def _run_loop(particles: List[_Particle], books: AdaptiveResampling, rng: np.ran
             args = (states[i],) if xs is None else (states[i], xs[i])
             states[i] = scratch.drive(start(loop.kernel, args), dispatch, True)  # type: ignore[union-attr]
             log_weights[i] += sites.log_weight
+        books.extinct(log_weights, (_first_loop(particles).name, step))
         ancestors = books.after_weighting(
             log_weights, True, lambda: _described(particles, log_weights, books)
         )
@@ -365,38 +368,63 @@ def run_general(
     particles = [_Particle(model, args, rng) for _ in range(num_particles)]
     replayed = 0
     tiers = set()
-    while True:
-        stepped = False
-        for particle in particles:
-            if not particle.done and not particle.waiting:
-                replayed += particle.advance()
-                stepped = stepped or not (particle.done or particle.waiting)
-        if stepped:
-            tiers.add("a")
-            log_weights = np.array([p.log_weight for p in particles])
-            if not np.any(log_weights > -math.inf):
-                break  # every particle is impossible: the evidence estimate is 0
-            ancestors = books.after_weighting(
-                log_weights, not all(p.done for p in particles), lambda: snapshot(particles, books)
-            )
-            if ancestors is not None:
-                particles = _children(particles, ancestors.tolist())
-                if rejuvenate is not None:
-                    particles = rejuvenate(particles)
-            continue
-        waiting = [p for p in particles if p.waiting]
-        if not waiting:
-            break
-        if loops and _compatible(waiting):
-            tiers.add("b")
-            particles = _run_loop(particles, books, rng)
-        else:
-            for particle in waiting:
-                particle.loop_answer = _EXPAND
+    try:
+        while True:
+            stepped = False
+            for particle in particles:
+                if not particle.done and not particle.waiting:
+                    replayed += particle.advance()
+                    stepped = stepped or not (particle.done or particle.waiting)
+            if stepped:
+                tiers.add("a")
+                log_weights = np.array([p.log_weight for p in particles])
+                if not np.any(log_weights > -math.inf):
+                    books.extinct(log_weights, partial(_last_site, particles))
+                    break  # every particle is impossible: the evidence estimate is 0
+                ancestors = books.after_weighting(
+                    log_weights, not all(p.done for p in particles), lambda: snapshot(particles, books)
+                )
+                if ancestors is not None:
+                    particles = _children(particles, ancestors.tolist())
+                    if rejuvenate is not None:
+                        particles = rejuvenate(particles)
+                continue
+            waiting = [p for p in particles if p.waiting]
+            if not waiting:
+                break
+            if loops and _compatible(waiting):
+                tiers.add("b")
+                particles = _run_loop(particles, books, rng)
+            else:
+                for particle in waiting:
+                    particle.loop_answer = _EXPAND
+    except KeyboardInterrupt:
+        raise interrupted(snapshot(particles, books)) from None
     population = snapshot(particles, books)
     population.replayed = replayed
     population.tier = "+".join(sorted(tiers)) or "a"
     return population
+
+
+def interrupted(population: Population) -> Interrupted:
+    """The error of an SMC run stopped by Ctrl-C, holding the population as it stood (marked partial).
+
+    >>> interrupted(Population([None], [0.0])).partial.partial
+    True
+    """
+    population.partial = True
+    return Interrupted(
+        f"smc: interrupted after {len(population.ess_history)} weighings; the population as it stood is "
+        "in this exception's .partial (unfinished particles have value None)", population)
+
+
+def _last_site(particles: List[_Particle]) -> Any:
+    """The address of the observation or factor the particles paused after (None if none did)."""
+    for particle in particles:
+        pending = None if particle.process is None else particle.process.pending
+        if pending is not None:
+            return getattr(pending, "name", None)
+    return None
 
 
 def snapshot(particles: Iterable[_Particle], books: AdaptiveResampling) -> Population:
@@ -408,4 +436,5 @@ def snapshot(particles: Iterable[_Particle], books: AdaptiveResampling) -> Popul
         log_evidence_offset=books.log_evidence,
         ess_history=list(books.ess_history),
         resample_count=books.resample_count,
+        dead_at=books.dead_at,
     )

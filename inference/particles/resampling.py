@@ -48,7 +48,7 @@ class AdaptiveResampling:
     """
 
     __slots__ = ("kernel", "threshold", "rng", "report", "log_evidence", "ess_history",
-                 "resample_count", "steps")
+                 "resample_count", "steps", "dead_at", "bar")
 
     def __init__(
         self,
@@ -65,6 +65,28 @@ class AdaptiveResampling:
         self.ess_history: List[float] = []
         self.resample_count = 0
         self.steps = 0
+        #: The site (an observation, a factor, a loop step) after which every
+        #: particle had weight zero, or None (see :meth:`extinct`).
+        self.dead_at: Any = None
+        #: The progress bar of the run (closed by :meth:`close`), or None.
+        self.bar: Any = None
+
+    def close(self) -> None:
+        """End the run's progress bar, if it has one."""
+        if self.bar is not None:
+            self.bar.close()
+
+    def extinct(self, log_weights: np.ndarray, site: Any) -> None:
+        """Remember ``site`` (an address, or a function that finds it) as what ruled the population out.
+
+        Only when every weight is zero now and was not before.
+
+        >>> books = AdaptiveResampling("systematic", 0.5, np.random.default_rng(0))
+        >>> books.extinct(np.array([-np.inf, -np.inf]), "y"); books.dead_at
+        'y'
+        """
+        if self.dead_at is None and len(log_weights) and not np.any(log_weights > -math.inf):
+            self.dead_at = site() if callable(site) else site
 
     def after_weighting(
         self, log_weights: np.ndarray, may_resample: bool = True,

@@ -30,9 +30,11 @@ import numpy as np
 from ..vi.guided import guided
 from ..results.population import Population
 from ..replicas import run_replicas, spawn_seeds
-from .resampling import RESAMPLERS, AdaptiveResampling, progress_printer
-from ...handlers.seed import SeedLike
+from .resampling import RESAMPLERS, AdaptiveResampling
+from ..progress import Progress, progress_bar
+from ...handlers.seed import SeedLike, seed_sequence
 from ..arguments import check_count
+from ...errors import InvalidArgumentError
 from ..results.runs import PopulationRuns
 from .programs import run_general
 from .batched import smc_batched
@@ -54,7 +56,7 @@ def smc(
     loops: bool = True,
     batched: Optional[bool] = None,
     on_step: Optional[Callable[[int, Population], None]] = None,
-    progress: bool = False,
+    progress: Optional[bool] = None,
     guide: Optional[Callable[..., Any]] = None,
     num_runs: Optional[int] = None,
     executor: Optional[concurrent.futures.Executor] = None,
@@ -72,9 +74,13 @@ def smc(
     model, control flow included; ``vectorized=True`` is another spelling of
     it.  ``batched=False`` forces the per-particle engine (tiers (a)/(b): loops
     reached by every particle run on explicit state, unless ``loops=False``);
-    it is also what runs with ``guide=``.  ``on_step(step, population)`` is called after every
-    weighing; ``progress=True`` prints a progress line to stderr.  The same
-    ``seed`` gives the same population.  ``population.tier`` says which tiers ran.
+    it is also what runs with ``guide=``.  ``on_step(step, population)`` is
+    called after every weighing; ``progress=True`` shows a tqdm bar (steps/s,
+    ESS, log evidence; by default only when stderr is a terminal).  Ctrl-C
+    raises :class:`~plait.errors.Interrupted` whose ``partial`` is the
+    population as it stood (``partial`` True; unfinished particles have value
+    None).  The same ``seed`` gives the same population.  ``population.tier``
+    says which engine ran.
 
     ``guide=`` proposes the latents from a guide program instead of the
     prior: the particles run :func:`plait.guided(model, guide)
@@ -125,14 +131,23 @@ def smc(
         if vectorized or batched:
             raise ValueError("smc: guide= runs per particle; it is not supported with vectorized=True or batched=True")
         model = guided(model, guide)
-    elif batched is not False:
-        return smc_batched(model, tuple(args), num_particles, books, live)
-    return run_general(model, tuple(args), num_particles, books, live, loops)
+    try:
+        if guide is None and batched is not False:
+            return smc_batched(model, tuple(args), num_particles, books, live)
+        return run_general(model, tuple(args), num_particles, books, live, loops)
+    finally:
+        books.close()
+
+
+def _ticker(bar: Progress) -> Callable[[int, Population], None]:
+    def tick(step: int, population: Population) -> None:
+        bar.tick(ess=population.ess, log_evidence=population.log_evidence)
+    return tick
 
 
 def prepare(
     caller: str, num_particles: Any, resampler: str, ess_threshold: float, seed: SeedLike,
-    on_step: Optional[Callable[[int, Population], None]], progress: bool,
+    on_step: Optional[Callable[[int, Population], None]], progress: Optional[bool],
 ) -> tuple[Any, ...]:
     """Check SMC options; return ``(N, resampling books, stream for live draws)``.
 
@@ -142,15 +157,17 @@ def prepare(
     """
     num_particles = check_count(caller, "num_particles", num_particles, 1)
     if resampler not in RESAMPLERS:
-        raise ValueError(f"{caller}: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}")
-    if not 0.0 <= ess_threshold <= 1.0:
-        raise ValueError(f"{caller}: ess_threshold must be in [0, 1], got {ess_threshold!r}")
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        raise InvalidArgumentError(f"{caller}: resampler must be one of {tuple(RESAMPLERS)}, got {resampler!r}", "resampler")
+    if not isinstance(ess_threshold, (int, float, np.number)) or not 0.0 <= ess_threshold <= 1.0:
+        raise InvalidArgumentError(f"{caller}: ess_threshold must be a number in [0, 1], got {ess_threshold!r}",
+                                   "ess_threshold")
+    root = seed_sequence(seed.integers(2 ** 63) if isinstance(seed, np.random.Generator) else seed)
 
     def stream(key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, key)))
 
-    callbacks = [c for c in (on_step, progress_printer() if progress else None) if c is not None]
+    bar = progress_bar(progress, None, caller, "steps")
+    callbacks = [c for c in (on_step, _ticker(bar) if bar is not None else None) if c is not None]
 
     def report(step: int, population: Population) -> None:
         for callback in callbacks:
@@ -159,4 +176,5 @@ def prepare(
     books = AdaptiveResampling(
         resampler, ess_threshold, stream(_RESAMPLING_STREAM), report if callbacks else None
     )
+    books.bar = bar
     return int(num_particles), books, stream(_LOOP_STREAM)

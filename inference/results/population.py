@@ -13,6 +13,8 @@ from ...ext import logsumexp as _logsumexp
 from ...ext import normalize as _normalize
 from ...handlers.seed import SeedLike, make_rng
 from .arviz_output import population_to_arviz
+from .storage import load_fields, save_fields
+from ...errors import DegenerateWeightsError
 
 __all__ = ["Population", "self_normalised_standard_error"]
 
@@ -51,6 +53,10 @@ class Population:
     #: What produced it: "batched" (lanes of one program), the per-particle SMC
     #: tiers "a", "b" or "a+b", or "" (per-particle importance sampling).
     tier: str = ""
+    #: When every weight is zero: the observation or factor (or loop step) that made them so.
+    dead_at: Any = None
+    #: True when the run was interrupted (Ctrl-C): particles may not have reached the end.
+    partial: bool = False
 
     def __attrs_post_init__(self) -> None:
         if len(self.values) != len(self.log_weights):
@@ -75,8 +81,27 @@ class Population:
 
     @property
     def weights(self) -> np.ndarray:
-        """Normalised weights (raises if every weight is zero)."""
+        """Normalised weights.
+
+        When every weight is zero, :class:`~plait.errors.DegenerateWeightsError`
+        names the site that ruled the particles out (``dead_at``).
+
+        >>> Population([1.0, 2.0], [-np.inf, -np.inf], dead_at="y").weights
+        Traceback (most recent call last):
+        ...
+        plait.errors.DegenerateWeightsError: all weights are zero: observation 'y' ruled out all 2 particles
+        """
+        if len(self.log_weights) and not np.any(self.log_weights > -math.inf):
+            raise self._degenerate()
         return _normalize(self.log_weights)
+
+    def _degenerate(self) -> DegenerateWeightsError:
+        n = len(self.log_weights)
+        if self.dead_at is None:
+            return DegenerateWeightsError(f"all weights are zero: every one of the {n} particles is impossible")
+        return DegenerateWeightsError(
+            f"all weights are zero: observation {self.dead_at!r} ruled out all {n} particles", self.dead_at
+        )
 
     @property
     def ess(self) -> float:
@@ -116,6 +141,24 @@ class Population:
             ess_history=list(self.ess_history),
             resample_count=self.resample_count + 1,
         )
+
+    def save(self, path: Any) -> None:
+        """Write the population to ``path`` (an ``.npz`` file), losslessly (see :mod:`~plait.inference.results.storage`).
+
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "population.npz")
+        >>> Population([1.0, (2, "b")], [0.0, -1.5]).save(path)
+        >>> Population.load(path).values
+        [1.0, (2, 'b')]
+        """
+        fields = attrs.asdict(self, recurse=False)
+        save_fields(path, "Population", fields, "log_weights", self.log_weights)
+
+    @classmethod
+    def load(cls, path: Any) -> "Population":
+        """Read a population written by :meth:`save`."""
+        fields, _ = load_fields(path, "Population", "log_weights")
+        return cls(**fields)
 
     def summary(self) -> str:
         """Particles, ESS, log evidence and, for numeric values, the weighted mean and sd.

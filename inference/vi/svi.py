@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, TextIO, Tuple, Union
 
 import attrs
 import numpy as np
@@ -58,6 +58,8 @@ from ..replicas import spawn_seeds
 from ...handlers.runloop import run
 from ...handlers.seed import SeedLike
 from ..arguments import check_count
+from ..progress import Progress, progress_bar
+from ..results.storage import load_fields, save_fields
 
 __all__ = ["svi", "SVIResult"]
 
@@ -98,6 +100,25 @@ class SVIResult:
     estimator: str
     num_particles: int
     optimizer_state: Any = attrs.field(repr=False)
+    #: True when the run was interrupted (Ctrl-C): ``elbo`` is shorter than ``num_steps``.
+    partial: bool = False
+
+    def save(self, path: Any) -> None:
+        """Write the fit to ``path`` (an ``.npz`` file), losslessly (see :mod:`~plait.inference.results.storage`).
+
+        >>> import tempfile, os, numpy as np
+        >>> path = os.path.join(tempfile.mkdtemp(), "fit.npz")
+        >>> SVIResult({"loc": 1.0}, {"loc": np.array(1.0)}, np.arange(3.0), "reparam", 1, None).save(path)
+        >>> SVIResult.load(path).params, SVIResult.load(path).elbo.tolist()
+        ({'loc': 1.0}, [0.0, 1.0, 2.0])
+        """
+        save_fields(path, "SVIResult", attrs.asdict(self, recurse=False), "elbo", self.elbo)
+
+    @classmethod
+    def load(cls, path: Any) -> "SVIResult":
+        """Read a fit written by :meth:`save`."""
+        fields, _ = load_fields(path, "SVIResult", "elbo")
+        return cls(**fields)
 
     @property
     def final_elbo(self) -> float:
@@ -528,7 +549,7 @@ def svi(
     estimator: str = "reparam",
     num_particles: int = 1,
     seed: SeedLike = None,
-    progress: bool = False,
+    progress: Union[bool, str, None] = None,
     on_step: Optional[Callable[[int, float], None]] = None,
     average_last: int = 0,
     baseline_decay: float = 0.9,
@@ -553,7 +574,10 @@ def svi(
     drops a term of mean zero; the gradient noise then vanishes where the
     guide equals the posterior.  ``on_step(step, elbo)`` is called
     after every step; ``progress=True`` prints the ELBO to stderr twenty
-    times.  The same seed gives the same result.
+    times (lines that suit logs), ``progress="bar"`` shows a tqdm bar
+    (steps/s, ELBO), and the default shows the bar only when stderr is a
+    terminal.  Ctrl-C ends the run early and returns the fit so far, with
+    ``partial`` True.  The same seed gives the same result.
 
     >>> import plait
     >>> def model(ys):
@@ -590,26 +614,44 @@ def svi(
         raise HandlerError("svi: neither the guide nor the model declares a plait.param; there is nothing to fit")
     rng = np.random.default_rng(steps_seed)
     estimate = _Estimator(estimator, model, guide, args, layout, num_particles, baseline_decay, stl)
-    callbacks = [c for c in (on_step, _printer(num_steps, None) if progress else None) if c is not None]
+    bar = progress_bar(None if progress is None else progress == "bar", num_steps, "svi", "steps")
+    callbacks = [c for c in (on_step, _printer(num_steps, None) if progress is True else None,
+                             _ticker(bar) if bar is not None else None) if c is not None]
 
     theta = layout.initial.copy()
     state = optimizer.init(theta)
     history = np.empty(num_steps)
     running = np.zeros_like(theta)
-    for step in range(num_steps):
-        elbo, grad = estimate(theta, rng)
-        history[step] = elbo
-        theta, state = optimizer.update(theta, -grad, state)
-        if step >= num_steps - average_last:
-            running += theta
-        for callback in callbacks:
-            callback(step, elbo)
-    fitted = running / average_last if average_last else theta
+    done = 0
+    try:
+        for step in range(num_steps):
+            elbo, grad = estimate(theta, rng)
+            history[step] = elbo
+            theta, state = optimizer.update(theta, -grad, state)
+            if step >= num_steps - average_last:
+                running += theta
+            done = step + 1
+            for callback in callbacks:
+                callback(step, elbo)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the fit so far, marked partial
+    finally:
+        if bar is not None:
+            bar.close()
+    averaged = max(0, done - (num_steps - average_last))
+    fitted = running / averaged if average_last and averaged else theta
     return SVIResult(
         params=layout.constrained(fitted),
         unconstrained={e.address: fitted[e.offset:e.offset + e.size].reshape(e.shape).copy() for e in layout.entries},
-        elbo=history,
+        elbo=history[:done],
         estimator=estimator,
         num_particles=num_particles,
         optimizer_state=state,
+        partial=done < num_steps,
     )
+
+
+def _ticker(bar: Progress) -> Callable[[int, float], None]:
+    def tick(step: int, elbo: float) -> None:
+        bar.tick(elbo=elbo)
+    return tick
