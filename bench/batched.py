@@ -5,13 +5,14 @@ the ratio (plait / baseline; below 1: plait is faster), min over repeats:
 
 1. the LG-SSM of bench/lgssm_model.py as a plain Python ``for`` loop (``lgssm``:
    no fold, no flag), bootstrap SMC, systematic resampling every step, against
-   a numpy filter with numpy resampling and against the same filter with
-   plait's compiled systematic kernel;
+   the numpy filter of bench/filters.py with numpy resampling and against the
+   same filter with plait's compiled systematic kernel;
 2. T = 1000 against T = 100 (N = 1000): the cost per step must not grow;
-3. a 3-state HMM whose kernel branches on the hidden state (``if z == 0:``
-   ... ``elif``), T = 200, N = 1e4, written with ``plait.fold``, against a
-   numpy filter of the same model; and the mean log evidence over 20 seeds
-   against the forward algorithm;
+3. the 3-state HMM of bench/hmm_model.py, whose kernel branches on the hidden
+   state (``if z == 0:`` ... ``elif``), T = 200, N = 1e4, written with
+   ``plait.fold``, against the numpy filter of bench/filters.py (numpy
+   resampling, as the LG-SSM's baseline); and the mean log evidence over 20 seeds against ``plait.exact``
+   (the forward algorithm);
 4. a model with a random number of sites (a geometric recursion with an
    observation per level): importance sampling with N = 1e5, batched
    against ``batched=False``, and the posterior mean against exact
@@ -37,8 +38,16 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plait  # noqa: E402
-from plait import ext  # noqa: E402
-from lgssm_model import PHI, SX, SY, kalman, lgssm, simulate_data  # noqa: E402
+from filters import (  # noqa: E402
+    hmm_data,
+    hmm_filter,
+    hmm_log_evidence,
+    lgssm_filter,
+    systematic_compiled,
+    systematic_numpy,
+)
+from hmm_model import hmm_fold  # noqa: E402
+from lgssm_model import kalman, lgssm, simulate_data  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 
@@ -55,27 +64,6 @@ def best_of(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
 
 
 # -- 1, 2: LG-SSM -------------------------------------------------------------------------
-def numpy_filter(ys: list, n: int, seed: int, compiled: bool) -> float:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, math.sqrt(1.0 / (1.0 - PHI**2)), n)
-    log_z = 0.0
-    c = -math.log(SY) - 0.5 * math.log(2 * math.pi)
-    for y in ys:
-        x = PHI * x + SX * rng.standard_normal(n)
-        lw = -0.5 * ((y - x) / SY) ** 2 + c
-        m = lw.max()
-        w = np.exp(lw - m)
-        s = w.sum()
-        log_z += m + math.log(s / n)
-        if compiled:
-            ancestors = ext.systematic(lw, rng=rng)
-        else:
-            cdf = np.cumsum(w)
-            ancestors = np.minimum(np.searchsorted(cdf, (rng.random() + np.arange(n)) * (s / n)), n - 1)
-        x = x[ancestors]
-    return log_z
-
-
 def plait_lgssm(ys: list, n: int, seed: int) -> float:
     return plait.smc(lgssm, ys, num_particles=n, seed=seed, ess_threshold=1.0).log_evidence
 
@@ -84,8 +72,8 @@ def lgssm_rows() -> None:
     ys = simulate_data(100)
     n = 10_000
     t = best_of({
-        "numpy": lambda: numpy_filter(ys, n, 0, False),
-        "numpy+compiled resampler": lambda: numpy_filter(ys, n, 0, True),
+        "numpy": lambda: lgssm_filter(np.array(ys), n, 0, systematic_numpy),
+        "numpy+compiled resampler": lambda: lgssm_filter(np.array(ys), n, 0, systematic_compiled),
         "plait": lambda: plait_lgssm(ys, n, 0),
     }, 3 if QUICK else 7)
     print(f"LG-SSM plain loop, T = 100, N = {n}: plait {1e3 * t['plait']:.1f} ms, "
@@ -102,77 +90,21 @@ def lgssm_rows() -> None:
 
 
 # -- 3: HMM with branches -----------------------------------------------------------------
-TRANSITION = np.array([[0.90, 0.05, 0.05], [0.05, 0.90, 0.05], [0.05, 0.05, 0.90]])
-MEANS = (-2.0, 0.0, 2.0)
-
-
-def hmm_data(steps: int, seed: int = 7) -> list:
-    rng = np.random.default_rng(seed)
-    z, ys = int(rng.integers(3)), []
-    for _ in range(steps):
-        z = int(rng.choice(3, p=TRANSITION[z]))
-        ys.append(float(rng.normal(MEANS[z], 1.0)))
-    return ys
-
-
-def hmm_kernel(z, y):
-    z = yield plait.sample("z", plait.Categorical(TRANSITION[z]))
-    if z == 0:
-        mean = -2.0
-    elif z == 1:
-        mean = 0.0
-    else:
-        mean = 2.0
-    yield plait.observe("y", plait.Normal(mean, 1.0), y)
-    return z
-
-
-def hmm(ys):
-    z = yield plait.sample("z0", plait.Categorical(np.ones(3) / 3))
-    return (yield plait.fold(hmm_kernel, z, ys, name="t"))
-
-
-def hmm_forward(ys: list) -> float:
-    belief, log_z = np.ones(3) / 3, 0.0
-    for y in ys:
-        predicted = belief @ TRANSITION
-        joint = predicted * np.exp(-0.5 * (y - np.array(MEANS)) ** 2) / math.sqrt(2 * math.pi)
-        s = joint.sum()
-        log_z += math.log(s)
-        belief = joint / s
-    return log_z
-
-
-def hmm_numpy(ys: list, n: int, seed: int) -> float:
-    rng = np.random.default_rng(seed)
-    z = rng.integers(3, size=n)
-    cdf = np.cumsum(TRANSITION, axis=1)
-    means = np.array(MEANS)
-    log_z = 0.0
-    for y in ys:
-        z = (rng.random(n)[:, None] > cdf[z]).sum(axis=1)
-        lw = -0.5 * (y - means[z]) ** 2 - 0.5 * math.log(2 * math.pi)
-        m = lw.max()
-        w = np.exp(lw - m)
-        s = w.sum()
-        log_z += m + math.log(s / n)
-        z = z[ext.systematic(lw, rng=rng)]
-    return log_z
-
-
 def hmm_rows() -> None:
-    ys = hmm_data(200)
+    _, ys = hmm_data(200)
+    ys = ys.tolist()
     n = 10_000
-    run = lambda: plait.smc(hmm, ys, num_particles=n, seed=0, ess_threshold=1.0)  # noqa: E731
-    t = best_of({"numpy": lambda: hmm_numpy(ys, n, 0), "plait": run}, 2 if QUICK else 3)
+    run = lambda: plait.smc(hmm_fold, ys, num_particles=n, seed=0, ess_threshold=1.0)  # noqa: E731
+    t = best_of({"numpy": lambda: hmm_filter(np.array(ys), n, 0, systematic_numpy), "plait": run},
+                2 if QUICK else 3)
     print(f"HMM with branches (fold), T = 200, N = {n}: plait {1e3 * t['plait']:.0f} ms, "
           f"numpy {1e3 * t['numpy']:.0f} ms; forks per run {run().replayed}")
     print(f"RATIO hmm branches / numpy filter = {t['plait'] / t['numpy']:.2f} (target <= 5)")
     seeds = 5 if QUICK else 20
-    estimates = np.array([plait.smc(hmm, ys, num_particles=n, seed=s).log_evidence for s in range(seeds)])
+    estimates = np.array([plait.smc(hmm_fold, ys, num_particles=n, seed=s).log_evidence for s in range(seeds)])
     se = estimates.std(ddof=1) / math.sqrt(seeds)
-    exact = plait.exact(hmm, ys).log_evidence  # the forward algorithm, by plait's exact engine
-    assert abs(exact - hmm_forward(ys)) < 1e-8
+    exact = plait.exact(hmm_fold, ys).log_evidence  # the forward algorithm, by plait's exact engine
+    assert abs(exact - hmm_log_evidence(np.array(ys))) < 1e-8
     print(f"  mean log Z over {seeds} seeds {estimates.mean():.3f} +- {se:.3f} (SE); plait.exact "
           f"{exact:.3f}; |difference| / SE = {abs(estimates.mean() - exact) / se:.2f} (target <= 3)")
 
