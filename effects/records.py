@@ -338,7 +338,7 @@ def factor(name: Address, log_weight: Any) -> Factor:
                 f"factor {name!r}: log_weight must be a number below +inf, got {log_weight!r}"
             )
         return Factor(name, float(log_weight))
-    array = np.asarray(log_weight, dtype=float)
+    array = np.asarray(stop_gradient(log_weight), dtype=float)  # a derivative value checks its primal
     if np.isnan(array).any() or np.isposinf(array).any():
         raise InvalidParameterError(
             f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}"
