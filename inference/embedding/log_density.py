@@ -57,12 +57,16 @@ from ...handlers.base import Handler
 from ...handlers.condition import Condition
 from ...handlers.replay import Substitute
 from ...handlers.trace import TraceHandler
-from ...handlers.runloop import run
+from ...handlers.base import start
+from ...handlers.runloop import Execution, run
 
-__all__ = ["LogDensity"]
+__all__ = ["LogDensity", "OUT_OF_DOMAIN"]
 
 #: From this dimension on, log_density_and_grad uses reverse mode (bench/reverse.py, crossover).
 REVERSE_FROM_DIM = 2
+
+#: Exceptions that mean a sampler's point lies outside the model's domain (sampler_log_density_and_grad).
+OUT_OF_DOMAIN: Tuple[type, ...] = (InvalidParameterError, ArithmeticError)
 
 #: The seeds of the two discovery runs (fixed, so a LogDensity is reproducible).
 _DISCOVERY_SEEDS = (20240601, 20240602)
@@ -334,16 +338,25 @@ class LogDensity:
             for s in self._sites.values()
         )
 
-    def _run(self, parts: Tuple[Any, ...]) -> Tuple[Any, Any]:
-        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites)
-        result = run(self.model, *self.args, handlers=(*self._inner, unconstrain, TraceHandler()))
-        return result, _output(result, _Unconstrain)
+    def _run(self, parts: Tuple[Any, ...]) -> Tuple[Dict[Hashable, Any], Any]:
+        """One run at ``parts``: the sites it recorded ``{address: (answer, effect)}`` and the log-Jacobian.
 
-    def _evaluate(self, parts: Tuple[Any, ...]) -> Any:
-        result, log_jacobian = self._run(parts)
+        The run loop's own record is enough (no trace handler, no result
+        object): this is the hot path of a gradient-based sampler.
+        """
+        execution = Execution(None, record_answers=False)
+        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites)
+        dispatch, expand, bound = execution.bind((*self._inner, unconstrain), execution.base, True)
+        execution.drive(start(self.model, self.args), dispatch, expand)
+        bound[-1].end(execution.result)
+        return execution.record, bound[-1].log_jacobian
+
+    def _evaluate(self, parts: Tuple[Any, ...], strict: bool = True) -> Any:
+        """The log density at ``parts``; NaN raises naming the site, or gives ``-inf`` unless ``strict``."""
+        record, log_jacobian = self._run(parts)
         total: Any = log_jacobian
         zero = False
-        for address, (answer, effect) in result.trace.record.items():
+        for address, (answer, effect) in record.items():
             kind = type(effect)
             if kind is Sample or kind is Observe:
                 lp = effect.dist.log_prob(answer)
@@ -353,6 +366,8 @@ class LogDensity:
                 continue
             primal = _primal_sum(lp)
             if math.isnan(primal):
+                if not strict:
+                    return -math.inf
                 raise LogDensityError(f"LogDensity: the log density of {_describe(address, answer, effect)} is NaN", address)
             if primal == -math.inf:
                 zero = True  # keep going: a later NaN must still be reported
@@ -360,6 +375,8 @@ class LogDensity:
         if zero:
             return -math.inf
         if math.isnan(_primal_sum(total)):
+            if not strict:
+                return -math.inf
             raise LogDensityError(
                 "LogDensity: the log density is inf - inf at this x: a transformed value reached "
                 "the boundary of its support (|x| too large for float64)"
@@ -403,6 +420,54 @@ class LogDensity:
             return value, np.array(gradient, dtype=np.float64)
         return value, np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient])
 
+    def sampler_log_density_and_grad(self, x: np.ndarray) -> Tuple[float, np.ndarray]:
+        """:meth:`log_density_and_grad` for a sampler's proposed point: ``-inf`` where the point leaves the model's domain.
+
+        A sampler steps wherever its dynamics take it, and far out in
+        unconstrained space a transformed value can overflow (a scale of
+        ``exp(800) = inf``) or round onto its support's boundary (a
+        probability of exactly 1).  Such a point has log density ``-inf``
+        here (gradient zeros), so the sampler rejects it and reports a
+        divergence, instead of an exception ending the chain.  Precisely,
+        ``-inf`` is returned when evaluating the model at ``x`` raises one of
+        :data:`OUT_OF_DOMAIN` (:class:`~plait.errors.InvalidParameterError`:
+        a distribution's parameter outside its domain; ``ArithmeticError``:
+        overflow or division by zero in model code), when a site's log
+        density or the total is NaN, or when the value is finite but the
+        gradient is not.  Every other exception is a structural error of the
+        model (an unknown or missing address, a missing derivative rule, a
+        type error) and propagates, naming its address.  A model that is
+        wrong everywhere, such as one with a NaN observation, is caught where
+        the sampler starts: initialisation uses the strict
+        :meth:`log_density_and_grad`.  ``x`` must be a float64 vector of
+        length ``dim`` (not checked: the sampler's hot path).
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     s = yield plait.sample("s", plait.Exponential(1.0))
+        ...     yield plait.observe("y", plait.Normal(0.0, s), 1.0)
+        >>> ld = plait.LogDensity(model)
+        >>> ld.sampler_log_density_and_grad(np.array([800.0]))  # s = exp(800) = inf
+        (-inf, array([0.]))
+        """
+        parts = self._parts(x)
+        mode = value_and_grad if self.dim >= REVERSE_FROM_DIM else value_and_grad_forward
+        try:
+            with np.errstate(all="ignore"):
+                value, gradient = mode(self._sampler_evaluate, parts)
+        except OUT_OF_DOMAIN:
+            return -math.inf, np.zeros(self.dim)
+        value = float(value)
+        flat = (np.array(gradient, dtype=np.float64) if self._all_scalar
+                else np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient]))
+        if not (value > -math.inf and math.isfinite(value) and np.isfinite(flat).all()):
+            return -math.inf, np.zeros(self.dim)
+        return value, flat
+
+    def _sampler_evaluate(self, parts: Tuple[Any, ...]) -> Any:
+        return self._evaluate(parts, strict=False)
+
     def constrain(self, x: Any) -> Dict[Hashable, Any]:
         """The latent values ``{address: T(x[slice])}`` at the unconstrained point ``x``.
 
@@ -413,8 +478,8 @@ class LogDensity:
         >>> plait.LogDensity(model).constrain(np.array([0.0]))
         {'w': array([0.5, 0.5])}
         """
-        result, _ = self._run(self._parts(self._check(x)))
-        return {a: _plain(result.trace[a]) for a in self._sites}
+        record, _ = self._run(self._parts(self._check(x)))
+        return {a: _plain(record[a][0]) for a in self._sites}
 
     def unconstrain(self, choices: Mapping[Hashable, Any]) -> np.ndarray:
         """The unconstrained point of the latent values ``choices`` (every latent address).

@@ -29,7 +29,9 @@ def run_chain(
 ) -> tuple[Any, ...]:
     """Apply ``kernel`` ``burn_in + num_samples * thin`` times; keep every ``thin``-th state after burn-in.
 
-    Returns ``(latents per draw, return values, log joints, final state)``.
+    Returns ``(latents per draw, return values, log joints, final state)``;
+    the statistics kernels leave in ``ctx.stats`` after each kept draw are
+    appended to ``ctx.kept_stats``.
     A state is anything with ``latents``, ``value`` and ``log_joint``: an
     :class:`MHState`, or the pseudo-marginal state of ``plait.pmmh``.
 
@@ -43,6 +45,8 @@ def run_chain(
     (5, True)
     """
     ctx.adapting = burn_in > 0
+    ctx.burn_in = burn_in
+    ctx.kept_stats = []
     for _ in range(burn_in):
         state = kernel.step(state, ctx)
     ctx.adapting = False
@@ -56,6 +60,8 @@ def run_chain(
         draws.append(state.latents)
         values.append(state.value)
         log_joints.append(state.log_joint)
+        if ctx.stats:
+            ctx.kept_stats.append(dict(ctx.stats))
     return draws, values, log_joints, state
 
 
@@ -155,7 +161,16 @@ def run_chains(
                    num_samples=num_samples, burn_in=burn_in, thin=thin)
     chains = run_replicas(task, spawn_seeds(seed, num_chains), executor, caller=caller, label="chain")
     return Chain([c[0] for c in chains], [c[1] for c in chains], np.array([c[2] for c in chains]),
-                 _pooled_acceptance([c[3] for c in chains]), observations=chains[0][4])
+                 _pooled_acceptance([c[3] for c in chains]), observations=chains[0][4],
+                 sample_stats=_stacked_stats([c[5] for c in chains]))
+
+
+def _stacked_stats(per_chain: List[List[Dict[str, Any]]]) -> Dict[str, np.ndarray]:
+    """Statistic name → array ``(num_chains, num_samples)``, for the names every kept draw has."""
+    if not all(per_chain) or not all(len(c) == len(per_chain[0]) for c in per_chain):
+        return {}
+    names = [n for n in per_chain[0][0] if all(n in d for c in per_chain for d in c)]
+    return {n: np.array([[d[n] for d in c] for c in per_chain]) for n in names}
 
 
 def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
@@ -172,9 +187,9 @@ def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
 def _one_chain(*, seed: np.random.SeedSequence, model: Callable[..., Any], args: tuple[Any, ...],
                target: Callable[[Callable[..., Any], tuple[Any, ...]], Any], kernel: Kernel,
                init: Optional[Mapping[Hashable, Any]], num_samples: int, burn_in: int, thin: int) -> tuple[Any, ...]:
-    """One chain from its own seed: (draws, return values, log joints, acceptance tallies, observations)."""
+    """One chain from its own seed: (draws, return values, log joints, acceptance tallies, observations, stats)."""
     chain_target = target(model, args)
     ctx = Context(chain_target, np.random.default_rng(seed))
     state = chain_target.initial_state(ctx.rng, init)
     draws, values, log_joints, state = run_chain(chain_target, kernel, ctx, state, num_samples, burn_in, thin)
-    return draws, values, log_joints, ctx.accepted, dict(state.observations)
+    return draws, values, log_joints, ctx.accepted, dict(state.observations), ctx.kept_stats
