@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import NoDerivativeRuleError
 from .dual import _LIVE, Dual, _dtype, _float_primal, _shape, _ufunc_name, escaped
 
-__all__ = ["Reverse", "Tape", "plain", "is_reverse", "scalar_node"]
+__all__ = ["Reverse", "Tape", "plain", "is_reverse", "scalar_node", "elementwise_node"]
 
 
 class Tape:
@@ -511,6 +511,63 @@ def scalar_node(args: Sequence[Any], compute: Callable[..., Any], duals: bool = 
     return r.tape.push(y if type(y) is Dual else np.float64(y), _partials_back, parents, partials)
 
 
+def elementwise_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
+    """One tape node for an elementwise function of array arguments, or None if it does not apply.
+
+    The array counterpart of :func:`scalar_node`: ``compute(*values) ->
+    (value, partials)`` on plain float arrays (broadcasting as numpy does),
+    each partial shaped like ``value`` or broadcastable to it.  Applies when
+    some argument is a ``Reverse`` holding a plain float array or float64
+    and every other one is a number, a plain array or a constant dual; under
+    nested derivatives it returns None and the caller takes its generic
+    path.  A distribution's log density over a batch then costs one node
+    instead of one per arithmetic operation.
+
+    >>> import numpy as np
+    >>> from plait.gradients import grad
+    >>> from plait.gradients.reverse import elementwise_node
+    >>> square = lambda x: np.sum(elementwise_node((x,), lambda v: (v * v, (2.0 * v,))))
+    >>> grad(square, np.array([1.0, 3.0])).tolist()
+    [2.0, 6.0]
+    """
+    r = None
+    plains = []
+    for a in args:
+        t = type(a)
+        if t is Reverse:
+            p = a.primal
+            tp = type(p)
+            if not (tp is np.float64 or (tp is np.ndarray and p.dtype == np.float64)):
+                return None
+            if r is not None and a.tag != r.tag:
+                return None
+            r = a
+        elif t is Dual:
+            if a._tangent is not None:
+                return None
+            p = a.primal
+            if isinstance(p, Dual):
+                return None
+        elif t is float or t is np.float64 or t is int or t is np.ndarray:
+            p = a
+        else:
+            return None
+        plains.append(p)
+    if r is None:
+        return None
+    if r.tag not in _LIVE:
+        escaped(r.tag)
+    y, partials = compute(*plains)
+    parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
+    shapes = tuple(_shape(p) for p in plains)
+    return r.tape.push(y, _elementwise_partials_back, parents, (partials, shapes))
+
+
+def _elementwise_partials_back(g: Any, payload: Any, position: int) -> Any:
+    partials, shapes = payload
+    return unbroadcast(absorbing_mul(g, partials[position]), shapes[position])
+
+
 def _partials_back(g: Any, partials: Any, position: int) -> Any:
     return _smul(g, partials[position])
 
@@ -607,6 +664,17 @@ def absorbing_mul(g: Any, d: Any) -> Any:
     tangent does in forward mode after reordering the product
     (``sqrt(x * y)`` at ``[1, 0]`` has gradient ``[0, inf]`` both ways).
     """
+    tg, td = type(g), type(d)
+    if (tg is np.ndarray or tg is np.float64 or tg is float) and (td is np.ndarray or td is np.float64 or td is float):
+        # A finite product means both factors were finite (inf and NaN never multiply to a
+        # finite number), and then it is the plain product: one check instead of two.
+        with np.errstate(over="ignore", invalid="ignore"):
+            product = g * d
+        if tg is np.ndarray or td is np.ndarray:
+            if np.isfinite(product).all():
+                return product
+        elif math.isfinite(product):
+            return product
     if _finite(d) and _finite(g):
         # A dual partial goes on the left: its scalar fast path (a numpy scalar on the left
         # would send the product through the generic ufunc dispatch).  IEEE products commute.

@@ -52,7 +52,8 @@ from ...effects.records import UNSET, Effect, Factor, Observe, Sample
 from ...effects.transforms import ScaledSigmoid, Transform, biject_to
 from ...errors import ExtraAddressError, InvalidParameterError, LogDensityError
 from ...gradients.api import value_and_grad, value_and_grad_forward
-from ...gradients.dual import Dual, stop_gradient
+from ...gradients.dual import Dual, perturbation, stop_gradient
+from ...gradients.reverse import Reverse, Tape
 from ...handlers.base import Handler
 from ...handlers.condition import Condition
 from ...handlers.replay import Substitute
@@ -104,6 +105,23 @@ def _transform(address: Hashable, dist: Any) -> Transform:
         ) from None
 
 
+def _cached_transform(cache: Dict[Hashable, Tuple[Any, Transform]], address: Hashable, dist: Any) -> Transform:
+    """:func:`_transform`, reused while ``dist.support`` is the very object seen last time at ``address``.
+
+    Supports are immutable and mostly module-level singletons (``real``,
+    ``positive``...), so the sampler's hot path skips ``biject_to`` for them.
+    Uniform sites are never cached: their bounds may follow other latents.
+    """
+    support = dist.support
+    cached = cache.get(address)
+    if cached is not None and cached[0] is support:
+        return cached[1]
+    t = _transform(address, dist)
+    if not isinstance(_base(dist), Uniform):
+        cache[address] = (support, t)
+    return t
+
+
 class _Discover(Handler):
     """Record ``(address, dist, value)`` of every latent sample no inner handler fixed."""
 
@@ -123,9 +141,11 @@ class _Discover(Handler):
 class _Unconstrain(Handler):
     """Answer each latent sample with ``T.forward(x[slice])`` and sum the log-Jacobians."""
 
-    def __init__(self, parts: Mapping[Hashable, Any], sites: Mapping[Hashable, _Site]) -> None:
+    def __init__(self, parts: Mapping[Hashable, Any], sites: Mapping[Hashable, _Site],
+                 transforms: Optional[Dict[Hashable, Tuple[Any, Transform]]] = None) -> None:
         self.parts = parts  # address -> its unconstrained value (see LogDensity._parts)
         self.sites = sites
+        self.transforms: Dict[Hashable, Tuple[Any, Transform]] = {} if transforms is None else transforms
 
     def begin(self) -> None:
         self.log_jacobian: Any = 0.0
@@ -143,7 +163,7 @@ class _Unconstrain(Handler):
                     name,
                 )
             u = self.parts[name]
-            t = _transform(name, effect.dist)
+            t = _cached_transform(self.transforms, name, effect.dist)
             lj = t.log_abs_det_jacobian(u)
             self.log_jacobian = self.log_jacobian + (np.sum(lj) if _ndim(lj) else lj)
             self.seen.add(name)
@@ -217,6 +237,8 @@ def _ndim(value: Any) -> int:
 def _primal_sum(value: Any) -> float:
     if type(value) is float:
         return value
+    if type(value) is Reverse and type(value.primal) is np.float64:
+        return float(value.primal)  # the sampler's hot path: a recorded scalar
     return float(np.sum(stop_gradient(value)))
 
 
@@ -265,6 +287,7 @@ class LogDensity:
             (Condition(self.observations),) if self.observations else ()
         )
         self._sites = self._discover()
+        self._transforms: Dict[Hashable, Tuple[Any, Transform]] = {}
         self.dim: int = sum(s.size for s in self._sites.values())
         self._all_scalar = all(s.free_shape == () for s in self._sites.values())
 
@@ -345,7 +368,7 @@ class LogDensity:
         object): this is the hot path of a gradient-based sampler.
         """
         execution = Execution(None, record_answers=False)
-        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites)
+        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites, self._transforms)
         dispatch, expand, bound = execution.bind((*self._inner, unconstrain), execution.base, True)
         execution.drive(start(self.model, self.args), dispatch, expand)
         bound[-1].end(execution.result)
@@ -364,6 +387,8 @@ class LogDensity:
                 lp = effect.log_weight
             else:
                 continue
+            if _ndim(lp):
+                lp = np.sum(lp)  # one sum, whose primal serves the checks below too
             primal = _primal_sum(lp)
             if math.isnan(primal):
                 if not strict:
@@ -371,7 +396,7 @@ class LogDensity:
                 raise LogDensityError(f"LogDensity: the log density of {_describe(address, answer, effect)} is NaN", address)
             if primal == -math.inf:
                 zero = True  # keep going: a later NaN must still be reported
-            total = total + (np.sum(lp) if _ndim(lp) else lp)
+            total = total + lp
         if zero:
             return -math.inf
         if math.isnan(_primal_sum(total)):
@@ -451,22 +476,34 @@ class LogDensity:
         >>> ld.sampler_log_density_and_grad(np.array([800.0]))  # s = exp(800) = inf
         (-inf, array([0.]))
         """
-        parts = self._parts(x)
-        mode = value_and_grad if self.dim >= REVERSE_FROM_DIM else value_and_grad_forward
         try:
             with np.errstate(all="ignore"):
-                value, gradient = mode(self._sampler_evaluate, parts)
+                value, flat = self._reverse_pass(self._parts(x))
         except OUT_OF_DOMAIN:
             return -math.inf, np.zeros(self.dim)
-        value = float(value)
-        flat = (np.array(gradient, dtype=np.float64) if self._all_scalar
-                else np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient]))
         if not (value > -math.inf and math.isfinite(value) and np.isfinite(flat).all()):
             return -math.inf, np.zeros(self.dim)
         return value, flat
 
-    def _sampler_evaluate(self, parts: Tuple[Any, ...]) -> Any:
-        return self._evaluate(parts, strict=False)
+    def _reverse_pass(self, parts: Tuple[Any, ...]) -> Tuple[float, np.ndarray]:
+        """One recorded evaluation and one backward pass on the tape, straight into a flat gradient.
+
+        The sampler's hot path: the tape is used directly, without the
+        general ``value_and_grad``'s flattening and re-shaping of inputs.
+        """
+        gradient = np.zeros(self.dim)
+        with perturbation() as tag:
+            tape = Tape(tag)
+            leaves = [tape.variable(p) for p in parts]
+            y = self._evaluate(tuple(leaves), strict=False)
+            if type(y) is not Reverse:  # -inf, or a density that does not depend on x
+                return float(stop_gradient(y)), gradient
+            cotangents = tape.backward(y, leaves)
+            value = float(stop_gradient(y.primal))
+        for site, c in zip(self._sites.values(), cotangents):
+            if c is not None:
+                gradient[site.offset:site.offset + site.size] = np.ravel(c)
+        return value, gradient
 
     def constrain(self, x: Any) -> Dict[Hashable, Any]:
         """The latent values ``{address: T(x[slice])}`` at the unconstrained point ``x``.
