@@ -41,7 +41,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple, Type
 
 import attrs
 import numpy as np
@@ -67,7 +67,7 @@ __all__ = ["LogDensity", "OUT_OF_DOMAIN"]
 REVERSE_FROM_DIM = 2
 
 #: Exceptions that mean a sampler's point lies outside the model's domain (sampler_log_density_and_grad).
-OUT_OF_DOMAIN: Tuple[type, ...] = (InvalidParameterError, ArithmeticError)
+OUT_OF_DOMAIN: Tuple[Type[BaseException], ...] = (InvalidParameterError, ArithmeticError)
 
 #: The seeds of the two discovery runs (fixed, so a LogDensity is reproducible).
 _DISCOVERY_SEEDS = (20240601, 20240602)
@@ -371,8 +371,10 @@ class LogDensity:
         unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites, self._transforms)
         dispatch, expand, bound = execution.bind((*self._inner, unconstrain), execution.base, True)
         execution.drive(start(self.model, self.args), dispatch, expand)
-        bound[-1].end(execution.result)
-        return execution.record, bound[-1].log_jacobian
+        used = bound[-1]  # this run's copy of ``unconstrain``
+        assert isinstance(used, _Unconstrain)
+        used.end(execution.result)
+        return execution.record, used.log_jacobian
 
     def _evaluate(self, parts: Tuple[Any, ...], strict: bool = True) -> Any:
         """The log density at ``parts``; NaN raises naming the site, or gives ``-inf`` unless ``strict``."""

@@ -33,6 +33,7 @@ MH ones, with per-draw ``sample_stats`` (``diverging``, ``energy``,
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 import math
 from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence
 
@@ -40,7 +41,7 @@ import numpy as np
 
 from ...errors import InitializationError
 from ...handlers.seed import SeedLike
-from ..embedding.log_density import LogDensity
+from ..embedding.log_density import OUT_OF_DOMAIN, LogDensity
 from ..results.chain import Chain
 from .adaptation import DualAveraging, WindowedAdaptation
 from .kernels import Kernel
@@ -297,22 +298,36 @@ class GradientTarget(Target):
     def initial_state(self, rng: np.random.Generator, init: Optional[Mapping[Hashable, Any]] = None,
                       attempts: int = INIT_ATTEMPTS) -> MHState:
         given = dict(init or {})
-        state = super().initial_state(rng, given)  # discrete sites from the prior; a bad init raises here
-        continuous = [a for a in state.latents if not state.trace.choices[a].dist.is_discrete and a not in given]
-        if not continuous:
-            return state
-        fixed = {a: v for a, v in state.latents.items() if a not in continuous}
-        density = LogDensity(self.model, *self.args, observations=fixed)
-        last: Any = None
+        density: Optional[LogDensity] = None
+        fixed: Dict[Hashable, Any] = {}
+        x: Any = None
         for _ in range(attempts):
+            state = self.regenerate(given, rng)  # discrete sites from the prior, ``init`` as given
+            continuous = [a for a in state.latents
+                          if not state.trace.choices[a].dist.is_discrete and a not in given]
+            if not continuous:
+                if state.log_joint > -math.inf:
+                    return state
+                continue
+            values = {a: v for a, v in state.latents.items() if a not in continuous}
+            if density is None or not _same_values(values, fixed):
+                fixed, density = values, LogDensity(self.model, *self.args, observations=values)
             x = rng.uniform(-INIT_RADIUS, INIT_RADIUS, size=density.dim)
-            value, grad = density.sampler_log_density_and_grad(x)
-            if value > -math.inf:
-                values = dict(fixed)
+            if _finite_start(density, x):
                 values.update(density.constrain(x))
                 return self.regenerate(values, rng)
-            last = x
-        raise InitializationError(_no_start_message(self, density, fixed, last, attempts))
+        if density is None:
+            return super().initial_state(rng, given, attempts=1)  # no continuous site: MH's message
+        raise InitializationError(_no_start_message(self, density, fixed, x, attempts))
+
+
+def _finite_start(density: LogDensity, x: np.ndarray) -> bool:
+    """Finite log density and gradient at ``x``; strict otherwise (a NaN site raises, naming it)."""
+    try:
+        value, grad = density.log_density_and_grad(x)
+    except OUT_OF_DOMAIN:
+        return False
+    return value > -math.inf and bool(np.isfinite(grad).all())
 
 
 def _no_start_message(target: Target, density: LogDensity, fixed: Dict[Hashable, Any], x: Any,
@@ -426,7 +441,7 @@ class _Progress(Kernel):
 
 def _progress_bar(caller: str) -> Any:
     try:
-        from tqdm.auto import tqdm
+        tqdm = importlib.import_module("tqdm.auto").tqdm
     except ImportError:  # tqdm is optional: no bar
         return False
     return tqdm(desc=caller, unit="draw", leave=False)

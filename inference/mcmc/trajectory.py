@@ -64,7 +64,8 @@ class Metric:
 
     def velocity(self, p: np.ndarray) -> np.ndarray:
         """``M^-1 p``."""
-        return self.inverse_mass @ p if self.dense else self.inverse_mass * p
+        v: np.ndarray = self.inverse_mass @ p if self.dense else self.inverse_mass * p
+        return v
 
     def kinetic(self, p: np.ndarray) -> float:
         """``p.M^-1.p / 2``."""
