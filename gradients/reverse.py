@@ -484,28 +484,10 @@ def scalar_node(args: Sequence[Any], compute: Callable[..., Any], duals: bool = 
     >>> float(grad(square, 3.0))
     6.0
     """
-    r = None
-    plains = []
-    for a in args:
-        t = type(a)
-        if t is Reverse:
-            p = a.primal
-            if type(p) is not np.float64 and not (duals and _scalar_dual(p)):
-                return None
-            if r is not None and a.tag != r.tag:
-                return None
-            r = a
-        elif t is float or t is np.float64 or t is int:
-            p = a
-        elif t is Dual and a._tangent is None and type(a.primal) is np.float64:
-            p = a.primal
-        else:
-            return None
-        plains.append(p)
-    if r is None:
+    found = _operands(args, arrays=False, duals=duals)
+    if found is None:
         return None
-    if r.tag not in _LIVE:
-        escaped(r.tag)
+    r, plains = found
     y, partials = compute(*plains)
     parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
     return r.tape.push(y if type(y) is Dual else np.float64(y), _partials_back, parents, partials)
@@ -530,6 +512,23 @@ def elementwise_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
     >>> grad(square, np.array([1.0, 3.0])).tolist()
     [2.0, 6.0]
     """
+    found = _operands(args, arrays=True, duals=False)
+    if found is None:
+        return None
+    r, plains = found
+    y, partials = compute(*plains)
+    parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
+    shapes = tuple(_shape(p) for p in plains)
+    return r.tape.push(y, _elementwise_partials_back, parents, (partials, shapes))
+
+
+def _operands(args: Sequence[Any], arrays: bool, duals: bool) -> Optional[tuple[Any, List[Any]]]:
+    """``(a Reverse among args, the plain values of args)``, or None when a fused node does not apply.
+
+    Accepted: ``Reverse`` values of one tag holding a float64 (or, with
+    ``arrays``, a float64 array; with ``duals``, a 0-d dual of one), numbers
+    (and, with ``arrays``, plain arrays), constant duals over such values.
+    """
     r = None
     plains = []
     for a in args:
@@ -537,19 +536,17 @@ def elementwise_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
         if t is Reverse:
             p = a.primal
             tp = type(p)
-            if not (tp is np.float64 or (tp is np.ndarray and p.dtype == np.float64)):
+            if not (tp is np.float64 or (arrays and tp is np.ndarray and p.dtype == np.float64)
+                    or (duals and _scalar_dual(p))):
                 return None
             if r is not None and a.tag != r.tag:
                 return None
             r = a
-        elif t is Dual:
-            if a._tangent is not None:
-                return None
-            p = a.primal
-            if isinstance(p, Dual):
-                return None
-        elif t is float or t is np.float64 or t is int or t is np.ndarray:
+        elif t is float or t is np.float64 or t is int or (arrays and t is np.ndarray):
             p = a
+        elif t is Dual and a._tangent is None and (type(a.primal) is np.float64
+                                                    or (arrays and type(a.primal) is np.ndarray)):
+            p = a.primal
         else:
             return None
         plains.append(p)
@@ -557,10 +554,7 @@ def elementwise_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
         return None
     if r.tag not in _LIVE:
         escaped(r.tag)
-    y, partials = compute(*plains)
-    parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
-    shapes = tuple(_shape(p) for p in plains)
-    return r.tape.push(y, _elementwise_partials_back, parents, (partials, shapes))
+    return r, plains
 
 
 def _elementwise_partials_back(g: Any, payload: Any, position: int) -> Any:

@@ -72,16 +72,24 @@ class _BlockRun:
 
 
 class _GradientKernel(Kernel):
-    """Shared machinery of :func:`nuts_kernel` and :func:`hmc_kernel` (module docstring)."""
+    """A gradient kernel over a block (module docstring): NUTS or static HMC, by ``move``.
 
-    label = "gradient"
+    ``move(potential, metric, point, step_size, rng, length)`` is
+    :func:`~.trajectory.nuts_transition` (``length``: the maximum tree depth)
+    or :func:`~.trajectory.hmc_transition` (``length``: leapfrog steps).
+    """
 
-    def __init__(self, addresses: Optional[Sequence[Hashable]], step_size: Optional[float], target_accept: float,
+    def __init__(self, label: str, move: Callable[..., Transition], length: int, length_name: str,
+                 addresses: Optional[Sequence[Hashable]], step_size: Optional[float], target_accept: float,
                  dense_mass: bool, adapt_mass: bool) -> None:
+        self.label = label
         if not 0.0 < target_accept < 1.0:
-            raise ValueError(f"{self.label}: target_accept must be in (0, 1), got {target_accept!r}")
+            raise ValueError(f"{label}: target_accept must be in (0, 1), got {target_accept!r}")
         if step_size is not None and not (isinstance(step_size, (int, float)) and 0.0 < step_size < math.inf):
-            raise ValueError(f"{self.label}: step_size must be a positive number, got {step_size!r}")
+            raise ValueError(f"{label}: step_size must be a positive number, got {step_size!r}")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"{label}: {length_name} must be an int >= 1, got {length!r}")
+        self.move, self.length = move, length
         self.addresses = None if addresses is None else list(addresses)
         self.fixed_step_size = None if step_size is None else float(step_size)
         self.target_accept = float(target_accept)
@@ -89,9 +97,9 @@ class _GradientKernel(Kernel):
         self.adapt_mass = bool(adapt_mass)
 
     def transition(self, density: LogDensity, metric: Metric, point: Point, step_size: float,
-                   rng: np.random.Generator) -> Transition:  # pragma: no cover - interface
+                   rng: np.random.Generator) -> Transition:
         """One trajectory on the block's unconstrained density."""
-        raise NotImplementedError
+        return self.move(density.sampler_log_density_and_grad, metric, point, step_size, rng, self.length)
 
     def step(self, state: MHState, ctx: Context) -> MHState:
         run = ctx.kernel_state.get(id(self))
@@ -189,48 +197,14 @@ class _GradientKernel(Kernel):
         stats["step_size"] = step_size
         stats["acceptance_rate"] = transition.accept_stat
         stats["n_steps"] = transition.num_steps
+        if self.move is nuts_transition:
+            stats["tree_depth"] = transition.tree_depth
 
 
 def _same_values(a: Mapping[Hashable, Any], b: Mapping[Hashable, Any]) -> bool:
     if a.keys() != b.keys():
         return False
     return all(v is b[k] or np.array_equal(v, b[k]) for k, v in a.items())
-
-
-class _NUTSKernel(_GradientKernel):
-    label = "nuts"
-
-    def __init__(self, addresses: Optional[Sequence[Hashable]], step_size: Optional[float], target_accept: float,
-                 dense_mass: bool, adapt_mass: bool, max_tree_depth: int) -> None:
-        super().__init__(addresses, step_size, target_accept, dense_mass, adapt_mass)
-        if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, int) or max_tree_depth < 1:
-            raise ValueError(f"nuts: max_tree_depth must be an int >= 1, got {max_tree_depth!r}")
-        self.max_tree_depth = max_tree_depth
-
-    def transition(self, density: LogDensity, metric: Metric, point: Point, step_size: float,
-                   rng: np.random.Generator) -> Transition:
-        return nuts_transition(density.sampler_log_density_and_grad, metric, point, step_size, rng,
-                               self.max_tree_depth)
-
-    def _record(self, ctx: Context, transition: Transition, step_size: float) -> None:
-        super()._record(ctx, transition, step_size)
-        ctx.stats["tree_depth"] = transition.tree_depth
-
-
-class _HMCKernel(_GradientKernel):
-    label = "hmc"
-
-    def __init__(self, addresses: Optional[Sequence[Hashable]], step_size: Optional[float], target_accept: float,
-                 dense_mass: bool, adapt_mass: bool, num_steps: int) -> None:
-        super().__init__(addresses, step_size, target_accept, dense_mass, adapt_mass)
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"hmc: num_steps must be an int >= 1, got {num_steps!r}")
-        self.num_steps = num_steps
-
-    def transition(self, density: LogDensity, metric: Metric, point: Point, step_size: float,
-                   rng: np.random.Generator) -> Transition:
-        return hmc_transition(density.sampler_log_density_and_grad, metric, point, step_size, rng,
-                              self.num_steps)
 
 
 def nuts_kernel(addresses: Optional[Sequence[Hashable]] = None, *, target_accept: float = 0.8,
@@ -251,11 +225,12 @@ def nuts_kernel(addresses: Optional[Sequence[Hashable]] = None, *, target_accept
     >>> def model():
     ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
     ...     yield plait.observe("y", plait.Normal(x, 1.0), 1.0)
-    >>> chain = plait.mh(model, num_samples=500, burn_in=200, kernel=nuts_kernel(), seed=0)
-    >>> abs(chain.mean("x") - 0.5) < 0.1, sorted(chain.sample_stats)[:2]
+    >>> chain = plait.mh(model, num_samples=200, burn_in=100, kernel=nuts_kernel(), seed=0)
+    >>> abs(chain.mean("x") - 0.5) < 0.2, sorted(chain.sample_stats)[:2]
     (True, ['acceptance_rate', 'diverging'])
     """
-    return _NUTSKernel(addresses, step_size, target_accept, dense_mass, adapt_mass, max_tree_depth)
+    return _GradientKernel("nuts", nuts_transition, max_tree_depth, "max_tree_depth", addresses, step_size,
+                           target_accept, dense_mass, adapt_mass)
 
 
 def hmc_kernel(addresses: Optional[Sequence[Hashable]] = None, *, step_size: Optional[float] = None,
@@ -269,11 +244,12 @@ def hmc_kernel(addresses: Optional[Sequence[Hashable]] = None, *, step_size: Opt
     >>> def model():
     ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
     ...     yield plait.observe("y", plait.Normal(x, 1.0), 1.0)
-    >>> chain = plait.mh(model, num_samples=500, burn_in=200, kernel=hmc_kernel(num_steps=5), seed=0)
-    >>> abs(chain.mean("x") - 0.5) < 0.1
+    >>> chain = plait.mh(model, num_samples=200, burn_in=100, kernel=hmc_kernel(num_steps=3), seed=0)
+    >>> abs(chain.mean("x") - 0.5) < 0.2
     True
     """
-    return _HMCKernel(addresses, step_size, target_accept, dense_mass, adapt_mass, num_steps)
+    return _GradientKernel("hmc", hmc_transition, num_steps, "num_steps", addresses, step_size, target_accept,
+                           dense_mass, adapt_mass)
 
 
 class GradientTarget(Target):
@@ -370,13 +346,12 @@ def nuts(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: in
     ``tree_depth``, ``step_size``, ``acceptance_rate`` and ``n_steps``;
     ``summary()`` adds the number of divergences and the E-BFMI.
 
-    >>> import plait
+    >>> import plait, numpy as np
     >>> def model(y):
     ...     mu = yield plait.sample("mu", plait.Normal(0.0, 10.0))
     ...     sigma = yield plait.sample("sigma", plait.Exponential(1.0))
-    ...     for i, v in enumerate(y):
-    ...         yield plait.observe(("y", i), plait.Normal(mu, sigma), v)
-    >>> chain = plait.nuts(model, [0.9, 1.1, 1.3, 0.7], num_samples=300, num_warmup=200, seed=0)
+    ...     yield plait.observe("y", plait.Normal(mu, sigma), y)
+    >>> chain = plait.nuts(model, np.array([0.9, 1.1, 1.3, 0.7]), num_samples=200, num_warmup=100, seed=0)
     >>> round(chain.mean("mu"), 1), int(chain.sample_stats["diverging"].sum()) < 5
     (1.0, True)
     """
@@ -396,7 +371,7 @@ def hmc(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: int
     >>> import plait
     >>> def model():
     ...     yield plait.sample("x", plait.Normal(3.0, 2.0))
-    >>> chain = plait.hmc(model, num_samples=400, num_warmup=200, num_steps=8, seed=1)
+    >>> chain = plait.hmc(model, num_samples=200, num_warmup=100, num_steps=5, seed=1)
     >>> abs(chain.mean("x") - 3.0) < 0.5
     True
     """

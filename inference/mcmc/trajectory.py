@@ -37,7 +37,11 @@ Potential = Callable[[np.ndarray], Tuple[float, np.ndarray]]
 
 
 class Point:
-    """A position with its log density and gradient (never re-evaluated once known)."""
+    """A position with its log density and gradient (never re-evaluated once known).
+
+    >>> Point(np.zeros(2), -1.8, np.zeros(2)).log_density
+    -1.8
+    """
 
     __slots__ = ("x", "log_density", "grad")
 
@@ -81,7 +85,12 @@ class Metric:
 
 
 class Transition:
-    """What one transition did: the new point and its statistics (ArviZ's ``sample_stats`` names)."""
+    """What one transition did: the new point and its statistics (ArviZ's ``sample_stats`` names).
+
+    >>> t = Transition(Point(np.zeros(1), 0.0, np.zeros(1)), 0.9, False, 1.2, 3, 7)
+    >>> t.tree_depth, t.num_steps
+    (3, 7)
+    """
 
     __slots__ = ("point", "accept_stat", "diverging", "energy", "tree_depth", "num_steps")
 
