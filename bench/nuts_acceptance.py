@@ -86,9 +86,12 @@ def report(name: str, chain: plait.Chain, exact: Dict[Any, Tuple[float, float]],
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="shorter chains (a smoke run)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every warmup and draw count")
+    parser.add_argument("--only", default=None, help="run the models whose name contains this (and the funnel "
+                        "only if it matches 'funnel')")
     parser.add_argument("--workers", type=int, default=2)
     opts = parser.parse_args()
-    scale = 0.25 if opts.quick else 1.0
+    scale = 0.25 if opts.quick else opts.scale
     n = lambda k: max(100, int(k * scale))  # noqa: E731
     X, y = regression_data()
     scales = gaussian_scales(100)
@@ -121,6 +124,8 @@ def main() -> None:
     failures = 0
     with concurrent.futures.ProcessPoolExecutor(opts.workers) as pool:
         for name, make in cases:
+            if opts.only and opts.only not in name:
+                continue
             start = time.perf_counter()
             chain, exact, address = make(pool)
             err, rhat = report(name, chain, exact, address, time.perf_counter() - start)
@@ -129,6 +134,9 @@ def main() -> None:
                 err2, rhat2 = report("eight schools, eta", chain, {j: etas[("eta", j)] for j in range(8)}, "eta", 0)
                 err, rhat = max(err, err2), max(rhat, rhat2)
             failures += not (err < 4 and rhat <= 1.01)
+        if opts.only and opts.only not in "funnel":
+            print(f"\n{failures} acceptance failure(s)")
+            return
         start = time.perf_counter()
         chain = plait.nuts(funnel, num_samples=n(1000), num_warmup=n(1000), num_chains=CHAINS, seed=7, executor=pool)
         per_chain = chain.sample_stats["diverging"].sum(axis=1).tolist()

@@ -208,3 +208,12 @@ def test_kernel_arguments_are_checked():
         plait.hmc_kernel(num_steps=0)
     with pytest.raises(ValueError, match="step_size"):
         plait.hmc_kernel(step_size=-1.0)
+
+
+def test_kernels_pickle_for_executors_and_progress_runs():
+    import pickle
+
+    kernel = plait.sequence(plait.SingleSite(addresses=["z"]), plait.nuts_kernel(["mu"]))
+    assert isinstance(pickle.loads(pickle.dumps(kernel)), plait.Kernel)
+    chain = plait.nuts(normal_normal, NN_Y, num_samples=5, num_warmup=5, seed=0, progress=True)
+    assert chain.num_samples == 5
