@@ -9,6 +9,7 @@ from .results.chain import Chain
 from .enumeration.exact import exact
 from .mcmc.kernels import Kernel, SingleSite, cycle, mixture, proposal_kernel, repeat, sequence
 from .mcmc.mh import mh
+from .mcmc.hmc import hmc, hmc_kernel, nuts, nuts_kernel
 from .gradient_estimation.estimator import (
     SIR,
     ExactPopulation,
@@ -59,6 +60,10 @@ __all__ = [
     "PopulationRuns",
     "smc",
     "mh",
+    "nuts",
+    "hmc",
+    "nuts_kernel",
+    "hmc_kernel",
     "gradinf",
     "coupled_difference",
     "SIR",

@@ -24,7 +24,7 @@ from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
 from ...gradients.dual import Dual, stop_gradient
-from ...gradients.reverse import Reverse, scalar_node
+from ...gradients.reverse import Reverse, elementwise_node, scalar_node
 from .base import (
     SCALARS,
     ArrayLike,
@@ -59,6 +59,15 @@ def _normal_log_prob(x: float, loc: float, scale: float) -> tuple[Any, Any]:
     lp = zz * -0.5 - _LOG_SQRT_2PI - (np.log(scale) if isinstance(scale, Dual) else math.log(scale))
     dz = z / scale
     return lp, (dz * -1.0, dz, (zz - 1.0) / scale)  # * -1.0, not unary minus: a dual's fast path
+
+
+def _normal_log_prob_array(x: Any, loc: Any, scale: Any) -> tuple[Any, Any]:
+    """:func:`_normal_log_prob` on plain arrays (one reverse-mode node for a batch)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        z = (x - loc) / scale
+        lp = z * z * -0.5 - _LOG_SQRT_2PI - np.log(scale)
+        dz = z / scale
+        return lp, (-dz, dz, (z * z - 1.0) / scale)
 
 
 def _reverse_inside(x: Any, params: tuple[Any, ...], closed: bool) -> bool:
@@ -130,6 +139,8 @@ class Normal(Distribution):
                 pass
         if type(x) is Reverse or type(self.loc) is Reverse or type(self.scale) is Reverse:
             lp = scalar_node((x, self.loc, self.scale), _normal_log_prob)  # one tape node
+            if lp is None:
+                lp = elementwise_node((as_values(x), self.loc, self.scale), _normal_log_prob_array)
             if lp is not None:
                 return lp
         z = (as_values(x) - self.loc) / self.scale

@@ -28,6 +28,7 @@ from scipy.special import xlogy as _xlogy
 from ..lanes import Lanes, lane_data
 from ...errors import InvalidParameterError
 from ...gradients.dual import Dual, stop_gradient
+from ...gradients.reverse import Reverse, elementwise_node
 from ...gradients.special import logsumexp as _dual_logsumexp
 from .base import (
     SCALARS,
@@ -103,6 +104,16 @@ def _xlogp(x: Any, log_p: Any) -> Any:
     return np.where(zero, 0.0, x * np.where(zero, 0.0, log_p))
 
 
+def _bernoulli_log_prob_array(x: np.ndarray, p: Any) -> tuple[Any, Any]:
+    """The Bernoulli log density of plain values ``x`` and its partial in ``p`` (off the support: -inf)."""
+    one = x == 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.where(one, np.log(p), np.log1p(-p))
+        if not (one | (x == 0.0)).all():
+            lp = restrict(lp, x, one | (x == 0.0))
+        return lp, (None, np.where(one, 1.0 / p, -1.0 / (1.0 - p)))
+
+
 class Bernoulli(Distribution):
     """Bernoulli(p) on {0, 1}, or ``Bernoulli(logits=l)`` with ``p = expit(l)``; ``True``/``False`` score as 1/0.
 
@@ -162,6 +173,10 @@ class Bernoulli(Distribution):
                 return math.log1p(-p) if p < 1 else -_INF
             return _NAN if x != x else -_INF
         x = as_values(x)
+        if type(p) is Reverse and type(x) is np.ndarray:
+            lp = elementwise_node((x, p), _bernoulli_log_prob_array)  # one tape node for the batch
+            if lp is not None:
+                return lp
         inside = (x == 0) | (x == 1)
         xs = np.where(inside, x, 0.0)
         with np.errstate(divide="ignore"):

@@ -45,7 +45,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Tuple, Type
 
 import attrs
 import numpy as np
@@ -57,17 +57,22 @@ from ...effects.records import UNSET, Effect, Factor, Observe, Sample
 from ...effects.transforms import ScaledSigmoid, Transform, biject_to
 from ...errors import ExtraAddressError, InvalidParameterError, LogDensityError
 from ...gradients.api import value_and_grad, value_and_grad_forward
-from ...gradients.dual import Dual, stop_gradient
+from ...gradients.dual import Dual, perturbation, stop_gradient
+from ...gradients.reverse import Reverse, Tape
 from ...handlers.base import Handler
 from ...handlers.condition import Condition
 from ...handlers.replay import Substitute
 from ...handlers.trace import TraceHandler
-from ...handlers.runloop import run
+from ...handlers.base import start
+from ...handlers.runloop import Execution, run
 
-__all__ = ["LogDensity"]
+__all__ = ["LogDensity", "OUT_OF_DOMAIN"]
 
 #: From this dimension on, log_density_and_grad uses reverse mode (bench/reverse.py, crossover).
 REVERSE_FROM_DIM = 2
+
+#: Exceptions that mean a sampler's point lies outside the model's domain (sampler_log_density_and_grad).
+OUT_OF_DOMAIN: Tuple[Type[BaseException], ...] = (InvalidParameterError, ArithmeticError)
 
 #: The seeds of the two discovery runs (fixed, so a LogDensity is reproducible).
 _DISCOVERY_SEEDS = (20240601, 20240602)
@@ -105,6 +110,23 @@ def _transform(address: Hashable, dist: Any) -> Transform:
         ) from None
 
 
+def _cached_transform(cache: Dict[Hashable, Tuple[Any, Transform]], address: Hashable, dist: Any) -> Transform:
+    """:func:`_transform`, reused while ``dist.support`` is the very object seen last time at ``address``.
+
+    Supports are immutable and mostly module-level singletons (``real``,
+    ``positive``...), so the sampler's hot path skips ``biject_to`` for them.
+    Uniform sites are never cached: their bounds may follow other latents.
+    """
+    support = dist.support
+    cached = cache.get(address)
+    if cached is not None and cached[0] is support:
+        return cached[1]
+    t = _transform(address, dist)
+    if not isinstance(_base(dist), Uniform):
+        cache[address] = (support, t)
+    return t
+
+
 class _Discover(Handler):
     """Record ``(address, dist, value)`` of every latent sample no inner handler fixed.
 
@@ -135,9 +157,11 @@ class _Discover(Handler):
 class _Unconstrain(Handler):
     """Answer each latent sample with ``T.forward(x[slice])`` and sum the log-Jacobians."""
 
-    def __init__(self, parts: Mapping[Hashable, Any], sites: Mapping[Hashable, _Site]) -> None:
+    def __init__(self, parts: Mapping[Hashable, Any], sites: Mapping[Hashable, _Site],
+                 transforms: Optional[Dict[Hashable, Tuple[Any, Transform]]] = None) -> None:
         self.parts = parts  # address -> its unconstrained value (see LogDensity._parts)
         self.sites = sites
+        self.transforms: Dict[Hashable, Tuple[Any, Transform]] = {} if transforms is None else transforms
 
     def begin(self) -> None:
         self.log_jacobian: Any = 0.0
@@ -155,7 +179,7 @@ class _Unconstrain(Handler):
                     name,
                 )
             u = self.parts[name]
-            t = _transform(name, effect.dist)
+            t = _cached_transform(self.transforms, name, effect.dist)
             lj = t.log_abs_det_jacobian(u)
             self.log_jacobian = self.log_jacobian + (np.sum(lj) if _ndim(lj) else lj)
             self.seen.add(name)
@@ -229,6 +253,8 @@ def _ndim(value: Any) -> int:
 def _primal_sum(value: Any) -> float:
     if type(value) is float:
         return value
+    if type(value) is Reverse and type(value.primal) is np.float64:
+        return float(value.primal)  # the sampler's hot path: a recorded scalar
     return float(np.sum(stop_gradient(value)))
 
 
@@ -277,6 +303,7 @@ class LogDensity:
             (Condition(self.observations),) if self.observations else ()
         )
         self._sites = self._discover()
+        self._transforms: Dict[Hashable, Tuple[Any, Transform]] = {}
         self.dim: int = sum(s.size for s in self._sites.values())
         self._all_scalar = all(s.free_shape == () for s in self._sites.values())
 
@@ -350,16 +377,27 @@ class LogDensity:
             for s in self._sites.values()
         )
 
-    def _run(self, parts: Tuple[Any, ...]) -> Tuple[Any, Any]:
-        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites)
-        result = run(self.model, *self.args, handlers=(*self._inner, unconstrain, TraceHandler()))
-        return result, _output(result, _Unconstrain)
+    def _run(self, parts: Tuple[Any, ...]) -> Tuple[Dict[Hashable, Any], Any]:
+        """One run at ``parts``: the sites it recorded ``{address: (answer, effect)}`` and the log-Jacobian.
 
-    def _evaluate(self, parts: Tuple[Any, ...]) -> Any:
-        result, log_jacobian = self._run(parts)
+        The run loop's own record is enough (no trace handler, no result
+        object): this is the hot path of a gradient-based sampler.
+        """
+        execution = Execution(None, record_answers=False)
+        unconstrain = _Unconstrain(dict(zip(self._sites, parts)), self._sites, self._transforms)
+        dispatch, expand, bound = execution.bind((*self._inner, unconstrain), execution.base, True)
+        execution.drive(start(self.model, self.args), dispatch, expand)
+        used = bound[-1]  # this run's copy of ``unconstrain``
+        assert isinstance(used, _Unconstrain)
+        used.end(execution.result)
+        return execution.record, used.log_jacobian
+
+    def _evaluate(self, parts: Tuple[Any, ...], strict: bool = True) -> Any:
+        """The log density at ``parts``; NaN raises naming the site, or gives ``-inf`` unless ``strict``."""
+        record, log_jacobian = self._run(parts)
         total: Any = log_jacobian
         zero = False
-        for address, (answer, effect) in result.trace.record.items():
+        for address, (answer, effect) in record.items():
             kind = type(effect)
             if kind is Sample or kind is Observe:
                 lp = effect.dist.log_prob(answer)
@@ -367,15 +405,21 @@ class LogDensity:
                 lp = effect.log_weight
             else:
                 continue
+            if _ndim(lp):
+                lp = np.sum(lp)  # one sum, whose primal serves the checks below too
             primal = _primal_sum(lp)
             if math.isnan(primal):
+                if not strict:
+                    return -math.inf
                 raise LogDensityError(f"LogDensity: the log density of {_describe(address, answer, effect)} is NaN", address)
             if primal == -math.inf:
                 zero = True  # keep going: a later NaN must still be reported
-            total = total + (np.sum(lp) if _ndim(lp) else lp)
+            total = total + lp
         if zero:
             return -math.inf
         if math.isnan(_primal_sum(total)):
+            if not strict:
+                return -math.inf
             raise LogDensityError(
                 "LogDensity: the log density is inf - inf at this x: a transformed value reached "
                 "the boundary of its support (|x| too large for float64)"
@@ -419,6 +463,66 @@ class LogDensity:
             return value, np.array(gradient, dtype=np.float64)
         return value, np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient])
 
+    def sampler_log_density_and_grad(self, x: np.ndarray) -> Tuple[float, np.ndarray]:
+        """:meth:`log_density_and_grad` for a sampler's proposed point: ``-inf`` where the point leaves the model's domain.
+
+        A sampler steps wherever its dynamics take it, and far out in
+        unconstrained space a transformed value can overflow (a scale of
+        ``exp(800) = inf``) or round onto its support's boundary (a
+        probability of exactly 1).  Such a point has log density ``-inf``
+        here (gradient zeros), so the sampler rejects it and reports a
+        divergence, instead of an exception ending the chain.  Precisely,
+        ``-inf`` is returned when evaluating the model at ``x`` raises one of
+        :data:`OUT_OF_DOMAIN` (:class:`~plait.errors.InvalidParameterError`:
+        a distribution's parameter outside its domain; ``ArithmeticError``:
+        overflow or division by zero in model code), when a site's log
+        density or the total is NaN, or when the value is finite but the
+        gradient is not.  Every other exception is a structural error of the
+        model (an unknown or missing address, a missing derivative rule, a
+        type error) and propagates, naming its address.  A model that is
+        wrong everywhere, such as one with a NaN observation, is caught where
+        the sampler starts: initialisation uses the strict
+        :meth:`log_density_and_grad`.  ``x`` must be a float64 vector of
+        length ``dim`` (not checked: the sampler's hot path).
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     s = yield plait.sample("s", plait.Exponential(1.0))
+        ...     yield plait.observe("y", plait.Normal(0.0, s), 1.0)
+        >>> ld = plait.LogDensity(model)
+        >>> ld.sampler_log_density_and_grad(np.array([800.0]))  # s = exp(800) = inf
+        (-inf, array([0.]))
+        """
+        try:
+            with np.errstate(all="ignore"):
+                value, flat = self._reverse_pass(self._parts(x))
+        except OUT_OF_DOMAIN:
+            return -math.inf, np.zeros(self.dim)
+        if not (value > -math.inf and math.isfinite(value) and np.isfinite(flat).all()):
+            return -math.inf, np.zeros(self.dim)
+        return value, flat
+
+    def _reverse_pass(self, parts: Tuple[Any, ...]) -> Tuple[float, np.ndarray]:
+        """One recorded evaluation and one backward pass on the tape, straight into a flat gradient.
+
+        The sampler's hot path: the tape is used directly, without the
+        general ``value_and_grad``'s flattening and re-shaping of inputs.
+        """
+        gradient = np.zeros(self.dim)
+        with perturbation() as tag:
+            tape = Tape(tag)
+            leaves = [tape.variable(p) for p in parts]
+            y = self._evaluate(tuple(leaves), strict=False)
+            if type(y) is not Reverse:  # -inf, or a density that does not depend on x
+                return float(stop_gradient(y)), gradient
+            cotangents = tape.backward(y, leaves)
+            value = float(stop_gradient(y.primal))
+        for site, c in zip(self._sites.values(), cotangents):
+            if c is not None:
+                gradient[site.offset:site.offset + site.size] = np.ravel(c)
+        return value, gradient
+
     def constrain(self, x: Any) -> Dict[Hashable, Any]:
         """The latent values ``{address: T(x[slice])}`` at the unconstrained point ``x``.
 
@@ -429,8 +533,8 @@ class LogDensity:
         >>> plait.LogDensity(model).constrain(np.array([0.0]))
         {'w': array([0.5, 0.5])}
         """
-        result, _ = self._run(self._parts(self._check(x)))
-        return {a: _plain(result.trace[a]) for a in self._sites}
+        record, _ = self._run(self._parts(self._check(x)))
+        return {a: _plain(record[a][0]) for a in self._sites}
 
     def unconstrain(self, choices: Mapping[Hashable, Any]) -> np.ndarray:
         """The unconstrained point of the latent values ``choices`` (every latent address).

@@ -107,7 +107,10 @@ class SingleSite(Kernel):
       acceptance during burn-in only, then frozen.
 
     The ratio counts the choice of site (1/|latents| each way) and the fresh
-    and stale sites of a structure change.
+    and stale sites of a structure change.  ``addresses`` restricts the
+    choice to those latent sites (the discrete assignments of a mixture,
+    say, next to a gradient kernel over the continuous block); the ratio
+    then counts the candidates present in each trace.
 
     >>> import plait
     >>> def model():
@@ -121,13 +124,19 @@ class SingleSite(Kernel):
 
     label = "single_site"
 
-    def __init__(self, prior_probability: float = 0.25) -> None:
+    def __init__(self, prior_probability: float = 0.25, addresses: Optional[Sequence[Hashable]] = None) -> None:
         if not 0.0 <= prior_probability <= 1.0:
             raise ValueError(f"SingleSite: prior_probability must be in [0, 1], got {prior_probability!r}")
         self.prior_probability = prior_probability
+        self.addresses = None if addresses is None else frozenset(addresses)
+
+    def _candidates(self, state: MHState) -> List[Hashable]:
+        if self.addresses is None:
+            return list(state.latents)
+        return [a for a in state.latents if a in self.addresses]
 
     def step(self, state: MHState, ctx: Context) -> MHState:
-        latents = list(state.latents)
+        latents = self._candidates(state)
         if not latents:
             return state
         address = latents[int(ctx.rng.integers(len(latents)))]
@@ -155,7 +164,10 @@ class SingleSite(Kernel):
         if new.log_joint == -math.inf:
             return -math.inf
         ratio = new.log_joint - state.log_joint
-        ratio += math.log(len(state.latents)) - math.log(len(new.latents))
+        back = len(self._candidates(new))
+        if not back:
+            return -math.inf  # no reverse move: the new trace has none of the addresses
+        ratio += math.log(len(self._candidates(state))) - math.log(back)
         return ratio + _structure_terms(state.trace, new.trace)
 
     def _prior_move(self, state: MHState, address: Hashable, site: Any, ctx: Context) -> MHState:

@@ -33,10 +33,12 @@ def run_chain(
     """Apply ``kernel`` ``burn_in + num_samples * thin`` times; keep every ``thin``-th state after burn-in.
 
     Returns ``(latents per draw, return values, log joints, final state,
-    interrupted)``.  A state is anything with ``latents``, ``value`` and
-    ``log_joint``: an :class:`MHState`, or the pseudo-marginal state of
-    ``plait.pmmh``.  Ctrl-C (``KeyboardInterrupt``) after burn-in ends the
-    chain early: the draws so far are returned, with ``interrupted`` True.
+    interrupted)``; the statistics kernels leave in ``ctx.stats`` after each
+    kept draw are appended to ``ctx.kept_stats``.  A state is anything with
+    ``latents``, ``value`` and ``log_joint``: an :class:`MHState`, or the
+    pseudo-marginal state of ``plait.pmmh``.  Ctrl-C (``KeyboardInterrupt``)
+    after burn-in ends the chain early: the draws so far are returned, with
+    ``interrupted`` True.
 
     >>> import plait, numpy as np
     >>> def model():
@@ -48,10 +50,12 @@ def run_chain(
     (5, True, False)
     """
     ctx.adapting = burn_in > 0
+    ctx.burn_in = burn_in
+    ctx.kept_stats = []
     for _ in range(burn_in):
         state = kernel.step(state, ctx)
         if progress is not None:
-            progress.tick(accepted=ctx.accepted)
+            progress.tick(accepted=ctx.accepted, **_divergences(ctx))
     ctx.adapting = False
     ctx.accepted.clear()  # report acceptance after burn-in
     return sample_chain(kernel, ctx, state, num_samples, thin, progress)
@@ -77,11 +81,13 @@ def sample_chain(kernel: Kernel, ctx: Context, state: Any, num_samples: int, thi
             for _ in range(thin):
                 kept = kernel.step(kept, ctx)
                 if progress is not None:
-                    progress.tick(accepted=ctx.accepted)
+                    progress.tick(accepted=ctx.accepted, **_divergences(ctx))
             state = kept
             draws.append(state.latents)
             values.append(state.value)
             log_joints.append(state.log_joint)
+            if ctx.stats:
+                ctx.kept_stats.append(dict(ctx.stats))
     except KeyboardInterrupt:
         return draws, values, log_joints, state, True
     return draws, values, log_joints, state, False
@@ -145,6 +151,14 @@ def mh(
     return run_chains("mh", model, args, kernel=SingleSite() if kernel is None else kernel, init=init,
                       num_samples=num_samples, burn_in=burn_in, thin=thin, num_chains=num_chains, seed=seed,
                       executor=executor, progress=progress, resume=resume)
+
+
+def _divergences(ctx: Context) -> Dict[str, int]:
+    """The divergences so far, for the progress bar of a chain whose kernel reports them (NUTS/HMC)."""
+    if not ctx.stats or "diverging" not in ctx.stats:
+        return {}
+    ctx.divergences += bool(ctx.stats["diverging"])
+    return {"divergences": ctx.divergences}
 
 
 def run_chains(
@@ -230,9 +244,19 @@ def _collected(resume: Optional[Chain], chains: List[Any], partial: bool) -> Cha
         draws.append(old[0] + c[0][:length])
         returns.append(old[1] + c[1][:length])
         log_joint.append(list(old[2]) + c[2][:length])
+    stats = _stacked_stats([c[7][:length] for c in chains]) if resume is None else {}
     return Chain(draws, returns, np.array(log_joint, dtype=float), _pooled_acceptance([c[3] for c in chains]),
                  observations=chains[0][4] if chains else {}, checkpoints=[c[5] for c in chains],
-                 tallies=[c[3] for c in chains], partial=partial or any(c[6] for c in chains))
+                 tallies=[c[3] for c in chains], partial=partial or any(c[6] for c in chains),
+                 sample_stats=stats)
+
+
+def _stacked_stats(per_chain: List[List[Dict[str, Any]]]) -> Dict[str, np.ndarray]:
+    """Statistic name → array ``(num_chains, num_samples)``, for the names every kept draw has."""
+    if not all(per_chain) or not all(len(c) == len(per_chain[0]) for c in per_chain):
+        return {}
+    names = [n for n in per_chain[0][0] if all(n in d for c in per_chain for d in c)]
+    return {n: np.array([[d[n] for d in c] for c in per_chain]) for n in names}
 
 
 def _pooled_acceptance(tallies: List[Dict[str, List[int]]]) -> Dict[str, float]:
@@ -253,7 +277,7 @@ def _one_chain(*, seed: Any, model: Callable[..., Any], args: tuple[Any, ...],
     """One chain from its own seed, or continued from a :class:`ChainCheckpoint`.
 
     Returns (draws, return values, log joints, acceptance tallies,
-    observations, checkpoint, interrupted).  Interrupted (Ctrl-C), it
+    observations, checkpoint, interrupted, per-draw kernel statistics).  Interrupted (Ctrl-C), it
     raises :class:`~plait.errors.Interrupted` with that tuple as ``partial``.
     """
     chain_target = target(model, args)
@@ -272,7 +296,7 @@ def _one_chain(*, seed: Any, model: Callable[..., Any], args: tuple[Any, ...],
         if bar is not None:
             bar.close(accepted=ctx.accepted)
     result = (draws, values, log_joints, ctx.accepted, dict(state.observations),
-              ChainCheckpoint.of(state, ctx, kernel), stopped)
+              ChainCheckpoint.of(state, ctx, kernel), stopped, ctx.kept_stats)
     if stopped:
         raise Interrupted(f"chain interrupted after {len(draws)} draws", partial=result)
     return result

@@ -215,6 +215,16 @@ class Context:
         self.accepted: Dict[str, List[int]] = {}
         self.positions: Dict[int, int] = {}
         self.scales: Dict[Any, float] = {}
+        #: How many burn-in steps the chain driver runs (kernels plan their warmup windows on it).
+        self.burn_in = 0
+        #: Per-run state of kernels that need more than a step width (gradient kernels), by kernel id.
+        self.kernel_state: Dict[int, Any] = {}
+        #: Statistics of the latest transition, by name (``diverging``, ``energy``...); the
+        #: chain driver keeps them per draw as the chain's ``sample_stats``.
+        self.stats: Dict[str, Any] = {}
+        self.kept_stats: List[Dict[str, Any]] = []
+        #: Divergent transitions so far (counted for the progress bar).
+        self.divergences = 0
 
     def count(self, label: str, accepted: bool) -> None:
         """Record one proposal of the kernel ``label``."""

@@ -86,7 +86,9 @@ def chain_to_arviz(chain: "Chain", addresses: Optional[Iterable[Hashable]] = Non
     ``posterior``: one variable per latent address (or per address in
     ``addresses``), dims ``(chain, draw, *site shape)``; a site absent from
     some draws is NaN there.  ``sample_stats``: ``lp``, the log joint
-    density per draw; its attributes hold the acceptance rate of each kernel
+    density per draw, and the per-draw statistics of gradient kernels
+    (``diverging``, ``energy``, ``tree_depth``, ``step_size``,
+    ``acceptance_rate``, ``n_steps``); its attributes hold the acceptance rate of each kernel
     (``acceptance_rate`` for a single one, ``acceptance_rate/<label>`` for
     several).  ``observed_data``: the chain's observations, or
     ``observed_data`` when given.
@@ -105,13 +107,14 @@ def chain_to_arviz(chain: "Chain", addresses: Optional[Iterable[Hashable]] = Non
     observed = _named(chain.observations if observed_data is None else observed_data)
     idata = az.from_dict(
         posterior=posterior,
-        sample_stats={"lp": chain.log_joint},
+        sample_stats={"lp": chain.log_joint, **chain.sample_stats},
         observed_data={k: np.asarray(v) for k, v in observed.items()} or None,
-        attrs={"inference_library": "plait", "inference": "mh"},
+        attrs={"inference_library": "plait", "inference": "nuts" if chain.sample_stats else "mh"},
     )
     rates = chain.acceptance
     for label, rate in rates.items():
-        key = "acceptance_rate" if len(rates) == 1 else f"acceptance_rate/{label}"
+        key = "acceptance_rate" if len(rates) == 1 and "acceptance_rate" not in chain.sample_stats \
+            else f"acceptance_rate/{label}"
         idata.sample_stats.attrs[key] = float(rate)
     return cast("arviz.InferenceData", idata)  # (ArviZ's groups are dynamic attributes)
 

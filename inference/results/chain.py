@@ -44,7 +44,8 @@ class Chain:
                  log_joint: np.ndarray, acceptance: Dict[str, float],
                  observations: Optional[Dict[Hashable, Any]] = None,
                  checkpoints: Optional[List["ChainCheckpoint"]] = None,
-                 tallies: Optional[List[Dict[str, List[int]]]] = None, partial: bool = False) -> None:
+                 tallies: Optional[List[Dict[str, List[int]]]] = None, partial: bool = False,
+                 sample_stats: Optional[Dict[str, np.ndarray]] = None) -> None:
         self._draws = draws
         self.returns = returns
         self.log_joint = np.asarray(log_joint, dtype=float)
@@ -57,6 +58,9 @@ class Chain:
         self.tallies = tallies
         #: True when the run was interrupted (Ctrl-C) or some chains failed: fewer draws than asked for.
         self.partial = partial
+        #: Per-draw statistics of gradient kernels, name → array ``(num_chains, num_samples)``:
+        #: ``diverging``, ``energy``, ``tree_depth``, ``step_size``, ``acceptance_rate``, ``n_steps``.
+        self.sample_stats: Dict[str, np.ndarray] = dict(sample_stats or {})
         self._cache: Dict[Hashable, np.ndarray] = {}
 
     def chains_data(self) -> List[tuple[List[Dict[Hashable, Any]], List[Any], List[float]]]:
@@ -209,7 +213,46 @@ class Chain:
         if self.acceptance:
             rates = ", ".join(f"{k} {v:.2f}" for k, v in self.acceptance.items())
             lines.append(f"acceptance: {rates}")
+        if "diverging" in self.sample_stats:
+            lines.append(f"divergences: {self.divergences} of {self.sample_stats['diverging'].size} draws")
+        if "energy" in self.sample_stats:
+            lines.append("E-BFMI per chain: " + ", ".join(f"{v:.2f}" for v in self.bfmi()))
         return "\n".join(lines)
+
+    @property
+    def divergences(self) -> int:
+        """How many kept draws ended a divergent trajectory (0 without gradient kernels).
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("x", plait.Normal(0, 1))
+        >>> plait.nuts(model, num_samples=100, num_warmup=100, seed=0).divergences
+        0
+        """
+        diverging = self.sample_stats.get("diverging")
+        return 0 if diverging is None else int(np.sum(diverging))
+
+    def bfmi(self) -> np.ndarray:
+        """Energy Bayesian fraction of missing information per chain (below 0.3: poor exploration).
+
+        ``E-BFMI = sum (E_n - E_{n-1})^2 / sum (E_n - mean E)^2`` over a
+        chain's energies (Betancourt 2016).
+
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("x", plait.Normal(0, 1))
+        >>> bool(plait.nuts(model, num_samples=200, num_warmup=100, seed=0).bfmi()[0] > 0.3)
+        True
+        """
+        energy = self.sample_stats.get("energy")
+        if energy is None:
+            raise KeyError("bfmi: the chain has no energies (run it with a gradient kernel: plait.nuts, plait.hmc)")
+        energy = np.atleast_2d(energy)
+        jumps = np.sum(np.diff(energy, axis=1) ** 2, axis=1)
+        spread = np.sum((energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result: np.ndarray = jumps / spread
+        return result
 
     def to_arviz(self, addresses: Optional[List[Hashable]] = None,
                  observed_data: Optional[Dict[Hashable, Any]] = None) -> Any:
