@@ -500,6 +500,7 @@ cdef class Process:
     """
 
     cdef list frames
+    cdef _Frame bottom          # the program's own frame (kept for _run_again)
     cdef object hooks
     cdef tuple before, after
     cdef object held            # the answer of an effect paused after being answered
@@ -519,6 +520,7 @@ cdef class Process:
         frame.dispatch = dispatch
         frame.expand_loops = expand_loops
         self.frames = [frame]
+        self.bottom = frame
         self.hooks = hooks
         self.before = before
         self.after = after
@@ -612,6 +614,23 @@ cdef class Process:
         frame.expand_loops = True
         frame.gen, frame.dispatch = self.hooks.loop_step(loop, 0, loop.init, dispatch)
         self.frames.append(frame)
+
+    cdef object _run_again(self, object gen):
+        """Run ``gen`` to its end as this process's program, in place of the finished one, and return its value.
+
+        For a process without pauses: same dispatch and hooks as the program
+        before, on the same bottom frame: a population runs one short program per particle and
+        kernel step (tier (b)), and building a process, a frame and a frame
+        list for each costs more than the step's own dispatch.
+        """
+        cdef _Frame frame = self.bottom
+        frame.gen = gen
+        if not self.frames:  # else: a process that has not run yet, its frame still in place
+            self.frames.append(frame)
+        self.done = False
+        self._run(None, None)
+        frame.gen = None  # the finished generator is not kept alive
+        return self.value
 
     @cython.wraparound(False)  # frames are indexed from the front
     cdef object _run(self, object answer, object error):
@@ -825,7 +844,7 @@ cdef class KernelSites(RunRandom):
         """
         cdef Py_ssize_t i
         cdef object gen
-        cdef Process process
+        cdef Process process = _new_process(None, self, True, hooks)  # one for all the steps
         for i in members:
             self.log_weight = 0.0
             self.names.clear()
@@ -835,7 +854,5 @@ cdef class KernelSites(RunRandom):
                 gen = kernels[i](states[i], xs[i])
             if not PyGen_Check(gen):
                 gen = self.check(kernels[i], gen)
-            process = _new_process(gen, self, True, hooks)
-            process._run(None, None)
-            states[i] = process.value
+            states[i] = process._run_again(gen)
             log_weights[i] += self.log_weight
