@@ -41,6 +41,7 @@ from ..errors import EffectTypeError, InvalidParameterError, NoDerivativeRuleErr
 from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
 from .observations import CONSTANT_BOUNDS, check_observation
+from .lanes import Lanes
 from ..gradients.dual import stop_gradient
 from .transforms import biject_to
 
@@ -360,8 +361,10 @@ def factor(name: Address, log_weight: Any) -> Factor:
                 f"factor {name!r}: log_weight must be a number below +inf, got {log_weight!r}", address=name
             )
         return Factor(name, float(log_weight))
-    # The check reads the plain value: a dual or reverse-mode weight keeps its derivatives.
-    array = np.asarray(stop_gradient(log_weight), dtype=float)
+    # The check reads the plain value: a dual or reverse-mode weight keeps its derivatives,
+    # and a batched run's lane values are checked for every lane (without a split).
+    plain = log_weight.data if type(log_weight) is Lanes else stop_gradient(log_weight)
+    array = np.asarray(plain, dtype=float)
     if np.isnan(array).any() or np.isposinf(array).any():
         raise InvalidParameterError(
             f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}", address=name

@@ -146,7 +146,8 @@ def test_structural_errors_still_raise_with_the_address():
         x = yield plait.sample("x", plait.Normal(0.0, 1.0))
         yield plait.observe("y", plait.Normal(x, 1.0), float("nan"))
 
-    with pytest.raises(plait.LogDensityError, match="'y'"):
+    # A NaN observation is refused where it is observed (issue 20), naming the site.
+    with pytest.raises(plait.errors.InvalidObservationError, match="'y'"):
         plait.nuts(nan_observation, num_samples=5, num_warmup=5, seed=0)
 
     def changes_addresses():
