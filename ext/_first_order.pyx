@@ -14,7 +14,8 @@ gradinf.md §2.2.  :mod:`plait.inference.gradient_estimation.couplings` re-expor
 """
 
 from libc.math cimport exp as c_exp
-from libc.math cimport isfinite
+from libc.math cimport fabs, isfinite
+from libc.float cimport DBL_MIN
 
 #: A tangent of magnitude at most this, on a zero primal, counts as zero.
 TOL = 1e-15
@@ -124,8 +125,13 @@ cdef inline FirstOrder _div(FirstOrder a, FirstOrder b):
             return _w(a.t / b.t, 0.0)
         raise ZeroDivisionError("division of a first-order weight by zero")
     cdef double y = a.v / b.v
+    cdef double shift
     if isfinite(y):
-        return _w(y, (a.t - y * b.t) / b.v)  # not / b.v², which underflows
+        shift = y * b.t
+        if shift != 0.0 and fabs(shift) < DBL_MIN:
+            # y * b.t is subnormal and has lost its precision: divide by b.v first.
+            return _w(y, a.t / b.v - y * (b.t / b.v))
+        return _w(y, (a.t - shift) / b.v)  # not / b.v², which underflows
     # A subnormal divisor: y overflows, but the tangent's numerator may cancel.
     return _w(y, ((a.t * b.v - a.v * b.t) / b.v) / b.v)
 
