@@ -339,8 +339,17 @@ def lowerable_family(family: str) -> bool:
     >>> lowerable_family("Normal"), lowerable_family("NoSuchFamily")
     (True, False)
     """
+    known = _LOWERABLE_FAMILY.get(family)
+    if known is not None:
+        return known
     cls = _family_classes().get(family)
-    return cls is not None and lowerable(cls)
+    if cls is None:
+        return False  # not cached: a family defined later is looked up again
+    known = _LOWERABLE_FAMILY[family] = lowerable(cls)
+    return known
+
+
+_LOWERABLE_FAMILY: dict[str, bool] = {}
 
 
 def _family_classes() -> dict[str, type]:
