@@ -344,6 +344,14 @@ cdef class AnswerLog:
     def __call__(self, effect):
         return self.answer(effect)
 
+    cdef inline tuple _recorded(self, Py_ssize_t position, object effect):
+        """The prefix's entry at ``position``; another effect there means the re-run diverged."""
+        cdef tuple entry = <tuple>self.prefix[position]
+        recorded = entry[0]
+        if type(recorded) is not type(effect) or recorded.name != effect.name:
+            self.diverged(position, recorded, effect)
+        return entry
+
     cdef object answer(self, object effect):
         # The body of __call__; Process calls it directly, without the Python call.
         cdef Py_ssize_t position = self.position
@@ -351,10 +359,7 @@ cdef class AnswerLog:
         cdef object answer
         cdef list answers
         if position < self.length:
-            entry = <tuple>self.prefix[position]
-            recorded = entry[0]
-            if type(recorded) is not type(effect) or recorded.name != effect.name:
-                self.diverged(position, recorded, effect)
+            entry = self._recorded(position, effect)
             answer = entry[1]
             if self.answers is not None:
                 (<list>self.answers).append(entry)
@@ -408,10 +413,7 @@ cdef class AnswerLog:
         cdef Py_ssize_t position = self.position
         cdef tuple entry
         if position < self.length:
-            entry = <tuple>self.prefix[position]
-            recorded = entry[0]
-            if type(recorded) is not type(effect) or recorded.name != effect.name:
-                self.diverged(position, recorded, effect)
+            entry = self._recorded(position, effect)
             answer = entry[1]
         else:
             entry = (effect, answer)
