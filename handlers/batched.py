@@ -339,7 +339,7 @@ class Group:
             self.log_weights = self.log_weights + log_weight
         self.fresh = False
         self.last_site = site
-        if self.dead_at is None and self.size and not (self.log_weights > -math.inf).any():
+        if self.dead_at is None and self.size and self.log_weights.max() == -math.inf:  # one pass, no temporary
             self.dead_at = site  # the observation that ruled out every lane of the group
 
     def _live_or_replayed(self, kind: Any, effect: Any) -> Any:
