@@ -42,6 +42,8 @@ from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
+from ..gradients.dual import Dual
+
 __all__ = ["Lanes", "LaneSpace", "FixedLanes", "lane_data", "is_lanes", "per_lane",
            "lane_value", "align", "gather", "in_space"]
 
@@ -638,10 +640,10 @@ def _binary(ufunc: Any, a: Any, b: Any) -> Any:
 
 def _ufunc_call(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     for v in inputs:
-        if type(v) is not Lanes and hasattr(v, "__array_ufunc__") and type(v) is not np.ndarray \
-                and not isinstance(v, (np.generic, float, int, bool)):
-            if not isinstance(v, np.ndarray):
-                return NotImplemented  # another array type (a dual number) handles the lanes
+        if type(v) is not Lanes and type(v) is not Dual and hasattr(v, "__array_ufunc__") \
+                and not isinstance(v, (np.ndarray, np.generic, float, int, bool)):
+            return NotImplemented  # another array type handles the lanes
+    # A dual number is an operand like a plain array: lane values hold duals then (Dual defers to Lanes).
     arrays, space, ndim = align(inputs)
     if ufunc is np.matmul:
         return _matmul(inputs)

@@ -389,6 +389,8 @@ class Dual:
 
     # -- numpy protocols ------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if _foreign(inputs):
+            return NotImplemented  # NEP 13: a container of duals (a batch's lane values) applies the ufunc itself
         if method != "__call__" or kwargs:
             return PROTOCOL_RULES["ufunc_method"](ufunc, method, inputs, kwargs)
         rule = UFUNC_RULES.get(ufunc)
@@ -427,6 +429,9 @@ class Dual:
         return new(y, t, tag)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        for kind in types:
+            if kind is not Dual and not issubclass(kind, np.ndarray):
+                return NotImplemented  # NEP 18: the other type (a batch's lane values) goes first
         rule = FUNCTION_RULES.get(func)
         if rule is None:
             name = getattr(func, "__name__", repr(func))
@@ -438,6 +443,22 @@ class Dual:
         return rule(*args, **kwargs)
 
 
+def _foreign(inputs: Any) -> bool:
+    """True when an operand overrides ufuncs itself and is neither a Dual nor an ndarray.
+
+    Such a type (the lane values of a batched run, which may hold duals) is a
+    container that knows how to apply a ufunc to its contents; by NEP 13 the
+    dual defers to it, so ``dual + lanes`` becomes one lane value of duals.
+    """
+    for x in inputs:
+        kind = type(x)
+        if kind is not Dual and getattr(kind, "__array_ufunc__", _NDARRAY_UFUNC) is not _NDARRAY_UFUNC \
+                and not issubclass(kind, np.ndarray):
+            return True
+    return False
+
+
+_NDARRAY_UFUNC = np.ndarray.__array_ufunc__
 _set_primal = Dual.primal.__set__  # type: ignore[misc]
 _set_tangent = Dual._tangent.__set__  # type: ignore[misc]
 _set_tag = Dual.tag.__set__  # type: ignore[misc, attr-defined]

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -73,7 +73,25 @@ from .base import Handler, start
 from .runloop import Execution, _fail
 from .scope import LoopStep
 
-__all__ = ["BatchedRun", "Group", "LaneAnswer", "observed_shape"]
+__all__ = ["BatchedRun", "Group", "LaneAnswer", "LaneSites", "observed_shape"]
+
+
+class LaneSites(Protocol):
+    """An engine's answers to the sites of a batched run, in place of drawing and weighing.
+
+    ``sample(group, effect)`` returns one value per lane (axis 0 the lane) for
+    a sample site with no fixed value; it may change the group's lanes first
+    (:meth:`Group.narrow`: GradInf forks a lane into one lane per outcome).
+    ``answer(group, effect)`` sees every other live effect before the group
+    answers it, and returns True when it has weighed it itself (an
+    observation or factor); it may raise to refuse an effect.
+    """
+
+    def sample(self, group: "Group", effect: Any) -> Any:
+        """One value per lane of ``group`` for ``effect``."""
+
+    def answer(self, group: "Group", effect: Any) -> bool:
+        """True when ``effect`` (an observe or factor) was weighed by the engine."""
 
 
 class LaneAnswer:
@@ -90,6 +108,49 @@ class LaneAnswer:
 
 
 _RECOMPUTE = object()  # a logged answer that plain_answer gives again on replay
+
+
+class _LoopAnswer:
+    """A logged loop answer (the final state the engine ran the loop to).
+
+    Its lane values stay registered with the group, so they always hold the
+    group's current lanes; a replay of some lanes gets them restricted.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _restricted(value: Any, lanes: np.ndarray) -> Any:
+    """``value`` with each lane value cut to ``lanes`` (as logged lane data)."""
+    if type(value) is Lanes:
+        return LaneAnswer(value.data[lanes])
+    if isinstance(value, tuple):
+        items = [_restricted(v, lanes) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, list):
+        return [_restricted(v, lanes) for v in value]
+    if isinstance(value, dict):
+        return {k: _restricted(v, lanes) for k, v in value.items()}
+    return value
+
+
+def _rebuilt(value: Any, group: "Group") -> Any:
+    """Logged lane data in ``value`` as lane values of ``group``."""
+    if type(value) is LaneAnswer:
+        return Lanes(value.data, group)
+    if type(value) is Lanes:
+        return Lanes(value.data, group)
+    if isinstance(value, tuple):
+        items = [_rebuilt(v, group) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    if isinstance(value, list):
+        return [_rebuilt(v, group) for v in value]
+    if isinstance(value, dict):
+        return {k: _rebuilt(v, group) for k, v in value.items()}
+    return value
 
 
 class Group:
@@ -112,7 +173,7 @@ class Group:
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
                  "stored", "prune_at", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
-                 "last_site", "dead_at", "__weakref__")
+                 "last_site", "dead_at", "carried", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -132,6 +193,10 @@ class Group:
         self.loop_answer: Any = UNSET
         #: Which lane of the run's first population each lane descends from.
         self.lane_ids: np.ndarray = np.arange(size)
+        #: Per-lane arrays an engine keeps with the lanes (one entry per lane, gathered,
+        #: split and inherited by loop steps like the log-weights).
+        self.carried: dict[str, np.ndarray] = (
+            {} if parent is None or origin is None else {k: v[origin] for k, v in parent.carried.items()})
         #: address -> (kind, value) of the sites met, when the run records them.
         self.sites: dict[Any, tuple[str, Any]] = {}
         #: Values of enclosing groups as this group's lane values (see adopt).
@@ -232,6 +297,9 @@ class Group:
             value = ref()
             if value is not None:
                 value.data = value.data[index]
+        carried = self.carried
+        for key in carried:
+            carried[key] = carried[key][index]
         self.gathers.append((len(self.answers), index))
         self.stored += len(index)
         self.size = len(index)
@@ -284,7 +352,11 @@ class Group:
                 current = self.gathers[pending][1][current]
                 pending -= 1
             entry = self.answers[i]
-            out[i] = LaneAnswer(entry.data[current]) if type(entry) is LaneAnswer else entry
+            if type(entry) is LaneAnswer:
+                entry = LaneAnswer(entry.data[current])
+            elif type(entry) is _LoopAnswer:
+                entry = _LoopAnswer(_restricted(entry.value, lanes))  # its lanes are the current ones
+            out[i] = entry
         return out
 
     # -- the base interpreter ---------------------------------------------------------
@@ -297,7 +369,10 @@ class Group:
             return self._replayed(kind, effect)
         if kind is Sample:
             return self._sampled(effect)
-        if kind is Observe:
+        sites = self.run.sites
+        if sites is not None and sites.answer(self, effect):
+            self.steps += 1  # an observation or factor the engine weighed itself
+        elif kind is Observe:
             self._weigh(score(effect.dist, effect.value, self.size, self), effect.name)
             self.steps += 1
         elif kind is Factor:
@@ -353,7 +428,8 @@ class Group:
     def _sampled(self, effect: Any) -> Any:
         """A sample's answer (a draw per lane, or its fixed value), logged."""
         if effect.value is UNSET:
-            data = draw(effect.dist, self.run.rng, self.size, self)
+            sites = self.run.sites
+            data = draw(effect.dist, self.run.rng, self.size, self) if sites is None else sites.sample(self, effect)
             self.answers.append(LaneAnswer(data))
             self.stored += data.size
             return Lanes(data, self)
@@ -372,6 +448,10 @@ class Group:
         if type(entry) is LaneAnswer:
             self.answers.append(entry)
             return Lanes(entry.data, self)
+        if type(entry) is _LoopAnswer:
+            value = _rebuilt(entry.value, self)  # registered here: it follows this group's lanes from now on
+            self.answers.append(_LoopAnswer(value))
+            return value
         self.answers.append(entry)
         return plain_answer(effect) if entry is _RECOMPUTE else entry
 
@@ -406,6 +486,7 @@ class Group:
         try:
             if loop_answer is not UNSET:
                 self.loop_answer = UNSET
+                self.answers.append(_LoopAnswer(loop_answer))  # a replay of these lanes answers it again
                 if type(process.resume(loop_answer)) is Loop:
                     return
             while not process.done and (steps is None or self.steps < steps or self.replaying):
@@ -434,7 +515,7 @@ class Group:
         assert self.process is not None
         around = self.process_handlers()
         kernel = BatchedRun(loop.kernel, args, self.size, self.run.rng, pause=(), parent=self,
-                            handlers=(LoopStep(loop.name, step), *around))
+                            handlers=(LoopStep(loop.name, step), *around), sites=self.run.sites)
         try:
             kernel.advance(None)
             while kernel.waiting_at_loops():  # a loop inside the kernel runs whole
@@ -571,8 +652,11 @@ class BatchedRun:
     def __init__(self, model: Callable[..., Any], args: tuple[Any, ...], size: int,
                  rng: np.random.Generator, pause: tuple[type, ...] = (Observe, Factor),
                  parent: Optional[Group] = None, handlers: Sequence[Handler] = (),
-                 fixed: Optional[dict[Any, np.ndarray]] = None, simulate_observations: bool = False) -> None:
+                 fixed: Optional[dict[Any, np.ndarray]] = None, simulate_observations: bool = False,
+                 sites: Optional["LaneSites"] = None) -> None:
         self.model = model
+        #: An engine's own answers to samples and observations (GradInf's coupled lanes), or None.
+        self.sites = sites
         #: Predictive runs: latent values per first-population lane, and whether
         #: observations are drawn instead of scored; sites are then recorded.
         self.fixed = fixed or {}
@@ -608,6 +692,7 @@ class BatchedRun:
         group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),
                       parent.parent, origin)
         group.lane_ids = parent.lane_ids[lanes]
+        group.carried = {k: v[lanes] for k, v in parent.carried.items()}
         self.groups.append(group)
         self.forks += 1
 

@@ -64,10 +64,12 @@ from ..arguments import check_count
 from ..replicas import run_replicas, spawn_seeds
 from ..progress import Ticking, progress_bar
 from .couplings import FirstOrder, as_w, couple, own_law
+from .batched import Unbatchable, batched_estimates
+from .lane_weights import LanePaths, Resampled, keep_all, merge_equal, mul, stratified_multinomial
 from .mean_field import MeanField
 from .sites import coupled_law, log_weight_of
 
-__all__ = ["gradinf", "coupled_difference", "ExactPopulation", "VariableElimination", "SIR", "TwistedSMC", "Score",
+__all__ = ["gradinf", "coupled_difference", "GradientEstimates", "ExactPopulation", "VariableElimination", "SIR", "TwistedSMC", "Score",
            "MeanField"]
 
 
@@ -126,6 +128,10 @@ class ExactPopulation:
         """The identity."""
         return paths
 
+    def resample_lanes(self, paths: LanePaths, rng: np.random.Generator) -> Resampled:
+        """The identity, for the paths of many estimates (batched GradInf)."""
+        return keep_all(paths)
+
 
 class VariableElimination:
     """Merge paths whose state (and earlier answers) are equal: exact given A, bounded by the states.
@@ -162,6 +168,10 @@ class VariableElimination:
                 merged.append(path)
         return merged
 
+    def resample_lanes(self, paths: LanePaths, rng: np.random.Generator) -> Resampled:
+        """The same merge for the paths of many estimates (batched GradInf)."""
+        return merge_equal(paths)
+
 
 class SIR:
     """Stratified importance resampling: keep the primal path, resample the rest down to ``k``.
@@ -189,6 +199,10 @@ class SIR:
         for j, f in _multinomial([p.weight for p in rest], self.k, rng):
             keep.append(rest[j].weighted(rest[j].weight * f))
         return keep
+
+    def resample_lanes(self, paths: LanePaths, rng: np.random.Generator) -> Resampled:
+        """The same stratified resampling for the paths of many estimates (batched GradInf)."""
+        return stratified_multinomial(paths, self.k, rng)
 
 
 def _strata(paths: List[_Path]) -> Tuple[List[_Path], List[_Path]]:
@@ -305,6 +319,15 @@ class Score:
     def resample(self, paths: List[_Path], rng: np.random.Generator) -> List[_Path]:
         """The identity."""
         return paths
+
+    def resample_lanes(self, paths: LanePaths, rng: np.random.Generator) -> Resampled:
+        """The identity, for the paths of many estimates (batched GradInf)."""
+        return keep_all(paths)
+
+    def estimate_lanes(self, v: np.ndarray, t: np.ndarray, f_v: np.ndarray, f_t: np.ndarray,
+                       f_a: np.ndarray) -> np.ndarray:
+        """Each final path's share of :meth:`estimate`'s ε-coefficient (weights and F(B) as arrays)."""
+        return mul(f_v - self.baseline, f_t, v - 1.0, t)[1] + f_t
 
     def estimate(self, leaves: List[Tuple[FirstOrder, FirstOrder]], f_a: float) -> FirstOrder:
         """``Σ (F_B − b)(w − 1) + w·(F_B − F_A)`` over the final paths."""
@@ -989,6 +1012,7 @@ def gradinf(
     num_samples: Optional[int] = None,
     executor: Any = None,
     progress: Optional[bool] = None,
+    batched: bool = True,
 ) -> Any:
     """An unbiased estimate of d/dθ E[model(θ)] by coupled paths (GradInf).
 
@@ -1001,10 +1025,16 @@ def gradinf(
     baseline; it runs after every ``iterate``/``fold`` step and at every
     ``plait.resample_point``.  A vector ``theta`` takes one pass per
     coordinate with common random numbers for the primal path, or one pass
-    along ``direction``.  ``num_samples=n`` averages n independent estimates
-    and returns ``(mean, standard error)``; the estimates use seeds spawned
-    from ``seed`` and run on ``executor`` (any ``concurrent.futures.Executor``;
-    default: in this process) with identical results, a failing one raising
+    along ``direction``.  ``num_samples=n`` computes n independent estimates
+    and returns a :class:`GradientEstimates`: ``(mean, standard error)``
+    that also holds every estimate and says which engine ran.  By default
+    the n estimates run as lanes of one batched program
+    (:mod:`plait.inference.gradient_estimation.batched`); a model or an
+    inference that it does not run, ``batched=False``, or an ``executor``
+    selects the per-estimate engine, and the result says why.  That engine
+    uses seeds spawned from ``seed`` and runs on ``executor`` (any
+    ``concurrent.futures.Executor``; default: in this process) with
+    identical results, a failing estimate raising
     :class:`~plait.errors.ReplicaError`; in this process ``progress=True``
     shows a tqdm bar over the estimates (by default only when stderr is a
     terminal).  With observations or factors
@@ -1028,6 +1058,17 @@ def gradinf(
     inference = SIR(1) if inference is None else inference
     if num_samples is not None:
         num_samples = check_count("gradinf", "num_samples", num_samples, 2)
+        if not batched:
+            reason = "batched=False"
+        elif executor is not None:
+            reason = "an executor was given"
+        else:
+            try:
+                return GradientEstimates(_batched(model, theta, inference, direction, seed, num_samples), "batched")
+            except (EffectTypeError, GradInfError):
+                raise
+            except Exception as why:  # what the batch cannot run, the per-estimate engine runs (or explains)
+                reason = f"{type(why).__name__}: {why}" if type(why) is not Unbatchable else str(why)
         task: Callable[..., Any] = partial(gradinf, model, theta, inference=inference, direction=direction)
         bar = progress_bar(progress if executor is None else False, num_samples, "gradinf", "estimates")
         try:
@@ -1036,20 +1077,9 @@ def gradinf(
         finally:
             if bar is not None:
                 bar.close()
-        mean = estimates.mean(axis=0)
-        se = estimates.std(axis=0, ddof=1) / math.sqrt(len(estimates))
-        return (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)
+        return GradientEstimates(estimates, "per-estimate", reason)
     seed_a, seed_b = _streams(seed)
-    theta_plain = np.asarray(theta, dtype=float)
-    scalar = theta_plain.ndim == 0
-    directions: List[np.ndarray]
-    if direction is not None:
-        directions = [np.asarray(direction, dtype=float).reshape(theta_plain.shape)]
-    elif scalar:
-        directions = [np.array(1.0)]
-    else:
-        directions = [np.eye(theta_plain.size)[i].reshape(theta_plain.shape) for i in range(theta_plain.size)]
-    theta_a: Any = float(theta_plain) if scalar else theta_plain
+    theta_a, directions, scalar = _directions(theta, direction)
     out = []
     for d in directions:
         # The same seeds in every pass: common random numbers across coordinates.
@@ -1063,6 +1093,74 @@ def gradinf(
     if direction is not None or scalar:
         return out[0]
     return np.array(out).reshape(theta_plain.shape)
+
+
+def _directions(theta: Any, direction: Any) -> Tuple[Any, List[np.ndarray], bool]:
+    """θ as A's parameter, the tangent directions of the passes, and whether θ is a scalar."""
+    theta_plain = np.asarray(theta, dtype=float)
+    scalar = theta_plain.ndim == 0
+    directions: List[np.ndarray]
+    if direction is not None:
+        directions = [np.asarray(direction, dtype=float).reshape(theta_plain.shape)]
+    elif scalar:
+        directions = [np.array(1.0)]
+    else:
+        directions = [np.eye(theta_plain.size)[i].reshape(theta_plain.shape) for i in range(theta_plain.size)]
+    return (float(theta_plain) if scalar else theta_plain), directions, scalar
+
+
+def _batched(model: Callable[[Any], Any], theta: Any, inference: Any, direction: Any, seed: SeedLike,
+             num_samples: int) -> np.ndarray:
+    """``num_samples`` estimates as lanes (one batched pass per direction, the same seeds in each)."""
+    if isinstance(inference, MeanField):
+        raise Unbatchable("MeanField is a baseline of its own, not a population of paths")
+    seed_a, seed_b = _streams(seed)
+    theta_a, directions, scalar = _directions(theta, direction)
+    out = []
+    for d in directions:
+        with perturbation() as tag:
+            theta_b = Dual(theta_a, d[None, ...] if not scalar else [float(d)], tag=tag)
+            out.append(batched_estimates(model, theta_a, theta_b, inference, num_samples,
+                                         np.random.default_rng(seed_a), np.random.default_rng(seed_b)))
+    if direction is not None or scalar:
+        return out[0]
+    return np.stack(out, axis=1).reshape((num_samples,) + np.shape(theta))
+
+
+class GradientEstimates(tuple):  # type: ignore[type-arg]
+    """``(mean, standard error)`` of independent GradInf estimates, with the estimates and what ran.
+
+    ``estimates`` holds every estimate (axis 0), ``engine`` is "batched" or
+    "per-estimate", and ``reason`` says why the batch did not run (None when
+    it did).  It unpacks as the pair.
+
+    >>> r = GradientEstimates(np.array([1.0, 2.0, 3.0]), "per-estimate", "batched=False")
+    >>> mean, se = r
+    >>> mean, round(se, 4), r.engine, r.reason, r.estimates.shape
+    (2.0, 0.5774, 'per-estimate', 'batched=False', (3,))
+    """
+
+    estimates: np.ndarray
+    engine: str
+    reason: Optional[str]
+
+    def __new__(cls, estimates: np.ndarray, engine: str, reason: Optional[str] = None) -> "GradientEstimates":
+        mean = estimates.mean(axis=0)
+        se = estimates.std(axis=0, ddof=1) / math.sqrt(len(estimates))
+        pair = (float(mean), float(se)) if np.ndim(mean) == 0 else (mean, se)
+        result = super().__new__(cls, pair)
+        result.estimates, result.engine, result.reason = estimates, engine, reason
+        return result
+
+    @property
+    def mean(self) -> Any:
+        """The mean of the estimates."""
+        return self[0]
+
+    @property
+    def standard_error(self) -> Any:
+        """The standard error of that mean."""
+        return self[1]
 
 
 def coupled_difference(
