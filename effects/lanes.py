@@ -127,6 +127,8 @@ class Lanes:
 
     __slots__ = ("data", "space", "__weakref__")
     __array_priority__ = 1000.0
+    #: Lane data may be dual numbers: a dual meeting a lane value lets the lanes apply the operation.
+    holds_duals = True
 
     def __init__(self, data: Any, space: Any) -> None:
         self.data = data

@@ -430,8 +430,8 @@ class Dual:
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         for kind in types:
-            if kind is not Dual and not issubclass(kind, np.ndarray):
-                return NotImplemented  # NEP 18: the other type (a batch's lane values) goes first
+            if getattr(kind, "holds_duals", False):
+                return NotImplemented  # NEP 18: a container of duals (a batch's lane values) goes first
         rule = FUNCTION_RULES.get(func)
         if rule is None:
             name = getattr(func, "__name__", repr(func))
@@ -444,21 +444,17 @@ class Dual:
 
 
 def _foreign(inputs: Any) -> bool:
-    """True when an operand overrides ufuncs itself and is neither a Dual nor an ndarray.
+    """True when an operand is a container that holds duals (it says so with ``holds_duals``).
 
-    Such a type (the lane values of a batched run, which may hold duals) is a
-    container that knows how to apply a ufunc to its contents; by NEP 13 the
-    dual defers to it, so ``dual + lanes`` becomes one lane value of duals.
+    Such a type (the lane values of a batched run) knows how to apply a ufunc
+    to its contents; as NEP 13 asks, the dual defers to it, so
+    ``dual + lanes`` becomes one lane value of duals.  Other array types
+    (reverse-mode values) are operands of the dual, as before.
     """
     for x in inputs:
-        kind = type(x)
-        if kind is not Dual and getattr(kind, "__array_ufunc__", _NDARRAY_UFUNC) is not _NDARRAY_UFUNC \
-                and not issubclass(kind, np.ndarray):
+        if getattr(type(x), "holds_duals", False):
             return True
     return False
-
-
-_NDARRAY_UFUNC = np.ndarray.__array_ufunc__
 _set_primal = Dual.primal.__set__  # type: ignore[misc]
 _set_tangent = Dual._tangent.__set__  # type: ignore[misc]
 _set_tag = Dual.tag.__set__  # type: ignore[misc, attr-defined]

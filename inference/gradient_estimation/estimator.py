@@ -1092,7 +1092,7 @@ def gradinf(
                 out.append(_estimate(model, theta_a, theta_b, True, inference, rng_a, rng_b).t)
     if direction is not None or scalar:
         return out[0]
-    return np.array(out).reshape(theta_plain.shape)
+    return np.array(out).reshape(np.shape(theta))
 
 
 def _directions(theta: Any, direction: Any) -> Tuple[Any, List[np.ndarray], bool]:

@@ -1,0 +1,164 @@
+"""Batched GradInf (issue 21): many estimates as lanes keep the per-estimate engine's contract.
+
+Exact derivatives come from ``plait.exact`` differentiated by dual numbers
+(or gradinf.md §9's value for the queue at n = 50); the batched estimates'
+mean must be within 4 SE of it, and their variance within 4 SE of the
+per-estimate engine's (both estimated here, the SE of a variance from the
+sample's fourth moment; the issue's tighter 2 SE figure is measured on
+larger samples by ``bench/gradinf.py --batched``, whose figures the note
+records).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import plait
+
+
+def queue(n, coupling="crn"):
+    def model(theta):
+        def kernel(x):
+            c = 25 if x > 25 else x
+            b = yield plait.sample("b", plait.Bernoulli(theta / (theta + c)), coupling=coupling)
+            return x + 1 if b else x - 1
+
+        return (yield plait.iterate(kernel, 0, n, name="q"))
+
+    return model
+
+
+def option(n, coupling="crn", sigma=0.05, maturity=0.5, s0=40.0, strike=41.0):
+    dt = maturity / n
+    u = math.exp(sigma * math.sqrt(2 * dt))
+
+    def model(r):
+        a, b = math.exp(sigma * math.sqrt(dt / 2)), math.exp(-sigma * math.sqrt(dt / 2))
+        growth = np.exp(r * dt / 2)
+        p_up = ((growth - b) / (a - b)) ** 2
+        p_down = ((a - growth) / (a - b)) ** 2
+        probs = np.stack([p_up, p_down, 1.0 - p_up - p_down])
+
+        def kernel(k):
+            move = yield plait.sample("move", plait.Categorical(probs), coupling=coupling)
+            return k + (1, -1, 0)[move]
+
+        k = yield plait.iterate(kernel, 0, n, name="tree")
+        return np.exp(-r * maturity) * max(s0 * u**k - strike, 0.0)
+
+    return model
+
+
+def exact_derivative(model, theta):
+    """d/dθ of the unnormalised expectation E[f · exp(log weights)], GradInf's estimand."""
+    def unnormalised(th):
+        measure = plait.exact(model, th)
+        return measure.mean * np.exp(measure.log_evidence)
+
+    return plait.diff(unnormalised, theta)
+
+
+def variance_and_se(x):
+    c = x - x.mean()
+    s2 = x.var(ddof=1)
+    return s2, math.sqrt(max((c**4).mean() - s2**2, 0.0) / len(x))
+
+
+def check(model, theta, exact, inference, batched_n=2000, plain_n=300):
+    result = plait.gradinf(model, theta, inference=inference, num_samples=batched_n, seed=11)
+    assert result.engine == "batched", result.reason
+    assert abs(result.mean - exact) < 4 * result.standard_error, (result.mean, result.standard_error, exact)
+    plain = plait.gradinf(model, theta, inference=inference, num_samples=plain_n, seed=12, batched=False)
+    assert plain.engine == "per-estimate" and plain.reason == "batched=False"
+    (vb, sb), (vp, sp) = variance_and_se(result.estimates), variance_and_se(plain.estimates)
+    assert abs(vb - vp) < 4 * math.hypot(sb, sp), (vb, sb, vp, sp)
+    return result
+
+
+@pytest.mark.parametrize("inference", [plait.VariableElimination(), plait.SIR(1), plait.SIR(4),
+                                       plait.ExactPopulation()], ids=["VE", "SIR1", "SIR4", "exact"])
+def test_queue_n10(inference):
+    model = queue(10)
+    check(model, 15.0, exact_derivative(model, 15.0), inference)
+
+
+@pytest.mark.parametrize("inference", [plait.VariableElimination(), plait.SIR(1), plait.SIR(4)],
+                         ids=["VE", "SIR1", "SIR4"])
+def test_queue_n50(inference):
+    check(queue(50), 15.0, 0.654704807917, inference, plain_n=400)
+
+
+@pytest.mark.parametrize("inference", [plait.VariableElimination(), plait.SIR(1)], ids=["VE", "SIR1"])
+def test_option_pricing(inference):
+    model = option(10)
+    check(model, 0.15, exact_derivative(model, 0.15), inference)
+
+
+def test_score_estimator_batched():
+    result = plait.gradinf(queue(10, "score"), 15.0, inference=plait.Score(baseline=5.0), num_samples=3000, seed=3)
+    assert result.engine == "batched"
+    exact = exact_derivative(queue(10), 15.0)
+    assert abs(result.mean - exact) < 4 * result.standard_error
+
+
+def test_prelude_observations_and_a_value_after_the_loop():
+    # A coin before the loop decides the walk's step; an observation weighs the end; the return
+    # value reads the coin again: paths that differ before the loop must not be merged.
+    def model(theta):
+        up = yield plait.sample("up", plait.Bernoulli(theta))
+        step = 2 if up else 1
+
+        def kernel(x):
+            b = yield plait.sample("b", plait.Bernoulli(theta / (1.0 + theta)))
+            return x + step if b else x
+
+        x = yield plait.iterate(kernel, 0, 4, name="walk")
+        yield plait.observe("y", plait.Normal(x * theta, 1.0), 2.0)
+        return x + 10 * up
+
+    exact = exact_derivative(model, 0.4)
+    for inference in (plait.VariableElimination(), plait.SIR(2)):
+        result = plait.gradinf(model, 0.4, inference=inference, num_samples=4000, seed=5)
+        assert result.engine == "batched", result.reason
+        assert abs(result.mean - exact) < 4 * result.standard_error, (result.mean, result.standard_error, exact)
+
+
+def test_vector_theta_one_pass_per_coordinate():
+    def model(theta):
+        a = yield plait.sample("a", plait.Bernoulli(theta[0]))
+        b = yield plait.sample("b", plait.Bernoulli(theta[1]))
+        return a + 2 * b
+
+    result = plait.gradinf(model, np.array([0.3, 0.6]), num_samples=3000, seed=2)
+    assert result.engine == "batched" and result.estimates.shape == (3000, 2)
+    assert np.all(np.abs(result.mean - np.array([1.0, 2.0])) < 4 * result.standard_error)
+
+
+def test_what_is_not_batched_falls_back_and_says_why():
+    def model(theta):
+        x = yield plait.sample("x", plait.Bernoulli(theta))
+        yield plait.resample_point("r")
+        return x
+
+    result = plait.gradinf(model, 0.3, num_samples=200, seed=0)
+    assert result.engine == "per-estimate" and "resampling points" in result.reason
+    assert abs(result.mean - 1.0) < 4 * result.standard_error
+    forced = plait.gradinf(queue(5), 15.0, num_samples=50, seed=0, batched=False)
+    assert forced.engine == "per-estimate" and forced.reason == "batched=False"
+    mean, se = forced  # still the (mean, standard error) pair
+    assert mean == forced.mean and se == forced.standard_error
+
+
+def test_errors_keep_their_message():
+    def model(theta):
+        return (yield plait.sample("b", plait.Bernoulli(theta), coupling="indep"))
+
+    with pytest.raises(plait.EffectTypeError, match="coupled_difference"):
+        plait.gradinf(model, 0.3, num_samples=10, seed=0)
+
+
+def test_seeded_runs_repeat():
+    a = plait.gradinf(queue(20), 15.0, num_samples=100, seed=9).estimates
+    b = plait.gradinf(queue(20), 15.0, num_samples=100, seed=9).estimates
+    assert np.array_equal(a, b)
