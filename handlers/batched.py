@@ -67,7 +67,7 @@ import numpy as np
 
 from ..effects.distributions.batching import draw, score
 from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
-from ..effects.records import UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
+from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
 from ..ext._interpreter import Process, plain_answer
 from .base import Handler, start
 from .runloop import Execution, _fail
@@ -479,21 +479,30 @@ class Group:
         if process is None:
             process = self.process = self.run.new_process(self)
         loop_answer = self.loop_answer
-        if loop_answer is UNSET and self.at_loop is not None:
-            return  # waits until every group is at a loop
+        if loop_answer is UNSET and self.at_stop is not None:
+            return  # waits until every group is at a loop (or a resampling point, for an engine that stops there)
         outer = RUNNING.space
         RUNNING.space = self
         try:
             if loop_answer is not UNSET:
                 self.loop_answer = UNSET
                 self.answers.append(_LoopAnswer(loop_answer))  # a replay of these lanes answers it again
-                if type(process.resume(loop_answer)) is Loop:
+                if _is_stop(process.resume(loop_answer)):
                     return
             while not process.done and (steps is None or self.steps < steps or self.replaying):
-                if type(process.resume()) is Loop and not self.replaying:
+                if _is_stop(process.resume()) and not self.replaying:
                     return  # the engine runs loops (see BatchedRun.run_loops)
         finally:
             RUNNING.space = outer
+
+    @property
+    def at_stop(self) -> Any:
+        """The loop or resampling point the group is paused before (the engine answers it), if any."""
+        process = self.process
+        if process is None or process.done:
+            return None
+        pending = process.pending
+        return pending if _is_stop(pending) else None
 
     @property
     def at_loop(self) -> Optional[Loop]:
@@ -562,6 +571,12 @@ class Group:
         """Close the generator (a group whose lanes all died)."""
         if self.process is not None:
             self.process.close()
+
+
+def _is_stop(effect: Any) -> bool:
+    """A loop, or a resampling point (a group pauses before one only when its run asks to)."""
+    kind = type(effect)
+    return kind is Loop or (kind is Deterministic and effect.value is RESAMPLE_POINT)
 
 
 def observed_shape(effect: Any) -> tuple[int, ...]:
@@ -653,8 +668,10 @@ class BatchedRun:
                  rng: np.random.Generator, pause: tuple[type, ...] = (Observe, Factor),
                  parent: Optional[Group] = None, handlers: Sequence[Handler] = (),
                  fixed: Optional[dict[Any, np.ndarray]] = None, simulate_observations: bool = False,
-                 sites: Optional["LaneSites"] = None) -> None:
+                 sites: Optional["LaneSites"] = None, points: bool = False) -> None:
         self.model = model
+        #: Groups also pause before resampling points (``plait.resample_point``), for the engine to answer.
+        self.points = points
         #: An engine's own answers to samples and observations (GradInf's coupled lanes), or None.
         self.sites = sites
         #: Predictive runs: latent values per first-population lane, and whether
@@ -683,7 +700,7 @@ class BatchedRun:
         self.executions[id(group)] = execution
         dispatch, expand, _ = execution.bind(self.handlers, group, True)
         # A run that records its sites runs loops inline: every site then lands in one group.
-        before = () if self.record_sites else (Loop,)
+        before: tuple[type, ...] = () if self.record_sites else (Loop, Deterministic) if self.points else (Loop,)
         return execution.process(start(self.model, self.args), dispatch, expand, before, self.pause)
 
     def fork(self, parent: Group, lanes: np.ndarray) -> None:

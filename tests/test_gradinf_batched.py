@@ -89,10 +89,15 @@ def test_queue_n50(inference):
     check(queue(50), 15.0, 0.654704807917, inference, plain_n=400)
 
 
-@pytest.mark.parametrize("inference", [plait.VariableElimination(), plait.SIR(1)], ids=["VE", "SIR1"])
+@pytest.mark.parametrize("inference", [plait.VariableElimination(), plait.SIR(1),
+                                       plait.TwistedSMC(lambda b, a: b - a, k=1)], ids=["VE", "SIR1", "twisted"])
 def test_option_pricing(inference):
     model = option(10)
     check(model, 0.15, exact_derivative(model, 0.15), inference)
+
+
+def test_twisted_smc_on_the_queue():
+    check(queue(10), 15.0, exact_derivative(queue(10), 15.0), plait.TwistedSMC(lambda b, a: abs(b - a) + 0.5, k=1))
 
 
 def test_score_estimator_batched():
@@ -135,15 +140,33 @@ def test_vector_theta_one_pass_per_coordinate():
     assert np.all(np.abs(result.mean - np.array([1.0, 2.0])) < 4 * result.standard_error)
 
 
+def test_resampling_points_with_paths_of_different_lengths():
+    # A geometric number of coins, a resampling point after each: each estimate's A stops at
+    # its own number of points, and B paths that outlive A pass theirs.
+    def model(theta):
+        n = 0
+        while True:
+            stop = yield plait.sample(("stop", n), plait.Bernoulli(theta))
+            yield plait.resample_point(("p", n))
+            if stop or n == 6:
+                return n
+            n += 1
+
+    exact = exact_derivative(model, 0.35)
+    for inference in (plait.SIR(1), plait.VariableElimination(), plait.ExactPopulation()):
+        result = plait.gradinf(model, 0.35, inference=inference, num_samples=4000, seed=4)
+        assert result.engine == "batched", result.reason
+        assert abs(result.mean - exact) < 4 * result.standard_error, (result.mean, result.standard_error, exact)
+
+
 def test_what_is_not_batched_falls_back_and_says_why():
     def model(theta):
-        x = yield plait.sample("x", plait.Bernoulli(theta))
-        yield plait.resample_point("r")
-        return x
+        x = yield plait.sample("x", plait.Normal(theta, 1.0), coupling="reflection")
+        return 1.0 if x > 0 else 0.0
 
-    result = plait.gradinf(model, 0.3, num_samples=200, seed=0)
-    assert result.engine == "per-estimate" and "resampling points" in result.reason
-    assert abs(result.mean - 1.0) < 4 * result.standard_error
+    result = plait.gradinf(model, 0.5, num_samples=400, seed=0)
+    assert result.engine == "per-estimate" and "reflection" in result.reason
+    assert abs(result.mean - 0.352065) < 4 * result.standard_error  # φ(0.5), gradinf.md §3.4
     forced = plait.gradinf(queue(5), 15.0, num_samples=50, seed=0, batched=False)
     assert forced.engine == "per-estimate" and forced.reason == "batched=False"
     mean, se = forced  # still the (mean, standard error) pair

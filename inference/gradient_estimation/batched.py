@@ -200,8 +200,6 @@ class _PrimalSites:
         return data
 
     def answer(self, group: Group, effect: Any) -> bool:
-        if type(effect) is Deterministic and effect.value is RESAMPLE_POINT:
-            raise Unbatchable("resampling points (plait.resample_point)")
         return False  # A's observations weigh its lanes as in any batched run
 
 
@@ -229,9 +227,13 @@ class _CoupledSites:
         position = site.position[carried["estimate"]]
         partnered = position > carried["cursor"]
         if not partnered.all():
-            if partnered.any():
-                raise Unbatchable(f"some B lanes have no A partner at {effect.name!r}")
-            return self._own_law(group, law_b, effect.name)
+            if not partnered.any():
+                return self._own_law(group, law_b, effect.name)
+            # The lanes without a partner become a group of their own (rebuilt by replay up to here).
+            group.run.fork(group, np.flatnonzero(~partnered))
+            group.narrow(np.flatnonzero(partnered))
+            position = position[partnered]
+            n = group.size
         if type(law_b) is not type(site.law):
             raise Unbatchable(f"B's family differs from A's at {effect.name!r}")
         carried["cursor"] = position
@@ -239,9 +241,12 @@ class _CoupledSites:
         return _fork(group, values, weights, effect.name)
 
     def _own_law(self, group: Group, law: Any, name: Any) -> Any:
-        if not law.is_discrete:
-            raise Unbatchable(f"a continuous B site with no A partner at {name!r}")
-        return np.asarray(stop_gradient(draw(_primal_law(law, group), self.rng, group.size, group)))
+        """A draw per lane from B's own law (no A partner): plain for discrete laws, pathwise for continuous."""
+        if law.is_discrete:
+            return np.asarray(stop_gradient(draw(_primal_law(law, group), self.rng, group.size, group)))
+        if has_lanes(law):
+            return lowered(law, group).sample(self.rng)
+        return law.sample(self.rng, (group.size,))
 
     def answer(self, group: Group, effect: Any) -> bool:
         kind = type(effect)
@@ -250,8 +255,6 @@ class _CoupledSites:
         elif kind is Factor:
             lp = _data(effect.log_weight, group.size, group)
         else:
-            if kind is Deterministic and effect.value is RESAMPLE_POINT:
-                raise Unbatchable("resampling points (plait.resample_point)")
             return False
         v, t = _per_lane_total(lp, group.size)
         carried = group.carried
@@ -475,8 +478,8 @@ def batched_estimates(model: Any, theta_a: Any, theta_b: Any, inference: Any, es
     if resample is None:
         raise Unbatchable(f"{type(inference).__name__} has no lane form")
     primal = _PrimalSites(estimates)
-    run_a = BatchedRun(model, (theta_a,), estimates, rng_a, pause=(), sites=primal)
-    run_b = BatchedRun(model, (theta_b,), estimates, rng_b, pause=(), sites=_CoupledSites(primal, rng_b))
+    run_a = BatchedRun(model, (theta_a,), estimates, rng_a, pause=(), sites=primal, points=True)
+    run_b = BatchedRun(model, (theta_b,), estimates, rng_b, pause=(), sites=_CoupledSites(primal, rng_b), points=True)
     lanes = np.arange(estimates)
     run_a.groups[0].carried["estimate"] = lanes
     run_b.groups[0].carried.update(estimate=lanes, v=np.ones(estimates), t=np.zeros(estimates),
@@ -486,27 +489,112 @@ def batched_estimates(model: Any, theta_a: Any, theta_b: Any, inference: Any, es
     try:
         while True:
             _segment(run_a, run_b, primal)
+            _check_not_per_path(run_a)
+            _check_not_per_path(run_b)
             live_a = [g for g in run_a.groups if not g.done]
+            if any(g.at_loop is not None for g in live_a):
+                loop = _common_loop(live_a)
+                run_b.groups = _waiting(run_b, finished, lambda g: _require_same(g.at_stop, loop))
+                _run_loop(run_a, run_b, loop, primal, resample, rng_b)
+                continue
+            points = _Points(live_a, estimates)
+            _pass_points(run_b, points.returned)
+            run_b.groups = _waiting(run_b, finished, points.require_same)
             if not live_a:
-                for g in run_b.groups:
-                    if not g.done:
-                        raise EffectTypeError("gradinf: a B path stopped at a loop that A never reached")
-                    finished.append(_leaf(g))
                 break
-            loop = _common_loop(live_a)
-            waiting = []
-            for g in run_b.groups:
-                if g.done:
-                    finished.append(_leaf(g))  # this B path ended where A goes on
-                else:
-                    _require_same(g.at_loop, loop)
-                    waiting.append(g)
-            run_b.groups = waiting
-            _run_loop(run_a, run_b, loop, primal, resample, rng_b)
+            _resample(run_b, [_distinct(g) for g in run_b.groups], resample, rng_b, estimates)
+            for g in live_a + run_b.groups:
+                g.loop_answer = RESAMPLE_POINT  # every path goes on past the point
         return _estimates(run_a, finished, inference, estimates)
     finally:
         run_a.close()
         run_b.close()
+
+
+#: A run that has split into more groups than this, and into a group per four lanes or fewer, gives up.
+FRAGMENTED = 32
+
+
+def _check_not_per_path(run: BatchedRun) -> None:
+    """Give up (Unbatchable) when the lanes have split into about a group per path.
+
+    Groups of the model's own body never merge again (loop steps' do), and
+    each split replays its group's history: a plain Python loop whose
+    branches depend on every path's values (a Gillespie simulation, say)
+    ends with one generator per path and costs more than the per-estimate
+    engine, which is then the better one.
+    """
+    groups = len(run.groups)
+    if groups > FRAGMENTED and 4 * groups > run.size:
+        raise Unbatchable(f"the lanes split into {groups} groups for {run.size} paths (branches on every "
+                          "path's values in the model's own body; iterate/fold loops merge them again)")
+
+
+def _waiting(run_b: BatchedRun, finished: List[Tuple[Dict[str, np.ndarray], Pair]],
+             require: Any) -> List[Group]:
+    """B's groups that wait at a stop (each checked by ``require``); the finished ones go to ``finished``."""
+    waiting = []
+    for g in run_b.groups:
+        if g.done:
+            finished.append(_leaf(g))  # this B path ended (where A goes on, or with A)
+        else:
+            require(g)
+            waiting.append(g)
+    return waiting
+
+
+class _Points:
+    """Where each estimate's A waits: the name of its resampling point, or nothing (A returned)."""
+
+    def __init__(self, live_a: List[Group], estimates: int) -> None:
+        self.names: Dict[Any, int] = {}
+        self.point = np.full(estimates, -1, dtype=np.int64)
+        for g in live_a:
+            name = g.at_stop.name
+            self.point[g.carried["estimate"]] = self.names.setdefault(name, len(self.names))
+        self.returned = self.point < 0
+
+    def require_same(self, g: Group) -> None:
+        """A B group waits at the point its lanes' primal paths wait at."""
+        stop = g.at_stop
+        est = g.carried["estimate"]
+        if self.returned[est].any():
+            raise EffectTypeError("gradinf: a B path stopped at a loop that A never reached")
+        same = type(stop) is Deterministic and self.names.get(stop.name, -2) == self.point[est]
+        if not np.all(same):
+            where = [n for n, i in self.names.items() if i == self.point[est[0]]]
+            raise EffectTypeError(f"gradinf: a B path reached {getattr(stop, 'name', None)!r} where A is at "
+                                  f"the resampling point {where[0]!r}; they must line up")
+
+
+def _pass_points(run_b: BatchedRun, returned: np.ndarray) -> None:
+    """B lanes whose A has returned go past their resampling points (they have no partner), to the end.
+
+    A group whose lanes disagree is split first: the lanes that stop stay
+    behind, rebuilt by replay up to the same point.
+    """
+    while True:
+        moved = False
+        for g in list(run_b.groups):
+            stop = g.at_stop
+            if type(stop) is not Deterministic:
+                continue
+            passing = returned[g.carried["estimate"]]
+            if not passing.any():
+                continue
+            if not passing.all():
+                run_b.fork(g, np.flatnonzero(~passing))
+                g.narrow(np.flatnonzero(passing))
+            g.loop_answer = RESAMPLE_POINT
+            moved = True
+        if not moved:
+            return
+        run_b.advance(None)
+
+
+def _distinct(g: Group) -> np.ndarray:
+    """Merge keys at a resampling point: none (paths there differ in their whole history)."""
+    return np.column_stack([g.carried["history"].astype(float), np.arange(g.size, dtype=float)])
 
 
 def _segment(run_a: BatchedRun, run_b: BatchedRun, primal: _PrimalSites) -> None:
@@ -559,7 +647,15 @@ def _run_loop(run_a: BatchedRun, run_b: BatchedRun, loop: Loop, primal: _PrimalS
         for g in run_b.groups:
             g.carried["cursor"] = np.full(g.size, -1, dtype=np.int64)
             states[id(g)] = _step(g, loops[id(g)], step, states[id(g)])
-        _resample(run_b, states, resample, rng, primal.estimates)
+        states_of = None
+        if getattr(getattr(resample, "__self__", None), "reads_primal_state", False):
+            states_of = (_stacked([states[id(g)] for g in run_b.groups], run_b.groups),
+                         _by_estimate([states[id(g)] for g in run_a.groups], run_a.groups, primal.estimates))
+        _resample(run_b, [_key_columns(g, states[id(g)]) for g in run_b.groups], resample, rng, primal.estimates,
+                  states_of)
+        alive = {id(g) for g in run_b.groups} | {id(g) for g in run_a.groups}
+        for key in [k for k in states if k not in alive]:
+            del states[key]
     for g in list(run_a.groups) + list(run_b.groups):
         if id(g) in states:
             g.loop_answer = states[id(g)]
@@ -575,7 +671,7 @@ def _step(group: Group, loop: Loop, step: int, state: Any) -> Any:
     args = (state,) if loop.xs is None else (state, loop.xs[step])
     around = group.process_handlers()
     kernel = BatchedRun(loop.kernel, args, group.size, group.run.rng, pause=(), parent=group,
-                        handlers=(LoopStep(loop.name, step), *around), sites=group.run.sites)
+                        handlers=(LoopStep(loop.name, step), *around), sites=group.run.sites, points=True)
     try:
         kernel.advance(None)
         if not kernel.done:
@@ -642,26 +738,48 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
-def _resample(run_b: BatchedRun, states: Dict[int, Any], resample: Any, rng: np.random.Generator,
-              estimates: int) -> None:
-    """B's lanes through the inference's lane resampler; each group keeps its surviving lanes."""
+def _resample(run_b: BatchedRun, columns: List[np.ndarray], resample: Any, rng: np.random.Generator,
+              estimates: int, states_of: Any = None) -> None:
+    """B's lanes through the inference's lane resampler; each group keeps its surviving lanes.
+
+    ``columns`` are each group's merge keys (one row per lane).
+    """
     groups = run_b.groups
     if not groups:
         return
-    columns = [_key_columns(g, states[id(g)]) for g in groups]
     if len({c.shape[1] for c in columns}) > 1:
         raise Unbatchable("loop states of different shapes")
     carried = {key: np.concatenate([g.carried[key] for g in groups]) for key in ("estimate", "v", "t")}
     paths = LanePaths(carried["estimate"], carried["v"], carried["t"], estimates, key=np.concatenate(columns))
+    if states_of is not None:  # the B states, and A's state of each path's estimate (TwistedSMC's twist)
+        paths.state = states_of[0]
+        paths.state_a = _taken(states_of[1], carried["estimate"])
     index, v, t = resample(paths, rng)
-    before = {id(g) for g in groups}
     run_b.resample(index)
     start = 0
     for g in run_b.groups:
         g.carried["v"], g.carried["t"] = v[start:start + g.size], t[start:start + g.size]
         start += g.size
-    for key in before - {id(g) for g in run_b.groups}:
-        del states[key]
+
+
+def _stacked(values: List[Any], groups: List[Group]) -> Any:
+    """The groups' values (their lanes one after the other) as lane data: arrays, duals, tuples of them."""
+    first = values[0]
+    if isinstance(first, (tuple, list)):
+        return type(first)(_stacked([v[i] for v in values], groups) for i in range(len(first)))
+    return _concatenated([_data(v, g.size, g) for v, g in zip(values, groups)])
+
+
+def _by_estimate(values: List[Any], groups: List[Group], estimates: int) -> Any:
+    """A's values per estimate (row e for estimate e), from its groups' values."""
+    order = np.argsort(np.concatenate([g.carried["estimate"] for g in groups]), kind="stable")
+    return _taken(_stacked(values, groups), order)
+
+
+def _taken(data: Any, index: np.ndarray) -> Any:
+    if isinstance(data, (tuple, list)):
+        return type(data)(_taken(d, index) for d in data)
+    return data[index]
 
 
 def _key_columns(group: Group, state: Any) -> np.ndarray:

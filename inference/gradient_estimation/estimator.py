@@ -53,6 +53,7 @@ from ...effects.records import (
     Sample,
 )
 from ...errors import EffectTypeError, GradInfError
+from ...effects.lanes import FixedLanes, Lanes
 from ...ext import _resample as _resample_kernels
 from ...ext._interpreter import plain_answer, run_to_end
 from ...gradients.dual import Dual, perturbation, primal
@@ -65,7 +66,8 @@ from ..replicas import run_replicas, spawn_seeds
 from ..progress import Ticking, progress_bar
 from .couplings import FirstOrder, as_w, couple, own_law
 from .batched import Unbatchable, batched_estimates
-from .lane_weights import LanePaths, Resampled, keep_all, merge_equal, mul, stratified_multinomial
+from .lane_weights import (LanePaths, Resampled, keep_all, lane_values, merge_equal, mul, stratified_multinomial,
+                           twisted_multinomial)
 from .mean_field import MeanField
 from .sites import coupled_law, log_weight_of
 
@@ -278,6 +280,19 @@ class TwistedSMC:
             raise TypeError(f"TwistedSMC: twist must be callable, got {twist!r}")
         self.twist = twist
         self.k = SIR(k).k
+
+    def resample_lanes(self, paths: LanePaths, rng: np.random.Generator) -> Resampled:
+        """The same resampling for the paths of many estimates (batched GradInf), the twist taken per path.
+
+        The twist sees each path's state and its A's as lane values (one per
+        path, acting lane by lane); it runs inside loops only.
+        """
+        if paths.state_a is None:
+            raise Unbatchable("TwistedSMC at resampling points outside loops (its twist reads loop states)")
+        space = FixedLanes(paths.size)
+        g = self.twist(lane_values(paths.state, space), lane_values(paths.state_a, space))
+        values = g.data if isinstance(g, Lanes) else np.broadcast_to(np.asarray(primal(g), dtype=float), (paths.size,))
+        return twisted_multinomial(paths, self.k, rng, np.asarray(primal(values), dtype=float).reshape(paths.size))
 
     def resample(self, paths: List[_Path], rng: np.random.Generator, state_a: Any = None) -> List[_Path]:
         """Keep the large stratum; twist, split by sign, resample, untwist the rest."""

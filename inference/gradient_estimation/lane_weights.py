@@ -22,9 +22,11 @@ from typing import Any, Tuple
 
 import numpy as np
 
+from ...effects.lanes import Lanes
 from ...ext._first_order import TOL
 
-__all__ = ["mul", "div", "sign", "is_zero", "LanePaths", "keep_all", "merge_equal", "stratified_multinomial"]
+__all__ = ["mul", "div", "sign", "is_zero", "LanePaths", "keep_all", "merge_equal", "stratified_multinomial",
+           "twisted_multinomial", "lane_values"]
 
 Pair = Tuple[np.ndarray, np.ndarray]
 
@@ -94,11 +96,13 @@ class LanePaths:
     2
     """
 
-    __slots__ = ("estimate", "v", "t", "key", "estimates")
+    __slots__ = ("estimate", "v", "t", "key", "estimates", "state", "state_a")
 
     def __init__(self, estimate: np.ndarray, v: np.ndarray, t: np.ndarray, estimates: int,
-                 key: Any = None) -> None:
+                 key: Any = None, state: Any = None, state_a: Any = None) -> None:
         self.estimate, self.v, self.t, self.estimates, self.key = estimate, v, t, estimates, key
+        #: Each path's loop state and its estimate's A state (lane data), for resamplers that read them.
+        self.state, self.state_a = state, state_a
 
     @property
     def size(self) -> int:
@@ -167,33 +171,93 @@ def stratified_multinomial(paths: LanePaths, k: int, rng: np.random.Generator) -
     kept_index = np.flatnonzero(keep)
     if not drawn.any():
         return kept_index, paths.v[keep], paths.t[keep]
-    lanes = np.flatnonzero(drawn)
+    children, factor = _multinomial(np.flatnonzero(drawn), est, paths.v, paths.t, k, rng, paths.estimates)
+    v, t = mul(paths.v[children], paths.t[children], factor, 0.0)
+    return _in_order(kept_index, paths.v[keep], paths.t[keep], children, v, t)
+
+
+def _in_order(*parts: np.ndarray) -> Resampled:
+    """Kept lanes and drawn children ``(index, v, t)`` pairs joined, in the order of their ancestors."""
+    index = np.concatenate(parts[0::3])
+    order = np.argsort(index, kind="stable")
+    return index[order], np.concatenate(parts[1::3])[order], np.concatenate(parts[2::3])[order]
+
+
+def _multinomial(lanes: np.ndarray, est: np.ndarray, v: np.ndarray, t: np.ndarray, k: int,
+                 rng: np.random.Generator, estimates: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The generalised multinomial of gradinf.md §4.2 within each estimate's ``lanes``: ``k`` draws each.
+
+    Returns the drawn lanes and each draw's factor ``1/(k π_j)`` (times the
+    estimate's total), where ``π_j ∝ |v_j|``, or ``∝ |t_j|`` when every primal
+    of that estimate's candidates is 0; an estimate whose candidates all
+    weigh 0 draws nothing.
+    """
     lanes = lanes[np.argsort(est[lanes], kind="stable")]  # each estimate's candidates together, in order
     owner = est[lanes]
-    size = np.abs(paths.v[lanes])
-    primal_total = np.bincount(owner, weights=size, minlength=paths.estimates)
-    by_tangent = primal_total[owner] == 0.0
-    size = np.where(by_tangent, np.abs(paths.t[lanes]), size)
-    total = np.bincount(owner, weights=size, minlength=paths.estimates)
-    estimates = np.unique(owner)
-    estimates = estimates[total[estimates] > 0]
-    starts = np.searchsorted(owner, estimates)
-    ends = np.searchsorted(owner, estimates, side="right")
+    size = np.abs(v[lanes])
+    primal_total = np.bincount(owner, weights=size, minlength=estimates)
+    size = np.where(primal_total[owner] == 0.0, np.abs(t[lanes]), size)
+    total = np.bincount(owner, weights=size, minlength=estimates)
+    chosen = np.unique(owner)
+    chosen = chosen[total[chosen] > 0]
+    starts = np.searchsorted(owner, chosen)
+    ends = np.searchsorted(owner, chosen, side="right")
     cumulative = np.cumsum(size)
-    base = np.where(starts > 0, cumulative[starts - 1], 0.0)
+    base = np.where(starts > 0, cumulative[np.maximum(starts - 1, 0)], 0.0)
     # k uniforms per estimate, scaled into its stretch of the cumulative sizes.
-    u = rng.random((len(estimates), k)) * total[estimates][:, None] + base[:, None]
+    u = rng.random((len(chosen), k)) * total[chosen][:, None] + base[:, None]
     picks = np.searchsorted(cumulative, u.ravel(), side="right")
-    first, last = np.repeat(starts, k), np.repeat(ends - 1, k)
-    picks = np.clip(picks, first, last)
+    picks = np.clip(picks, np.repeat(starts, k), np.repeat(ends - 1, k))
     while True:  # a zero-size path is never picked, even at a boundary
         empty = size[picks] == 0.0
         if not empty.any():
             break
         picks = np.where(empty, picks - 1, picks)
-    factor = total[owner[picks]] / (k * size[picks])
-    children = lanes[picks]
-    v, t = mul(paths.v[children], paths.t[children], factor, 0.0)
-    index = np.concatenate([kept_index, children])
-    order = np.argsort(index, kind="stable")
-    return index[order], np.concatenate([paths.v[keep], v])[order], np.concatenate([paths.t[keep], t])[order]
+    return lanes[picks], total[owner[picks]] / (k * size[picks])
+
+
+def twisted_multinomial(paths: LanePaths, k: int, rng: np.random.Generator, twist: np.ndarray) -> Resampled:
+    """Two-sided twisted resampling for every estimate (``TwistedSMC``), ``twist`` one value per path.
+
+    Per estimate, as :class:`~plait.inference.gradient_estimation.estimator.TwistedSMC`:
+    the primal stratum is kept; if more than ``k`` others remain, those
+    with twist 0 are dropped, the rest weighted ``w·g``, and the positive
+    and the negative ones resampled to ``k`` each by the generalised
+    multinomial, every child divided by its own twist.
+
+    >>> p = LanePaths(np.zeros(4, int), np.array([1.0, 0, 0, 0]), np.array([0, 1.0, -2.0, 1.0]), 1)
+    >>> index, v, t = twisted_multinomial(p, 1, np.random.default_rng(0), np.array([0.0, 1.0, 2.0, 0.0]))
+    >>> index.tolist(), t.tolist()
+    ([0, 1, 2], [0.0, 1.0, -2.0])
+    """
+    est = paths.estimate
+    half = 0.5 * np.bincount(est, weights=np.abs(paths.v), minlength=paths.estimates)
+    rest = ~(np.abs(paths.v) > half[est])
+    crowded = np.bincount(est[rest], minlength=paths.estimates)[est] > k
+    drawn = rest & crowded
+    keep = ~drawn
+    g = np.asarray(twist, dtype=float)
+    tv, tt = mul(paths.v, paths.t, g, 0.0)
+    signs = sign(tv, tt)
+    parts = [np.flatnonzero(keep), paths.v[keep], paths.t[keep]]
+    for wanted in (1, -1):
+        lanes = np.flatnonzero(drawn & (g != 0.0) & (signs == wanted))
+        if not len(lanes):
+            continue
+        children, factor = _multinomial(lanes, est, tv, tt, k, rng, paths.estimates)
+        v, t = mul(tv[children], tt[children], factor / g[children], 0.0)
+        parts += [children, v, t]
+    return _in_order(*parts)
+
+
+def lane_values(data: Any, space: Any) -> Any:
+    """Lane data (arrays or duals with the lane on axis 0, or tuples of them) as lane values of ``space``.
+
+    >>> from plait.effects.lanes import FixedLanes
+    >>> x = lane_values((np.array([1.0, 2.0]), np.array([3.0, 4.0])), FixedLanes(2))
+    >>> (x[0] + x[1]).data.tolist()
+    [4.0, 6.0]
+    """
+    if isinstance(data, (tuple, list)):
+        return type(data)(lane_values(d, space) for d in data)
+    return Lanes(data, space)
