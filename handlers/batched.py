@@ -84,7 +84,8 @@ class LaneSites(Protocol):
     (:meth:`Group.narrow`: GradInf forks a lane into one lane per outcome).
     ``answer(group, effect)`` sees every other live effect before the group
     answers it, and returns True when it has weighed it itself (an
-    observation or factor); it may raise to refuse an effect.
+    observation or factor); it may raise to refuse an effect.  ``forked(run)``
+    hears of every split (it may raise to give up).
     """
 
     def sample(self, group: "Group", effect: Any) -> Any:
@@ -92,6 +93,9 @@ class LaneSites(Protocol):
 
     def answer(self, group: "Group", effect: Any) -> bool:
         """True when ``effect`` (an observe or factor) was weighed by the engine."""
+
+    def forked(self, run: "BatchedRun") -> None:
+        """A group of ``run`` has just split (the engine may give up: raise)."""
 
 
 class LaneAnswer:
@@ -712,6 +716,8 @@ class BatchedRun:
         group.carried = {k: v[lanes] for k, v in parent.carried.items()}
         self.groups.append(group)
         self.forks += 1
+        if self.sites is not None:
+            self.sites.forked(self)
 
     def advance(self, steps: Optional[int]) -> None:
         """Run every group until it has answered ``steps`` observes/factors (None: to the end)."""

@@ -202,6 +202,9 @@ class _PrimalSites:
     def answer(self, group: Group, effect: Any) -> bool:
         return False  # A's observations weigh its lanes as in any batched run
 
+    def forked(self, run: BatchedRun) -> None:
+        _check_not_per_path(run)
+
 
 # ---------------------------------------------------------------------------
 # the coupled run's sites: the lane forms of the couplings
@@ -247,6 +250,9 @@ class _CoupledSites:
         if has_lanes(law):
             return lowered(law, group).sample(self.rng)
         return law.sample(self.rng, (group.size,))
+
+    def forked(self, run: BatchedRun) -> None:
+        _check_not_per_path(run)
 
     def answer(self, group: Group, effect: Any) -> bool:
         kind = type(effect)
@@ -489,8 +495,6 @@ def batched_estimates(model: Any, theta_a: Any, theta_b: Any, inference: Any, es
     try:
         while True:
             _segment(run_a, run_b, primal)
-            _check_not_per_path(run_a)
-            _check_not_per_path(run_b)
             live_a = [g for g in run_a.groups if not g.done]
             if any(g.at_loop is not None for g in live_a):
                 loop = _common_loop(live_a)
@@ -678,7 +682,7 @@ def _step(group: Group, loop: Loop, step: int, state: Any) -> Any:
             raise EffectTypeError(_NESTED)
         parts = [k for k in kernel.groups if k.size]
         values = [_kernel_value(k) for k in parts]
-        origin = np.concatenate([k.origin for k in parts])  # type: ignore[misc]
+        origin = np.concatenate([k.origin for k in parts if k.origin is not None])
         carried = {key: np.concatenate([k.carried[key] for k in parts]) for key in group.carried}
         weights = np.concatenate([k.log_weights for k in parts])
     finally:

@@ -342,7 +342,8 @@ class Score:
     def estimate_lanes(self, v: np.ndarray, t: np.ndarray, f_v: np.ndarray, f_t: np.ndarray,
                        f_a: np.ndarray) -> np.ndarray:
         """Each final path's share of :meth:`estimate`'s ε-coefficient (weights and F(B) as arrays)."""
-        return mul(f_v - self.baseline, f_t, v - 1.0, t)[1] + f_t
+        share: np.ndarray = mul(f_v - self.baseline, f_t, v - 1.0, t)[1] + f_t
+        return share
 
     def estimate(self, leaves: List[Tuple[FirstOrder, FirstOrder]], f_a: float) -> FirstOrder:
         """``Σ (F_B − b)(w − 1) + w·(F_B − F_A)`` over the final paths."""

@@ -82,7 +82,8 @@ def is_zero(v: np.ndarray, t: np.ndarray) -> np.ndarray:
     >>> is_zero(np.array([0.0, 0.0]), np.array([0.0, 1.0])).tolist()
     [True, False]
     """
-    return (v == 0.0) & (np.abs(t) <= TOL)
+    zero: np.ndarray = (v == 0.0) & (np.abs(t) <= TOL)
+    return zero
 
 
 class LanePaths:

@@ -423,11 +423,12 @@ class _Estimator:
 
     def _gradinf(self, theta: np.ndarray, rng: np.random.Generator) -> Tuple[float, np.ndarray]:
         program = _gradinf_program(self.model, self.guide, self.args, self.layout)
-        grads = [
-            np.atleast_1d(np.asarray(gradinf(program, theta, seed=int(rng.integers(2 ** 63))), dtype=float))
-            for _ in range(self.num_particles)
-        ]
-        return self.plain_elbo(theta, rng), np.mean(grads, axis=0)
+        seed = int(rng.integers(2 ** 63))
+        if self.num_particles == 1:
+            grad = gradinf(program, theta, seed=seed)
+        else:  # the particles' estimates as lanes of one batched program (or, failing that, one by one)
+            grad = gradinf(program, theta, seed=seed, num_samples=self.num_particles).mean
+        return self.plain_elbo(theta, rng), np.atleast_1d(np.asarray(grad, dtype=float))
 
 
 def _gradinf_program(model: Callable[..., Any], guide: Callable[..., Any], args: tuple[Any, ...],
