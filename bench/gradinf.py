@@ -1,6 +1,15 @@
 """GradInf cost and variance: ms per estimate, variance, variance × time, against the score function.
 
-Run:  python bench/gradinf.py [--estimates 300] [--gene-estimates 20]
+Run:  python bench/gradinf.py [--estimates 300] [--gene-estimates 20] [--batched-only]
+
+Batched estimates (issue 21), printed first: ``plait.gradinf(..., num_samples=K)``
+runs K = 1000 estimates as lanes of one batched program; each row compares
+it with the per-estimate engine (``batched=False``, fewer estimates) in
+this process: ms per estimate amortised and the speed-up, the variance of
+the estimates on both engines with its standard error (from the fourth
+moment) and their difference in SEs, and which engine ran.  Then the
+queue's work-normalised variance, Score (baseline E[x_n]) against VE, both
+batched (target >= 5).
 
 Models (gradinf.md §9): the queue model (n = 50, θ = 15; exact derivative
 0.654704807917) with variable elimination, SIR(1), SIR(4), SIR(16) and the score
@@ -126,12 +135,64 @@ def measure(model, theta, inference, estimates: int, seed: int = 7) -> tuple:
     return values.mean(axis=0), values.var(axis=0, ddof=1), seconds
 
 
+def variance_and_se(x: np.ndarray) -> tuple:
+    """The sample variance (summed over coordinates) and its standard error, from the fourth moment."""
+    x = x.reshape(len(x), -1)
+    c = x - x.mean(axis=0)
+    s2 = x.var(axis=0, ddof=1)
+    se2 = np.maximum((c**4).mean(axis=0) - s2**2, 0.0) / len(x)
+    return float(s2.sum()), float(np.sqrt(se2.sum()))
+
+
+def run_engine(model, theta, inference, estimates: int, batched: bool, seed: int) -> tuple:
+    start = time.perf_counter()
+    result = plait.gradinf(model, theta, inference=inference, num_samples=estimates, seed=seed, batched=batched)
+    return result, (time.perf_counter() - start) / estimates
+
+
+def batched_table(estimates: int = 1000, plain: int = 300) -> dict:
+    """Batched against per-estimate, row by row; returns variance x ms of the batched rows."""
+    rows = [
+        ("queue n=50", "VE", queue(50, "crn"), 15.0, plait.VariableElimination()),
+        ("queue n=50", "SIR(1)", queue(50, "crn"), 15.0, plait.SIR(1)),
+        ("queue n=50", "SIR(4)", queue(50, "crn"), 15.0, plait.SIR(4)),
+        ("queue n=50", "score, baseline E[x_n]", queue(50, "score"), 15.0, plait.Score(13.5659305821)),
+        ("option n=50", "VE", option(50, "crn"), 0.15, plait.VariableElimination()),
+        ("option n=50", "SIR(1)", option(50, "crn"), 0.15, plait.SIR(1)),
+        ("option n=50", "twisted SMC", option(50, "crn"), 0.15, plait.TwistedSMC(lambda b, a: b - a, k=1)),
+        ("gene T=0.1", "SIR(1)", gene("reparam", "maxindep"), GENE_THETA, plait.SIR(1)),
+    ]
+    print(f"batched: K = {estimates} estimates as lanes; per-estimate engine: {plain} estimates "
+          "(gene: 20 and 10); variance +- its SE")
+    print(f"{'model':12s} {'estimator':24s} {'ms/est':>8s} {'plain':>8s} {'speed-up':>9s} "
+          f"{'var batched':>17s} {'var plain':>17s} {'diff/SE':>8s}  engine")
+    work = {}
+    for model_name, name, model, theta, inference in rows:
+        k_b, k_p = (20, 10) if model_name.startswith("gene") else (estimates, plain)
+        result, seconds = run_engine(model, theta, inference, k_b, True, 21)
+        plain_result, plain_seconds = run_engine(model, theta, inference, k_p, False, 22)
+        (vb, sb), (vp, sp) = variance_and_se(result.estimates), variance_and_se(plain_result.estimates)
+        work[(model_name, name)] = vb * seconds * 1e3
+        engine = result.engine if result.reason is None else f"{result.engine} ({result.reason[:60]})"
+        print(f"{model_name:12s} {name:24s} {seconds * 1e3:8.3f} {plain_seconds * 1e3:8.2f} "
+              f"{plain_seconds / seconds:8.1f}x {vb:9.4f}+-{sb:7.4f} {vp:9.4f}+-{sp:7.4f} "
+              f"{abs(vb - vp) / math.hypot(sb, sp):8.2f}  {engine}", flush=True)
+    ratio = work[("queue n=50", "score, baseline E[x_n]")] / work[("queue n=50", "VE")]
+    print(f"queue, batched: score-with-baseline variance x time / VE variance x time = {ratio:.1f} (target >= 5)")
+    return work
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--estimates", type=int, default=300)
     parser.add_argument("--gene-estimates", type=int, default=20,
                         help="estimates for the gene-transcription model (about 1 s each)")
+    parser.add_argument("--batched-only", action="store_true", help="only the batched table")
     options = parser.parse_args()
+    batched_table()
+    if options.batched_only:
+        return 0
+    print()
     n, n_gene = options.estimates, options.gene_estimates
     gene_baseline = pilot_mean(gene("reparam", "maxindep"), GENE_THETA)
     rows = [
