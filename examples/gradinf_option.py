@@ -50,11 +50,11 @@ def call_option(coupling="crn"):
 
 def report(name, model, inference, estimates=200):
     start = time.perf_counter()
-    values = np.array([plait.gradinf(model, 0.15, inference=inference, seed=s)
-                       for s in np.random.SeedSequence(2026).spawn(estimates)])
+    result = plait.gradinf(model, 0.15, inference=inference, num_samples=estimates, seed=2026)
     ms = (time.perf_counter() - start) / estimates * 1e3
-    se = values.std(ddof=1) / math.sqrt(estimates)
-    print(f"{name:26s} {values.mean():8.3f} ± {se:6.3f}   variance {values.var(ddof=1):9.1f}   {ms:5.1f} ms/estimate")
+    values = result.estimates
+    print(f"{name:26s} {result.mean:8.3f} ± {result.standard_error:6.3f}   variance {values.var(ddof=1):9.1f}   "
+          f"{ms:5.2f} ms/estimate   ({result.engine} engine)")
     return values
 
 
