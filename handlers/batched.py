@@ -86,6 +86,17 @@ class LaneSites(Protocol):
     answers it, and returns True when it has weighed it itself (an
     observation or factor); it may raise to refuse an effect.  ``forked(run)``
     hears of every split (it may raise to give up).
+
+    >>> import plait
+    >>> class Halves:  # every sample answers 0.5; observations weigh as usual
+    ...     def sample(self, group, effect): return np.full(group.size, 0.5)
+    ...     def answer(self, group, effect): return False
+    ...     def forked(self, run): pass
+    >>> def model():
+    ...     return (yield plait.sample("x", plait.Normal(0.0, 1.0)))
+    >>> run = BatchedRun(model, (), 3, np.random.default_rng(0), sites=Halves())
+    >>> run.advance(None); run.values()
+    [0.5, 0.5, 0.5]
     """
 
     def sample(self, group: "Group", effect: Any) -> Any:
@@ -129,31 +140,25 @@ class _LoopAnswer:
 
 def _restricted(value: Any, lanes: np.ndarray) -> Any:
     """``value`` with each lane value cut to ``lanes`` (as logged lane data)."""
-    if type(value) is Lanes:
-        return LaneAnswer(value.data[lanes])
-    if isinstance(value, tuple):
-        items = [_restricted(v, lanes) for v in value]
-        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
-    if isinstance(value, list):
-        return [_restricted(v, lanes) for v in value]
-    if isinstance(value, dict):
-        return {k: _restricted(v, lanes) for k, v in value.items()}
-    return value
+    return _lane_leaves(value, lambda x: LaneAnswer(x.data[lanes]))
 
 
 def _rebuilt(value: Any, group: "Group") -> Any:
     """Logged lane data in ``value`` as lane values of ``group``."""
-    if type(value) is LaneAnswer:
-        return Lanes(value.data, group)
-    if type(value) is Lanes:
-        return Lanes(value.data, group)
+    return _lane_leaves(value, lambda x: Lanes(x.data, group))
+
+
+def _lane_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` with ``leaf`` applied to each lane value or logged lane data in it (tuples, lists, dicts)."""
+    if type(value) is Lanes or type(value) is LaneAnswer:
+        return leaf(value)
     if isinstance(value, tuple):
-        items = [_rebuilt(v, group) for v in value]
+        items = [_lane_leaves(v, leaf) for v in value]
         return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, list):
-        return [_rebuilt(v, group) for v in value]
+        return [_lane_leaves(v, leaf) for v in value]
     if isinstance(value, dict):
-        return {k: _rebuilt(v, group) for k, v in value.items()}
+        return {k: _lane_leaves(v, leaf) for k, v in value.items()}
     return value
 
 

@@ -9,6 +9,8 @@ import scipy.special
 import plait
 from plait.gradients import Dual, primal
 
+from gradinf_models import queue
+
 
 def unbiased(model, theta, exact, n=2000, seed=1, **options):
     mean, se = plait.gradinf(model, theta, num_samples=n, seed=seed, **options)
@@ -128,17 +130,6 @@ def test_normal_sites():
     _, sd = unbiased(step, 0.5, 0.35206533)
     assert sd**2 == pytest.approx(0.36062021, rel=0.15)  # reflection keeps the jump term in AD mode
     unbiased(gated, 0.5, 0.67163198)
-
-
-def queue(n, coupling="crn"):
-    def model(theta):
-        def kernel(x):
-            c = 25 if x > 25 else x
-            b = yield plait.sample("b", plait.Bernoulli(theta / (theta + c)), coupling=coupling)
-            return x + 1 if b else x - 1
-
-        return (yield plait.iterate(kernel, 0, n, name="q"))
-    return model
 
 
 @pytest.mark.parametrize("inference, variance", [

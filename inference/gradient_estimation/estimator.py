@@ -52,7 +52,7 @@ from ...effects.records import (
     Observe,
     Sample,
 )
-from ...errors import EffectTypeError, GradInfError
+from ...errors import EffectTypeError, GradInfError, ReplicaError
 from ...effects.lanes import FixedLanes, Lanes
 from ...ext import _resample as _resample_kernels
 from ...ext._interpreter import plain_answer, run_to_end
@@ -1044,16 +1044,16 @@ def gradinf(
     along ``direction``.  ``num_samples=n`` computes n independent estimates
     and returns a :class:`GradientEstimates`: ``(mean, standard error)``
     that also holds every estimate and says which engine ran.  By default
-    the n estimates run as lanes of one batched program
-    (:mod:`plait.inference.gradient_estimation.batched`); a model or an
-    inference that it does not run, ``batched=False``, or an ``executor``
-    selects the per-estimate engine, and the result says why.  That engine
+    the n estimates run as lanes of batched programs of up to
+    ``LANES_PER_BATCH`` lanes (:mod:`plait.inference.gradient_estimation.batched`);
+    a model or an inference that it does not run, or ``batched=False``,
+    selects the per-estimate engine, and the result says why.  Either engine
     uses seeds spawned from ``seed`` and runs on ``executor`` (any
-    ``concurrent.futures.Executor``; default: in this process) with
-    identical results, a failing estimate raising
-    :class:`~plait.errors.ReplicaError`; in this process ``progress=True``
-    shows a tqdm bar over the estimates (by default only when stderr is a
-    terminal).  With observations or factors
+    ``concurrent.futures.Executor``: batches, or estimates; default: in this
+    process) with identical results, a failing one raising
+    :class:`~plait.errors.ReplicaError`; in this process the per-estimate
+    engine's ``progress=True`` shows a tqdm bar over the estimates (by
+    default only when stderr is a terminal).  With observations or factors
     the estimand is the derivative of the *unnormalised* expectation
     E[f · exp(Σ log weights)], not of a posterior mean: a condition on a
     site that does not depend on θ multiplies the estimate by its
@@ -1076,11 +1076,10 @@ def gradinf(
         num_samples = check_count("gradinf", "num_samples", num_samples, 2)
         if not batched:
             reason = "batched=False"
-        elif executor is not None:
-            reason = "an executor was given"
         else:
             try:
-                return GradientEstimates(_batched(model, theta, inference, direction, seed, num_samples), "batched")
+                return GradientEstimates(_batched(model, theta, inference, direction, seed, num_samples, executor),
+                                         "batched")
             except (EffectTypeError, GradInfError):
                 raise
             except Exception as why:  # what the batch cannot run, the per-estimate engine runs (or explains)
@@ -1125,22 +1124,43 @@ def _directions(theta: Any, direction: Any) -> Tuple[Any, List[np.ndarray], bool
     return (float(theta_plain) if scalar else theta_plain), directions, scalar
 
 
+#: Estimates per batched program: more run as several programs of equal size (on the executor, if one is given).
+LANES_PER_BATCH = 4096
+
+
 def _batched(model: Callable[[Any], Any], theta: Any, inference: Any, direction: Any, seed: SeedLike,
-             num_samples: int) -> np.ndarray:
-    """``num_samples`` estimates as lanes (one batched pass per direction, the same seeds in each)."""
+             num_samples: int, executor: Any) -> np.ndarray:
+    """``num_samples`` estimates as lanes of batched programs, each on seeds spawned from ``seed``.
+
+    The batches depend on ``num_samples`` only, so the estimates are the
+    same in this process and on any executor.
+    """
     if isinstance(inference, MeanField):
         raise Unbatchable("MeanField is a baseline of its own, not a population of paths")
+    batches = -(-num_samples // LANES_PER_BATCH)
+    size = -(-num_samples // batches)
+    task = partial(_batch_of_estimates, model, theta, inference, direction, size)
+    try:
+        parts = run_replicas(task, spawn_seeds(seed, batches), executor, caller="gradinf", label="batch of estimates")
+    except ReplicaError as error:
+        raise error.__cause__ or error from None  # the batch's own reason (Unbatchable, a model error...)
+    return np.concatenate(parts)[:num_samples]
+
+
+def _batch_of_estimates(model: Callable[[Any], Any], theta: Any, inference: Any, direction: Any, size: int,
+                        seed: SeedLike) -> np.ndarray:
+    """``size`` estimates as lanes (one batched pass per direction, the same seeds in each)."""
     seed_a, seed_b = _streams(seed)
     theta_a, directions, scalar = _directions(theta, direction)
     out = []
     for d in directions:
         with perturbation() as tag:
             theta_b = Dual(theta_a, d[None, ...] if not scalar else [float(d)], tag=tag)
-            out.append(batched_estimates(model, theta_a, theta_b, inference, num_samples,
+            out.append(batched_estimates(model, theta_a, theta_b, inference, size,
                                          np.random.default_rng(seed_a), np.random.default_rng(seed_b)))
     if direction is not None or scalar:
         return out[0]
-    return np.stack(out, axis=1).reshape((num_samples,) + np.shape(theta))
+    return np.stack(out, axis=1).reshape((size,) + np.shape(theta))
 
 
 class GradientEstimates(tuple):  # type: ignore[type-arg]

@@ -152,7 +152,8 @@ def _mixed(x: np.ndarray) -> np.ndarray:
     x = x * np.uint64(0xBF58476D1CE4E5B9)
     x = x ^ (x >> np.uint64(27))
     x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    out: np.ndarray = x ^ (x >> np.uint64(31))
+    return out
 
 
 def _classes(rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -186,7 +187,7 @@ def stratified_multinomial(paths: LanePaths, k: int, rng: np.random.Generator) -
 
     >>> p = LanePaths(np.zeros(4, int), np.array([1.0, 0, 0, 0]), np.array([0, 1.0, -2.0, 1.0]), 1)
     >>> index, v, t = stratified_multinomial(p, 1, np.random.default_rng(0))
-    >>> len(index), v[0], abs(t[1])
+    >>> len(index), float(v[0]), float(abs(t[1]))
     (2, 1.0, 4.0)
     """
     n, est = paths.size, paths.estimate
