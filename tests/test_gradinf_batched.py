@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import plait
-from gradinf_models import option, queue
+from gradinf_models import gene, option, queue
 
 
 def exact_derivative(model, theta):
@@ -62,6 +62,20 @@ def test_queue_n50(inference):
 def test_option_pricing(inference):
     model = option(10)
     check(model, 0.15, exact_derivative(model, 0.15), inference)
+
+
+@pytest.mark.parametrize("inference", [plait.SIR(1), plait.SIR(2)], ids=["SIR1", "SIR2"])
+def test_gene_transcription_against_the_per_estimate_engine(inference):
+    # No exact derivative here: the batched estimates' mean and variance are compared with
+    # the per-estimate engine's, along d/d log(delta) (the largest coordinate).
+    theta, direction = np.log([18.0, 8.0, 1.5, 4.0]), np.array([0.0, 0.0, 0.0, 1.0])
+    result = plait.gradinf(gene(), theta, inference=inference, num_samples=600, seed=3, direction=direction)
+    assert result.engine == "batched", result.reason
+    plain = plait.gradinf(gene(), theta, inference=inference, num_samples=60, seed=4, direction=direction,
+                          batched=False)
+    assert abs(result.mean - plain.mean) < 4 * math.hypot(result.standard_error, plain.standard_error)
+    (vb, sb), (vp, sp) = variance_and_se(result.estimates), variance_and_se(plain.estimates)
+    assert abs(vb - vp) < 4 * math.hypot(sb, sp), (vb, sb, vp, sp)
 
 
 def test_twisted_smc_on_the_queue():

@@ -245,8 +245,9 @@ class _CoupledSites:
 
     def _own_law(self, group: Group, law: Any, name: Any) -> Any:
         """A draw per lane from B's own law (no A partner): plain for discrete laws, pathwise for continuous."""
-        if law.is_discrete:
-            return np.asarray(stop_gradient(draw(_primal_law(law, group), self.rng, group.size, group)))
+        if law.is_discrete:  # drawn from the primal law: a discrete value carries no tangent
+            plain = _primal_law(law, group)  # lane parameters lowered: its batch is the lanes already
+            return np.asarray(plain.sample(self.rng) if has_lanes(law) else plain.sample(self.rng, (group.size,)))
         if has_lanes(law):
             return lowered(law, group).sample(self.rng)
         return law.sample(self.rng, (group.size,))
