@@ -901,7 +901,7 @@ def _register_functions() -> dict[Any, Callable[..., Any]]:
                 if type(a) is Lanes:
                     datas.append(lane_data(a, a.ndim))
                 else:
-                    b = a if type(a) is Dual else np.asarray(a)  # a dual stays one (its tangent broadcast too)
+                    b: Any = a if type(a) is Dual else np.asarray(a)  # a dual stays one (its tangent broadcast too)
                     datas.append(np.broadcast_to(b, (n,) + b.shape))
             out_ndim = per + (1 if func is np.stack else 0)
             return Lanes(func(datas, axis=axis % max(out_ndim, 1) + 1, **kw), space)
