@@ -343,6 +343,8 @@ def observe(name: Address, dist: Any, value: Any, outside_support: str = "raise"
 
 
 def _bad_weight(plain: Any) -> bool:
+    if type(plain) is np.float64:
+        return bool(plain != plain or plain == math.inf)
     array = np.asarray(plain, dtype=float)
     return bool(np.isnan(array).any() or np.isposinf(array).any())
 

@@ -797,7 +797,12 @@ def absorbing_mul(g: Any, d: Any) -> Any:
     (``sqrt(x * y)`` at ``[1, 0]`` has gradient ``[0, inf]`` both ways).
     """
     tg, td = type(g), type(d)
-    if (tg is np.ndarray or tg is np.float64 or tg is float) and (td is np.ndarray or td is np.float64 or td is float):
+    if (tg is np.float64 or tg is float) and (td is np.float64 or td is float):
+        # Python arithmetic on scalars: the same IEEE product, without numpy's error-state context.
+        product = float(g) * float(d)
+        if math.isfinite(product):
+            return product if tg is float and td is float else np.float64(product)
+    elif (tg is np.ndarray or tg is np.float64 or tg is float) and (td is np.ndarray or td is np.float64 or td is float):
         # A finite product means both factors were finite (inf and NaN never multiply to a
         # finite number), and then it is the plain product: one check instead of two.
         with np.errstate(over="ignore", invalid="ignore"):

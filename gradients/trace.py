@@ -342,7 +342,8 @@ def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: List[Tuple
 def _slot_guard(check: Callable[[Any], Any], index: int, outcome: Any) -> Step:
     """A guard on one node's value (the common case: a parameter check, a NaN test)."""
     def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
-        if not same(check(values[index]), outcome):
+        result = check(values[index])
+        if result is not outcome and not same(result, outcome):
             raise GuardFailed("a guard's outcome changed")
 
     return step
