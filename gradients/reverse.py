@@ -325,12 +325,12 @@ class Reverse(Dual):
 
 
 _object_new = object.__new__
-_get_primal = Dual.primal.__get__  # type: ignore[attr-defined]  # the slot itself, never watched
+_get_primal = Dual.primal.__get__  # type: ignore[misc]  # the slot itself, never watched
 _set_primal = Dual.primal.__set__  # type: ignore[misc]
 _set_tangent = Dual._tangent.__set__  # type: ignore[misc]
 _set_tag = Dual.tag.__set__  # type: ignore[misc, attr-defined]
 _set_tape = Reverse.tape.__set__  # type: ignore[misc, attr-defined]
-_get_tape = Reverse.tape.__get__  # type: ignore[attr-defined]
+_get_tape = Reverse.tape.__get__  # type: ignore[misc, attr-defined]
 _set_index = Reverse.index.__set__  # type: ignore[misc, attr-defined]
 
 def raw_primal(r: Reverse) -> Any:
@@ -384,9 +384,9 @@ def watch_primals(on: bool) -> None:
     """Swap ``Reverse.primal`` for the watching property (``on``), or back to the plain slot."""
     _TRACING[0] += 1 if on else -1
     if _TRACING[0] == 1 and on:
-        Reverse.primal = property(_watched_primal)  # type: ignore[assignment, misc]
+        setattr(Reverse, "primal", property(_watched_primal))
     elif _TRACING[0] == 0 and "primal" in Reverse.__dict__:
-        del Reverse.primal
+        delattr(Reverse, "primal")
 
 
 #: ufunc -> tuple of partials ``partial(y, *primals)`` (or a callable VJP), filled by .reverse_rules

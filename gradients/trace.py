@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import reverse as _rev
-from .dual import Dual, perturbation, stop_gradient
+from .dual import Dual, _shape, perturbation, stop_gradient
 from .reverse_rules import _sum as _sum_rule
 from .reverse_rules import _sum_back
 
@@ -324,7 +324,7 @@ def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: List[Tuple
                 parents: Tuple[Any, ...]) -> Step:
     """Replay of a ``scalar_node``/``elementwise_node`` node: ``compute`` on the inputs' values."""
     float64 = np.float64
-    shape = _rev._shape
+    shape = _shape
 
     def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
         plains = [values[i] if i >= 0 else c for i, c in refs]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import math
 import threading
+from functools import partial
 from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
@@ -159,7 +160,7 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
             return value if checked is value.data else Lanes(checked, value.space)
         if isinstance(value, Dual):
             # A guard when traced: a replay at a point where this check fails runs the model instead.
-            guarded(value, lambda plain: validate(family, name, plain, kind) is not None)
+            guarded(value, partial(_passes, family, name, kind))
             return value
         if is_tensor(value):
             validate(family, name, detached(value), kind)
@@ -189,6 +190,18 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
         if inf.any():
             fail(family, name, "finite", value, _where(a, inf))
     return a
+
+
+def _passes(family: str, name: str, kind: str, plain: Any) -> bool:
+    return validate(family, name, plain, kind) is not None
+
+
+def _checked_shape(family: str, name: str, kind: str, plain: Any) -> tuple[int, ...]:
+    return tuple(validate(family, name, plain, kind).shape)
+
+
+def _scalar_in(interval: Any, plain: Any) -> bool:
+    return type(plain) is np.float64 and _in_interval(float(plain), *interval)
 
 
 def _where(a: np.ndarray, bad: np.ndarray) -> str:
@@ -414,7 +427,7 @@ def dual_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
         return scalars, ()
     # A dual parameter's plain value only gives its shape here: checked by a guard when traced.
     plain = {name: validate(family, name, v, kind) if not isinstance(v, Dual)
-             else np.zeros(guarded(v, lambda p, name=name, kind=kind: validate(family, name, p, kind).shape))
+             else np.zeros(guarded(v, partial(_checked_shape, family, name, kind)))
              for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
     # isinstance: a reverse-mode value (a Dual subclass) sets the level too
@@ -440,7 +453,7 @@ def _dual_scalars(spec: dict[Any, Any]) -> Any:
             return None
         if isinstance(v, Dual):
             # A guard when traced (the plain value decides the path taken).
-            if not guarded(v, lambda p, interval=interval: type(p) is np.float64 and _in_interval(float(p), *interval)):
+            if not guarded(v, partial(_scalar_in, interval)):
                 return None
             tag = max(tag, v.tag)
         elif type(v) is float or type(v) is int:
