@@ -435,6 +435,7 @@ class Program:
         self.inputs = inputs
         self.steps = steps
         self.output = output
+        self.calls = any(type(step) is _CallStep for step in steps)
 
     def replay(self, inputs: Sequence[Any]) -> Optional[Tuple[Any, List[Any]]]:
         """``(output value, cotangents of the inputs)`` at ``inputs``, or None where a real run is needed.
@@ -445,20 +446,24 @@ class Program:
         """
         if len(inputs) != self.inputs:
             raise ValueError(f"Program.replay: expected {self.inputs} inputs, got {len(inputs)}")
-        values: List[Any] = list(inputs)
-        with perturbation() as tag:
-            tape = _rev.Tape(tag)
-            nodes = tape.nodes
-            nodes.extend([_rev.VARIABLE] * len(values))
-            try:
-                for step in self.steps:
-                    step(values, nodes, tape)
-            except Exception:  # noqa: BLE001 - any surprise: the caller runs the real thing
-                return None
-            top = self.output
-            y = values[top]
-            cotangents = _rev.backward_nodes(nodes, top, _rev.ones_like_primal(y), False)
-        return y, [_rev.dense(cotangents[i]) for i in range(len(inputs))]
+        if self.calls:  # rule calls run on reverse-mode values of a live tape
+            with perturbation() as tag:
+                return self._run(list(inputs), _rev.Tape(tag))
+        return self._run(list(inputs), _rev.Tape(0))
+
+    def _run(self, values: List[Any], tape: Any) -> Optional[Tuple[Any, List[Any]]]:
+        nodes = tape.nodes
+        nodes.extend([_rev.VARIABLE] * len(values))
+        inputs = len(values)
+        try:
+            for step in self.steps:
+                step(values, nodes, tape)
+        except Exception:  # noqa: BLE001 - any surprise: the caller runs the real thing
+            return None
+        top = self.output
+        y = values[top]
+        cotangents = _rev.backward_nodes(nodes, top, _rev.ones_like_primal(y), False)
+        return y, [_rev.dense(cotangents[i]) for i in range(inputs)]
 
 
 class tracing:
