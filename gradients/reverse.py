@@ -829,7 +829,8 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
     if axes:
-        g = np.sum(g, axis=axes, keepdims=True)
+        # np.sum's own path for an ndarray, without its Python wrapper (a third of a cotangent's cost)
+        g = np.add.reduce(g, axis=axes, keepdims=True) if type(g) is np.ndarray else np.sum(g, axis=axes, keepdims=True)
     if lead or _shape(g) != shape:
         g = np.reshape(g, shape)
     return g
