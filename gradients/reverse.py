@@ -565,6 +565,31 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     tag = r.tag
     if tag not in _LIVE:
         escaped(tag)
+    y = scalar_arithmetic(kind, pa, pb)
+    if y is None:
+        return None
+    if rb is None:
+        parents: tuple[Any, ...] = ((0, ra.index),)  # type: ignore[union-attr]
+    elif ra is None:
+        parents = ((1, rb.index),)
+    else:
+        parents = ((0, ra.index), (1, rb.index))
+    tape = r.tape
+    node = tape.push(y, _SCALAR_BACK[kind], parents, (pa, pb, y))
+    rec = tape.recorder
+    if rec is not None and rec.depth == 0:
+        rec.scalar(kind, a, b, parents)
+    return node
+
+
+def scalar_arithmetic(kind: int, pa: Any, pb: Any) -> Any:
+    """``pa op pb`` (``kind``: add, subtract, multiply, divide) as a float64 (or 0-d dual); None for ``x / 0``.
+
+    The arithmetic of :func:`_scalar_op`, shared with the replay of traced programs.
+
+    >>> scalar_arithmetic(3, 1.0, 4.0), scalar_arithmetic(3, 1.0, 0.0)
+    (np.float64(0.25), None)
+    """
     if kind == 0:
         y = pa + pb
     elif kind == 1:
@@ -578,18 +603,7 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     ty = type(y)
     if ty is not np.float64 and ty is not Dual:
         y = np.float64(y)
-    if rb is None:
-        parents: tuple[Any, ...] = ((0, ra.index),)  # type: ignore[union-attr]
-    elif ra is None:
-        parents = ((1, rb.index),)
-    else:
-        parents = ((0, ra.index), (1, rb.index))
-    tape = r.tape
-    node = tape.push(y, _SCALAR_BACK[kind], parents, (pa, pb, y))
-    rec = tape.recorder
-    if rec is not None and rec.depth == 0:
-        rec.scalar(kind, a, b, parents)
-    return node
+    return y
 
 
 def scalar_node(args: Sequence[Any], compute: Callable[..., Any], duals: bool = True) -> Any:

@@ -58,7 +58,7 @@ from .dual import Dual, _shape, perturbation, stop_gradient
 from .reverse_rules import _sum as _sum_rule
 from .reverse_rules import _sum_back
 
-__all__ = ["tracing", "Recording", "Program", "guarded", "GuardFailed", "primal_type", "float_status"]
+__all__ = ["tracing", "record", "Recording", "Program", "guarded", "GuardFailed", "primal_type", "float_status"]
 
 
 class GuardFailed(Exception):
@@ -146,17 +146,9 @@ def same(a: Any, b: Any) -> bool:
 class Recording:
     """What :func:`tracing` saw: a step per tape node (or per rule call), and the guards among them.
 
-    >>> from plait.gradients import perturbation
-    >>> from plait.gradients.reverse import Tape
-    >>> with perturbation() as tag:
-    ...     tape = Tape(tag)
-    ...     x = tape.variable(2.0)
-    ...     with tracing(tape) as recording:
-    ...         y = x * x + 1.0
-    ...     program = recording.program(y)
-    >>> value, (g,) = program.replay([np.float64(3.0)])
-    >>> float(value), float(g), recording.invalid
-    (10.0, 6.0, None)
+    >>> recording, _ = record(lambda x: x * float(stop_gradient(x)), 2.0)  # a number no replay recomputes
+    >>> recording.invalid.startswith("the value of a traced")
+    True
     """
 
     def __init__(self, tape: Any) -> None:
@@ -281,25 +273,16 @@ Step = Callable[[List[Any], List[Any], Any], None]
 
 
 def _scalar_step(kind: int, ia: int, ca: Any, ib: int, cb: Any, parents: Tuple[Any, ...]) -> Step:
-    """Replay of a scalar operator node: Python arithmetic on float64, as ``_scalar_op`` does."""
+    """Replay of a scalar operator node: the arithmetic of ``_scalar_op``, its VJP."""
     back = _rev._SCALAR_BACK[kind]
-    float64 = np.float64
+    arithmetic = _rev.scalar_arithmetic
 
     def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
         pa = values[ia] if ia >= 0 else ca
         pb = values[ib] if ib >= 0 else cb
-        if kind == 0:
-            y = pa + pb
-        elif kind == 1:
-            y = pa - pb
-        elif kind == 2:
-            y = pa * pb
-        elif pb == 0:
+        y = arithmetic(kind, pa, pb)
+        if y is None:
             raise GuardFailed("division by zero: a real run takes the ufunc path")
-        else:
-            y = pa / pb
-        if type(y) is not float64:
-            y = float64(y)
         values.append(y)
         nodes.append((back, parents, (pa, pb, y)))
 
@@ -417,17 +400,10 @@ class _GuardStep:
 class Program:
     """A recorded reverse-mode evaluation, replayable at new input values (see the module docstring).
 
-    >>> from plait.gradients import perturbation
-    >>> from plait.gradients.reverse import Tape
-    >>> with perturbation() as tag:
-    ...     tape = Tape(tag)
-    ...     x = tape.variable(2.0)
-    ...     with tracing(tape) as recording:
-    ...         y = x * x + 1.0
-    ...     program = recording.program(y)
+    >>> _, program = record(lambda x: x * x + 1.0, 2.0)
     >>> value, (g,) = program.replay([np.float64(3.0)])
-    >>> float(value), float(g), recording.invalid
-    (10.0, 6.0, None)
+    >>> float(value), float(g)
+    (10.0, 6.0)
     """
 
     def __init__(self, tag: int, inputs: int, steps: List[Callable[[List[Any], List[Any], Any], None]],
@@ -477,13 +453,10 @@ class tracing:
     >>> from plait.gradients.reverse import Tape
     >>> with perturbation() as tag:
     ...     tape = Tape(tag)
-    ...     x = tape.variable(2.0)
     ...     with tracing(tape) as recording:
-    ...         y = x * x + 1.0
-    ...     program = recording.program(y)
-    >>> value, (g,) = program.replay([np.float64(3.0)])
-    >>> float(value), float(g), recording.invalid
-    (10.0, 6.0, None)
+    ...         y = tape.variable(1.0) * 3.0
+    >>> len(recording.steps), tape.recorder is None
+    (1, True)
     """
 
     def __init__(self, tape: Any) -> None:
@@ -497,6 +470,21 @@ class tracing:
     def __exit__(self, *exc: Any) -> None:
         _rev.watch_primals(False)
         self.recording.tape.recorder = None
+
+
+def record(f: Callable[..., Any], *inputs: Any) -> Tuple[Recording, Optional[Program]]:
+    """Run ``f`` once on reverse-mode values of ``inputs`` while recording: ``(recording, program or None)``.
+
+    >>> recording, program = record(lambda x: x * float(stop_gradient(x)), 2.0)
+    >>> program is None, recording.invalid is not None
+    (True, True)
+    """
+    with perturbation() as tag:
+        tape = _rev.Tape(tag)
+        leaves = [tape.variable(v) for v in inputs]
+        with tracing(tape) as recording:
+            y = f(*leaves)
+        return recording, recording.program(y)
 
 
 def guarded(value: Any, check: Callable[[Any], Any]) -> Any:

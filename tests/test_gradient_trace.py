@@ -13,19 +13,14 @@ import pytest
 import plait
 from plait.gradients import perturbation, stop_gradient
 from plait.gradients.reverse import Tape
-from plait.gradients.trace import tracing
+from plait.gradients.trace import record
 from plait.inference.embedding import log_density as log_density_module
 
 from nuts_models import SCHOOLS_SIGMA, SCHOOLS_Y, eight_schools, regression, regression_data
 
 
 def _trace(f, *values):
-    with perturbation() as tag:
-        tape = Tape(tag)
-        leaves = [tape.variable(v) for v in values]
-        with tracing(tape) as recording:
-            y = f(*leaves)
-        return recording, recording.program(y)
+    return record(f, *values)
 
 
 def _untraced_value_and_grad(f, *values):
