@@ -86,6 +86,8 @@ def _template(x: Any, tape: Any) -> Any:
             raise _Invalid("a reverse-mode value of another derivative call")
         return _Slot(x.index)
     if t is np.ndarray:
+        if x.dtype.kind == "O":
+            raise _Invalid("an object array (it may hold traced values)")
         return x.copy()
     if t is tuple or t is list:
         return t(_template(v, tape) for v in x)
@@ -173,6 +175,8 @@ class Recording:
     def _ref(self, x: Any, tag: int) -> Tuple[int, Any]:
         """``(node index, None)`` for a traced value, ``(-1, its plain value)`` for a constant."""
         t = type(x)
+        if t is np.ndarray and x.dtype.kind == "O":
+            self.refuse("an object array (it may hold traced values)")
         if t is _rev.Reverse:
             if x.tape is not self.tape or type(_rev.raw_primal(x)) is Dual:
                 self.refuse("a nested derivative")

@@ -74,6 +74,22 @@ def test_reading_a_traced_number_outside_the_rules_refuses_the_recording():
     assert program is None and "read outside" in recording.invalid
 
 
+def test_traced_values_inside_an_object_array_replay_their_own_operations():
+    _, program = _trace(lambda x: np.sum(np.array([x, x], dtype=object) * np.array([1.0, 2.0])), 2.0)
+    value, (g,) = program.replay([np.float64(3.0)])
+    assert (value, g) == (9.0, 3.0)
+
+
+def test_an_object_array_as_a_constant_refuses_the_recording():
+    recording, program = _trace(lambda x: np.multiply(x, np.array([x], dtype=object)), 2.0)
+    assert program is None and "object array" in recording.invalid
+
+
+def test_formatting_a_traced_value_refuses_the_recording():
+    recording, program = _trace(lambda x: x * len(f"{x}"), 2.0)
+    assert program is None
+
+
 # -- LogDensity: the sampler's replayed gradient against untraced runs ----------------------------
 
 def _branching(y):
