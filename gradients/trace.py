@@ -260,7 +260,8 @@ class Recording:
         if self.invalid is not None or type(output) is not _rev.Reverse or output.tape is not self.tape:
             return None
         if self.claimed != len(self.tape.nodes) - self.inputs:
-            return None  # a node was pushed outside any recorded step
+            self.refuse("a node was pushed outside any recorded step")
+            return None
         return Program(self.tape.tag, self.inputs, self.steps, output.index)
 
 

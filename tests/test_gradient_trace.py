@@ -183,3 +183,21 @@ def test_a_structural_error_still_raises_with_its_address():
 
     with pytest.raises(Exception, match="'y'"):
         plait.LogDensity(broken).log_density_and_grad(np.array([0.0]))
+
+
+def _stopped(y):
+    mu = yield plait.sample("mu", plait.Normal(0.0, 2.0))
+    s = yield plait.sample("s", plait.Gamma(2.0, 2.0))
+    yield plait.factor("damped", -mu * float(stop_gradient(mu)))  # a number a replay could not recompute
+    yield plait.observe("y", plait.Normal(mu, s), y)
+
+
+def test_an_untraceable_model_is_run_every_time_and_stays_exact(monkeypatch):
+    traced = plait.LogDensity(_stopped, 0.7)
+    monkeypatch.setattr(log_density_module, "TRACE_ATTEMPTS", 0)
+    plain = plait.LogDensity(_stopped, 0.7)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.normal(size=2)
+        assert _same_result(traced.sampler_log_density_and_grad(x), plain.sampler_log_density_and_grad(x))
+    assert traced._program is None and traced._trace_attempts == 0  # refused three times, then just run

@@ -530,7 +530,8 @@ class LogDensity:
         that meets a different branch, a parameter check that would fail, or
         a non-finite site density (its guards) returns None, and the point
         gets a real run, which is traced in turn (up to ``TRACE_ATTEMPTS``
-        refused recordings: a model that cannot be traced is then just run).
+        refused recordings: a model that cannot be traced is then just run;
+        a point of density zero is not a refusal).
         """
         program = self._program
         if program is not None:
@@ -547,8 +548,8 @@ class LogDensity:
                 traced = recording.program(y)
                 if traced is not None:
                     self._program = traced
-                else:
-                    self._trace_attempts -= 1
+                elif recording.invalid is not None:
+                    self._trace_attempts -= 1  # refused (not just a point of density zero)
             else:
                 y = self._evaluate(tuple(leaves), strict=False)
             if type(y) is not Reverse:  # -inf, or a density that does not depend on x
