@@ -49,7 +49,8 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ from .dual import Dual, _shape, perturbation, stop_gradient
 from .reverse_rules import _sum as _sum_rule
 from .reverse_rules import _sum_back
 
-__all__ = ["tracing", "record", "Recording", "Program", "guarded", "GuardFailed", "primal_type", "float_status"]
+__all__ = ["GuardFailed", "Program", "Recording", "float_status", "guarded", "primal_type", "record", "tracing"]
 
 
 class GuardFailed(Exception):
@@ -111,7 +112,7 @@ def _has_slot(template: Any) -> bool:
     return False
 
 
-def _fill(template: Any, values: List[Any], reverse: Optional[Callable[[int], Any]]) -> Any:
+def _fill(template: Any, values: list[Any], reverse: Callable[[int], Any] | None) -> Any:
     """A template's value at replay: slots become the nodes' values (or ``Reverse`` values)."""
     t = type(template)
     if t is _Slot:
@@ -156,10 +157,10 @@ class Recording:
     def __init__(self, tape: Any) -> None:
         self.tape = tape
         self.depth = 0  # > 0 inside a rule: its own reads and nodes are the rule's business
-        self.steps: List[Callable[[List[Any], List[Any], Any], None]] = []
+        self.steps: list[Callable[[list[Any], list[Any], Any], None]] = []
         self.inputs = len(tape.nodes)
         self.claimed = 0
-        self.invalid: Optional[str] = None
+        self.invalid: str | None = None
 
     def refuse(self, why: str) -> None:
         """Make this recording unusable (the first reason is kept for :meth:`program`'s caller)."""
@@ -167,12 +168,12 @@ class Recording:
             self.invalid = why
 
     # -- nodes whose recipe the recording site knows ---------------------------------------
-    def node(self, step: Callable[[List[Any], List[Any], Any], None]) -> None:
+    def node(self, step: Callable[[list[Any], list[Any], Any], None]) -> None:
         """One node just pushed at depth 0, recomputed at replay by ``step(values, nodes, tape)``."""
         self.claimed += 1
         self.steps.append(step)
 
-    def _ref(self, x: Any, tag: int) -> Tuple[int, Any]:
+    def _ref(self, x: Any, tag: int) -> tuple[int, Any]:
         """``(node index, None)`` for a traced value, ``(-1, its plain value)`` for a constant."""
         t = type(x)
         if t is np.ndarray and x.dtype.kind == "O":
@@ -189,13 +190,13 @@ class Recording:
             self.refuse("a value of another derivative call")
         return -1, _copy(x)
 
-    def scalar(self, kind: int, a: Any, b: Any, parents: Tuple[Any, ...]) -> None:
+    def scalar(self, kind: int, a: Any, b: Any, parents: tuple[Any, ...]) -> None:
         """A node of :func:`~.reverse._scalar_op` (``kind``: add, subtract, multiply, divide)."""
         tag = self.tape.tag
         (ia, ca), (ib, cb) = self._ref(a, tag), self._ref(b, tag)
         self.node(_scalar_step(kind, ia, ca, ib, cb, parents))
 
-    def ufunc(self, ufunc: Any, partials: Any, inputs: Sequence[Any], tag: int, parents: Tuple[Any, ...]) -> None:
+    def ufunc(self, ufunc: Any, partials: Any, inputs: Sequence[Any], tag: int, parents: tuple[Any, ...]) -> None:
         """A node of :func:`~.reverse.record_ufunc`."""
         refs = [self._ref(x, tag) for x in inputs]
         if ufunc is np.true_divide and any(i < 0 and np.ndim(c) == 0 and c == 0 for i, c in refs[1:]):
@@ -203,7 +204,7 @@ class Recording:
         self.node(_ufunc_step(ufunc, partials, refs, parents))
 
     def fused(self, args: Sequence[Any], compute: Callable[..., Any], elementwise: bool,
-              parents: Tuple[Any, ...]) -> None:
+              parents: tuple[Any, ...]) -> None:
         """A node of :func:`~.reverse.scalar_node` / :func:`~.reverse.elementwise_node`."""
         refs = [self._ref(x, self.tape.tag) for x in args]
         self.node(_fused_step(compute, elementwise, refs, parents))
@@ -255,7 +256,7 @@ class Recording:
             self.steps.append(_GuardStep(check, template, _copy(outcome)))
         return outcome
 
-    def program(self, output: Any) -> Optional["Program"]:
+    def program(self, output: Any) -> Program | None:
         """The replayable program whose result is ``output`` (a value of this tape), or None if refused."""
         if self.invalid is not None or type(output) is not _rev.Reverse or output.tape is not self.tape:
             return None
@@ -274,15 +275,15 @@ def _copy(outcome: Any) -> Any:
     return outcome
 
 
-Step = Callable[[List[Any], List[Any], Any], None]
+Step = Callable[[list[Any], list[Any], Any], None]
 
 
-def _scalar_step(kind: int, ia: int, ca: Any, ib: int, cb: Any, parents: Tuple[Any, ...]) -> Step:
+def _scalar_step(kind: int, ia: int, ca: Any, ib: int, cb: Any, parents: tuple[Any, ...]) -> Step:
     """Replay of a scalar operator node: the arithmetic of ``_scalar_op``, its VJP."""
     back = _rev._SCALAR_BACK[kind]
     arithmetic = _rev.scalar_arithmetic
 
-    def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def step(values: list[Any], nodes: list[Any], tape: Any) -> None:
         pa = values[ia] if ia >= 0 else ca
         pb = values[ib] if ib >= 0 else cb
         y = arithmetic(kind, pa, pb)
@@ -294,12 +295,12 @@ def _scalar_step(kind: int, ia: int, ca: Any, ib: int, cb: Any, parents: Tuple[A
     return step
 
 
-def _ufunc_step(ufunc: Any, partials: Any, refs: List[Tuple[int, Any]], parents: Tuple[Any, ...]) -> Step:
+def _ufunc_step(ufunc: Any, partials: Any, refs: list[tuple[int, Any]], parents: tuple[Any, ...]) -> Step:
     """Replay of a ufunc node (``record_ufunc``): the ufunc on the inputs' values, the same VJP."""
     own = callable(partials)
     back = partials if own else _rev._elementwise_back
 
-    def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def step(values: list[Any], nodes: list[Any], tape: Any) -> None:
         primals = [values[i] if i >= 0 else c for i, c in refs]
         y = ufunc(*primals)
         values.append(y)
@@ -308,13 +309,13 @@ def _ufunc_step(ufunc: Any, partials: Any, refs: List[Tuple[int, Any]], parents:
     return step
 
 
-def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: List[Tuple[int, Any]],
-                parents: Tuple[Any, ...]) -> Step:
+def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: list[tuple[int, Any]],
+                parents: tuple[Any, ...]) -> Step:
     """Replay of a ``scalar_node``/``elementwise_node`` node: ``compute`` on the inputs' values."""
     float64 = np.float64
     shape = _shape
 
-    def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def step(values: list[Any], nodes: list[Any], tape: Any) -> None:
         plains = [values[i] if i >= 0 else c for i, c in refs]
         y, partials = compute(*plains)
         if elementwise:
@@ -329,7 +330,7 @@ def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: List[Tuple
 
 def _slot_guard(check: Callable[[Any], Any], index: int, outcome: Any) -> Step:
     """A guard on one node's value (the common case: a parameter check, a NaN test)."""
-    def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def step(values: list[Any], nodes: list[Any], tape: Any) -> None:
         result = check(values[index])
         if result is not outcome and not same(result, outcome):
             raise GuardFailed("a guard's outcome changed")
@@ -343,7 +344,7 @@ def _sum_step(index: int, out: int) -> Step:
     back = _sum_back
     parents = ((0, index),)
 
-    def step(values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def step(values: list[Any], nodes: list[Any], tape: Any) -> None:
         p = values[index]
         if type(p) is not np.ndarray:
             raise GuardFailed("the summed value is no longer an array")
@@ -356,12 +357,12 @@ def _sum_step(index: int, out: int) -> Step:
 class _CallStep:
     """A rule call: run again on reverse-mode values of the replay's tape."""
 
-    __slots__ = ("func", "args", "kwargs", "pushed", "out")
+    __slots__ = ("args", "func", "kwargs", "out", "pushed")
 
     def __init__(self, func: Callable[..., Any], args: Any, kwargs: Any, pushed: int, out: Any) -> None:
         self.func, self.args, self.kwargs, self.pushed, self.out = func, args, kwargs, pushed, out
 
-    def __call__(self, values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def __call__(self, values: list[Any], nodes: list[Any], tape: Any) -> None:
         def reverse(i: int) -> Any:
             return _rev.make_reverse(tape, values[i], i)
 
@@ -373,7 +374,7 @@ class _CallStep:
         _match(self.out, out, values)
 
 
-def _match(template: Any, out: Any, values: List[Any]) -> None:
+def _match(template: Any, out: Any, values: list[Any]) -> None:
     """Check a rule's output against the recorded one; store its nodes' values."""
     t = type(template)
     if t is _Slot:
@@ -392,12 +393,12 @@ def _match(template: Any, out: Any, values: List[Any]) -> None:
 class _GuardStep:
     """A conversion of traced values to a plain outcome: the replay needs the same outcome."""
 
-    __slots__ = ("check", "value", "outcome")
+    __slots__ = ("check", "outcome", "value")
 
     def __init__(self, check: Callable[[Any], Any], value: Any, outcome: Any) -> None:
         self.check, self.value, self.outcome = check, value, outcome
 
-    def __call__(self, values: List[Any], nodes: List[Any], tape: Any) -> None:
+    def __call__(self, values: list[Any], nodes: list[Any], tape: Any) -> None:
         if not same(self.check(stop_gradient(_fill(self.value, values, None))), self.outcome):
             raise GuardFailed("a guard's outcome changed")
 
@@ -411,14 +412,14 @@ class Program:
     (10.0, 6.0)
     """
 
-    def __init__(self, tag: int, inputs: int, steps: List[Callable[[List[Any], List[Any], Any], None]],
+    def __init__(self, tag: int, inputs: int, steps: list[Callable[[list[Any], list[Any], Any], None]],
                  output: int) -> None:
         self.inputs = inputs
         self.steps = steps
         self.output = output
         self.calls = any(type(step) is _CallStep for step in steps)
 
-    def replay(self, inputs: Sequence[Any]) -> Optional[Tuple[Any, List[Any]]]:
+    def replay(self, inputs: Sequence[Any]) -> tuple[Any, list[Any]] | None:
         """``(output value, cotangents of the inputs)`` at ``inputs``, or None where a real run is needed.
 
         Inputs are given as to :meth:`~.reverse.Tape.variable` (float64
@@ -432,7 +433,7 @@ class Program:
                 return self._run(list(inputs), _rev.Tape(tag))
         return self._run(list(inputs), _rev.Tape(0))
 
-    def _run(self, values: List[Any], tape: Any) -> Optional[Tuple[Any, List[Any]]]:
+    def _run(self, values: list[Any], tape: Any) -> tuple[Any, list[Any]] | None:
         nodes = tape.nodes
         nodes.extend([_rev.VARIABLE] * len(values))
         inputs = len(values)
@@ -472,12 +473,12 @@ class tracing:
         _rev.watch_primals(True)
         return self.recording
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         _rev.watch_primals(False)
         self.recording.tape.recorder = None
 
 
-def record(f: Callable[..., Any], *inputs: Any) -> Tuple[Recording, Optional[Program]]:
+def record(f: Callable[..., Any], *inputs: Any) -> tuple[Recording, Program | None]:
     """Run ``f`` once on reverse-mode values of ``inputs`` while recording: ``(recording, program or None)``.
 
     >>> recording, program = record(lambda x: x * float(stop_gradient(x)), 2.0)
@@ -509,8 +510,8 @@ def guarded(value: Any, check: Callable[[Any], Any]) -> Any:
     return rec.guard(check, value)
 
 
-def _recorder(value: Any) -> Optional[Recording]:
-    found: Optional[Recording] = None
+def _recorder(value: Any) -> Recording | None:
+    found: Recording | None = None
     for x in _leaves(value):
         if type(x) is _rev.Reverse and x.tape.recorder is not None:
             found = x.tape.recorder

@@ -8,15 +8,19 @@ parameters, parameters leaving their domain, NaN site densities).
 import math
 
 import numpy as np
-import pytest
-
 import plait
+import pytest
+from nuts_models import (
+    SCHOOLS_SIGMA,
+    SCHOOLS_Y,
+    eight_schools,
+    regression,
+    regression_data,
+)
 from plait.gradients import perturbation, stop_gradient
 from plait.gradients.reverse import Tape
 from plait.gradients.trace import record
 from plait.inference.embedding import log_density as log_density_module
-
-from nuts_models import SCHOOLS_SIGMA, SCHOOLS_Y, eight_schools, regression, regression_data
 
 
 def _trace(f, *values):
@@ -86,7 +90,7 @@ def test_an_object_array_as_a_constant_refuses_the_recording():
 
 
 def test_formatting_a_traced_value_refuses_the_recording():
-    recording, program = _trace(lambda x: x * len(f"{x}"), 2.0)
+    _, program = _trace(lambda x: x * len(f"{x}"), 2.0)
     assert program is None
 
 

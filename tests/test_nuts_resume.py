@@ -1,7 +1,6 @@
 """A NUTS chain continued with ``resume=`` keeps its adapted step size and mass matrix (issue 19)."""
 
 import numpy as np
-
 import plait
 from plait import Chain
 
