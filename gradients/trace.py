@@ -263,7 +263,7 @@ class Recording:
         if self.claimed != len(self.tape.nodes) - self.inputs:
             self.refuse("a node was pushed outside any recorded step")
             return None
-        return Program(self.tape.tag, self.inputs, self.steps, output.index)
+        return Program(self.inputs, self.steps, output.index)
 
 
 def _copy(outcome: Any) -> Any:
@@ -412,7 +412,7 @@ class Program:
     (10.0, 6.0)
     """
 
-    def __init__(self, tag: int, inputs: int, steps: list[Callable[[list[Any], list[Any], Any], None]],
+    def __init__(self, inputs: int, steps: list[Callable[[list[Any], list[Any], Any], None]],
                  output: int) -> None:
         self.inputs = inputs
         self.steps = steps

@@ -266,14 +266,6 @@ def _sum_status(primal: Any) -> int:
     return float_status(primal if t is float or t is np.float64 else float(np.sum(primal)))
 
 
-def _primal_sum(value: Any) -> float:
-    if type(value) is float:
-        return value
-    if type(value) is Reverse and type(value.primal) is np.float64:
-        return float(value.primal)  # the sampler's hot path: a recorded scalar
-    return float(np.sum(stop_gradient(value)))
-
-
 class LogDensity:
     """The log density of ``model(*args)`` on unconstrained space, with its gradient.
 
