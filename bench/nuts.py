@@ -4,9 +4,8 @@ Run:  python bench/nuts.py [--rounds N]
 
 Models (the same target on the same unconstrained space in both):
 
-* eight schools, non-centred; tau ~ HalfCauchy(5) (NumPyro's HalfCauchy; in
-  plait an Exponential site re-weighted to the HalfCauchy density by a
-  factor, with the same log transform);
+* eight schools, non-centred; tau ~ HalfCauchy(5) (both on the log scale
+  in unconstrained space);
 * logistic regression, 1000 rows x 10 coefficients, Normal(0, 1) prior.
 
 Both samplers: one chain, ``num_warmup`` warmup iterations (Stan's windowed

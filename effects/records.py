@@ -42,6 +42,7 @@ from ..ext._interpreter import SampleConstructor, SampleRequest
 from .distributions import Coupled, Distribution, Support, as_distribution
 from .observations import CONSTANT_BOUNDS, check_observation
 from .lanes import Lanes
+from ..gradients.trace import guarded
 from ..gradients.dual import stop_gradient
 from .transforms import biject_to
 
@@ -341,6 +342,13 @@ def observe(name: Address, dist: Any, value: Any, outside_support: str = "raise"
     return new_observe(name, dist, value)
 
 
+def _bad_weight(plain: Any) -> bool:
+    if type(plain) is np.float64:
+        return bool(plain != plain or plain == math.inf)
+    array = np.asarray(plain, dtype=float)
+    return bool(np.isnan(array).any() or np.isposinf(array).any())
+
+
 def factor(name: Address, log_weight: Any) -> Factor:
     """Multiply the run's weight by ``exp(log_weight)``.
 
@@ -363,9 +371,11 @@ def factor(name: Address, log_weight: Any) -> Factor:
         return Factor(name, float(log_weight))
     # The check reads the plain value: a dual or reverse-mode weight keeps its derivatives,
     # and a batched run's lane values are checked for every lane (without a split).
-    plain = log_weight.data if type(log_weight) is Lanes else stop_gradient(log_weight)
-    array = np.asarray(plain, dtype=float)
-    if np.isnan(array).any() or np.isposinf(array).any():
+    if type(log_weight) is Lanes:
+        bad = _bad_weight(log_weight.data)
+    else:
+        bad = guarded(log_weight, _bad_weight)  # a guard when a gradient program is traced
+    if bad:
         raise InvalidParameterError(
             f"factor {name!r}: log_weight must be below +inf and not NaN, got {log_weight!r}", address=name
         )

@@ -38,6 +38,7 @@ own derivative flows through the primal computation, as with any lower tag.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -67,11 +68,12 @@ class Tape:
     6.0
     """
 
-    __slots__ = ("tag", "nodes")
+    __slots__ = ("tag", "nodes", "recorder")
 
     def __init__(self, tag: int) -> None:
         self.tag = tag
         self.nodes: List[Any] = []
+        self.recorder: Any = None  # a trace.Recording while a traced run records this tape
 
     def variable(self, value: Any) -> "Reverse":
         """A new input of this tape (ints become float64, bools are refused)."""
@@ -101,32 +103,48 @@ class Tape:
                 escaped(y.tag)
             return [None for _ in inputs]
         if seed is None:
-            seed = np.ones(_shape(y.primal), dtype=np.result_type(_dtype(y.primal), np.float32))[()]
-        nodes = self.nodes
+            seed = ones_like_primal(y.primal)
+        cots = backward_nodes(self.nodes, y.index, seed, keep)
         top = y.index
-        cots: List[Any] = [None] * (top + 1)
-        cots[top] = seed
-        for i in range(top, -1, -1):
-            g = cots[i]
-            if g is None:
-                continue
-            backward, parents, payload = nodes[i]
-            if backward is None:
-                continue  # a variable: its cotangent stays in cots
-            cots[i] = None
-            if not keep:
-                nodes[i] = _DONE
-            if type(g) is Sparse:
-                g = g.dense()
-            for position, j in parents:
-                c = backward(g, payload, position)
-                if c is not None:
-                    prev = cots[j]
-                    cots[j] = c if prev is None else _accumulate(prev, c)
         return [_dense(cots[x.index]) if x.index <= top else None for x in inputs]
 
 
+def ones_like_primal(p: Any) -> Any:
+    """The default seed of a backward pass from a value whose primal is ``p``."""
+    return np.ones(_shape(p), dtype=np.result_type(_dtype(p), np.float32))[()]
+
+
+def backward_nodes(nodes: List[Any], top: int, seed: Any, keep: bool) -> List[Any]:
+    """The cotangent of every node up to ``top`` (None where zero), from ``seed`` at node ``top``.
+
+    The loop of :meth:`Tape.backward`, shared with the replay of traced
+    programs (:mod:`.trace`), which keep their nodes in a list of their own.
+    """
+    cots: List[Any] = [None] * (top + 1)
+    cots[top] = seed
+    for i in range(top, -1, -1):
+        g = cots[i]
+        if g is None:
+            continue
+        backward, parents, payload = nodes[i]
+        if backward is None:
+            continue  # a variable: its cotangent stays in cots
+        cots[i] = None
+        if not keep:
+            nodes[i] = _DONE
+        if type(g) is Sparse:
+            g = g.dense()
+        for position, j in parents:
+            c = backward(g, payload, position)
+            if c is not None:
+                prev = cots[j]
+                cots[j] = c if prev is None else _accumulate(prev, c)
+    return cots
+
+
 _DONE = (None, (), None)
+#: The node of an input (no rule).
+VARIABLE = (None, (), None)
 
 
 class Sparse:
@@ -154,6 +172,9 @@ class Sparse:
 
 def _dense(c: Any) -> Any:
     return c.dense() if type(c) is Sparse else c
+
+
+dense = _dense
 
 
 def _accumulate(prev: Any, c: Any) -> Any:
@@ -198,12 +219,41 @@ class Reverse(Dual):
         return 0
 
     def __bool__(self) -> bool:
+        if _TRACING[0]:
+            rec = self.tape.recorder
+            if rec is not None and rec.depth == 0:
+                return bool(rec.guard(bool, self))  # a branch on a traced value: a guard
         return bool(plain(self))
+
+    # The structure of a value does not depend on its numbers: read without the trace's watch.
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The primal's shape."""
+        return _shape(_get_primal(self))
+
+    @property
+    def ndim(self) -> int:
+        """The primal's number of dimensions."""
+        return len(_shape(_get_primal(self)))
+
+    @property
+    def size(self) -> int:
+        """The primal's number of elements."""
+        return math.prod(_shape(_get_primal(self)))
+
+    @property
+    def dtype(self) -> Any:
+        """The primal's dtype."""
+        return _dtype(_get_primal(self))
 
     def __reduce__(self) -> Any:
         raise TypeError("a Reverse value belongs to a running derivative call and cannot be pickled")
 
     def __getitem__(self, index: Any) -> Any:
+        if _TRACING[0]:
+            rec = self.tape.recorder
+            if rec is not None and rec.depth == 0:
+                return rec.call(PROTOCOL_VJPS["getitem"], (self, index), {})
         return PROTOCOL_VJPS["getitem"](self, index)
 
     # Operators go straight to the ufuncs (the Dual fast paths are for Duals only).
@@ -239,10 +289,16 @@ class Reverse(Dual):
         if tag < 0:
             return NotImplemented
         if method != "__call__" or kwargs:
+            rec = _recording(inputs) if _TRACING[0] else None
+            if rec is not None:
+                return rec.call(PROTOCOL_VJPS["ufunc_method"], (ufunc, method, inputs, kwargs), {})
             return PROTOCOL_VJPS["ufunc_method"](ufunc, method, inputs, kwargs)
         partials = UFUNC_VJPS.get(ufunc)
         if partials is None:
             if ufunc in PLAIN:
+                rec = _recording(inputs) if _TRACING[0] else None
+                if rec is not None:  # a comparison of traced values: its outcome is a guard
+                    return rec.call(_plain_ufunc, (ufunc, *inputs), {})
                 return ufunc(*[plain(x) for x in inputs])
             raise NoDerivativeRuleError(
                 f"plait.gradients has no reverse rule for the ufunc {_ufunc_name(ufunc)}; "
@@ -261,15 +317,77 @@ class Reverse(Dual):
                 f"plait.gradients has no reverse rule for {module}.{name}; it was called on "
                 "a reverse-mode value"
             )
+        if _TRACING[0]:
+            rec = _recording((*args, *kwargs.values()))
+            if rec is not None:
+                return rec.call(rule, args, kwargs)
         return rule(*args, **kwargs)
 
 
 _object_new = object.__new__
+_get_primal = Dual.primal.__get__  # type: ignore[misc]  # the slot itself, never watched
 _set_primal = Dual.primal.__set__  # type: ignore[misc]
 _set_tangent = Dual._tangent.__set__  # type: ignore[misc]
 _set_tag = Dual.tag.__set__  # type: ignore[misc, attr-defined]
 _set_tape = Reverse.tape.__set__  # type: ignore[misc, attr-defined]
+_get_tape = Reverse.tape.__get__  # type: ignore[misc, attr-defined]
 _set_index = Reverse.index.__set__  # type: ignore[misc, attr-defined]
+
+def raw_primal(r: Reverse) -> Any:
+    """``r.primal``, read without the watch of a traced run (for :mod:`.trace`)."""
+    return _get_primal(r)
+
+
+def make_reverse(tape: Tape, value: Any, index: int) -> Reverse:
+    """A ``Reverse`` for the existing node ``index`` of ``tape`` holding ``value`` (replays of :mod:`.trace`)."""
+    r = _object_new(Reverse)
+    _set_primal(r, value)
+    _set_tag(r, tape.tag)
+    _set_tape(r, tape)
+    _set_index(r, index)
+    return r
+
+
+def _plain_ufunc(ufunc: Any, *inputs: Any) -> Any:
+    return ufunc(*[plain(x) for x in inputs])
+
+
+#: The number of traced runs recording now (:mod:`.trace`); the hot paths look at nothing else when 0.
+_TRACING = [0]
+
+
+def _recording(values: Any) -> Any:
+    """The recording of the first traced tape among ``values`` (lists looked into), if it is at depth 0."""
+    for x in values:
+        if type(x) is Reverse:
+            rec = x.tape.recorder
+            if rec is not None:
+                return rec if rec.depth == 0 else None
+        elif type(x) is list or type(x) is tuple:
+            rec = _recording(x)
+            if rec is not None:
+                return rec
+    return None
+
+
+def _watched_primal(r: Reverse) -> Any:
+    """``r.primal`` during a traced run: a read outside the rules makes the recording unusable."""
+    p = _get_primal(r)
+    rec = _get_tape(r).recorder
+    if rec is not None and rec.depth == 0 and sys._getframe(1).f_code not in _TRUSTED_READERS:
+        rec.refuse(f"the value of a traced quantity was read outside a derivative rule "
+                   f"({sys._getframe(1).f_code.co_name})")
+    return p
+
+
+def watch_primals(on: bool) -> None:
+    """Swap ``Reverse.primal`` for the watching property (``on``), or back to the plain slot."""
+    _TRACING[0] += 1 if on else -1
+    if _TRACING[0] == 1 and on:
+        setattr(Reverse, "primal", property(_watched_primal))
+    elif _TRACING[0] == 0 and "primal" in Reverse.__dict__:
+        delattr(Reverse, "primal")
+
 
 #: ufunc -> tuple of partials ``partial(y, *primals)`` (or a callable VJP), filled by .reverse_rules
 UFUNC_VJPS: Dict[Any, Any] = {}
@@ -363,8 +481,13 @@ def record_ufunc(ufunc: Any, partials: Any, inputs: Sequence[Any], tag: int) -> 
     if tape is None:
         return y
     if callable(partials):  # a rule with its own VJP (maximum, matmul...)
-        return tape.push(y, partials, tuple(parents), (y, primals))
-    return tape.push(y, _elementwise_back, tuple(parents), (partials, y, primals))
+        r = tape.push(y, partials, tuple(parents), (y, primals))
+    else:
+        r = tape.push(y, _elementwise_back, tuple(parents), (partials, y, primals))
+    rec = tape.recorder
+    if rec is not None and rec.depth == 0:
+        rec.ufunc(ufunc, partials, inputs, tag, tuple(parents))
+    return r
 
 
 def _elementwise_back(g: Any, payload: Any, position: int) -> Any:
@@ -442,6 +565,31 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     tag = r.tag
     if tag not in _LIVE:
         escaped(tag)
+    y = scalar_arithmetic(kind, pa, pb)
+    if y is None:
+        return None
+    if rb is None:
+        parents: tuple[Any, ...] = ((0, ra.index),)  # type: ignore[union-attr]
+    elif ra is None:
+        parents = ((1, rb.index),)
+    else:
+        parents = ((0, ra.index), (1, rb.index))
+    tape = r.tape
+    node = tape.push(y, _SCALAR_BACK[kind], parents, (pa, pb, y))
+    rec = tape.recorder
+    if rec is not None and rec.depth == 0:
+        rec.scalar(kind, a, b, parents)
+    return node
+
+
+def scalar_arithmetic(kind: int, pa: Any, pb: Any) -> Any:
+    """``pa op pb`` (``kind``: add, subtract, multiply, divide) as a float64 (or 0-d dual); None for ``x / 0``.
+
+    The arithmetic of :func:`_scalar_op`, shared with the replay of traced programs.
+
+    >>> scalar_arithmetic(3, 1.0, 4.0), scalar_arithmetic(3, 1.0, 0.0)
+    (np.float64(0.25), None)
+    """
     if kind == 0:
         y = pa + pb
     elif kind == 1:
@@ -455,13 +603,7 @@ def _scalar_op(a: Any, b: Any, kind: int) -> Any:
     ty = type(y)
     if ty is not np.float64 and ty is not Dual:
         y = np.float64(y)
-    if rb is None:
-        parents: tuple[Any, ...] = ((0, ra.index),)  # type: ignore[union-attr]
-    elif ra is None:
-        parents = ((1, rb.index),)
-    else:
-        parents = ((0, ra.index), (1, rb.index))
-    return r.tape.push(y, _SCALAR_BACK[kind], parents, (pa, pb, y))
+    return y
 
 
 def scalar_node(args: Sequence[Any], compute: Callable[..., Any], duals: bool = True) -> Any:
@@ -490,7 +632,12 @@ def scalar_node(args: Sequence[Any], compute: Callable[..., Any], duals: bool = 
     r, plains = found
     y, partials = compute(*plains)
     parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
-    return r.tape.push(y if type(y) is Dual else np.float64(y), _partials_back, parents, partials)
+    tape = r.tape
+    node = tape.push(y if type(y) is Dual else np.float64(y), _partials_back, parents, partials)
+    rec = tape.recorder
+    if rec is not None and rec.depth == 0:
+        rec.fused(args, compute, False, parents)
+    return node
 
 
 def elementwise_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
@@ -519,7 +666,12 @@ def elementwise_node(args: Sequence[Any], compute: Callable[..., Any]) -> Any:
     y, partials = compute(*plains)
     parents = tuple((i, a.index) for i, a in enumerate(args) if type(a) is Reverse)
     shapes = tuple(_shape(p) for p in plains)
-    return r.tape.push(y, _elementwise_partials_back, parents, (partials, shapes))
+    tape = r.tape
+    node = tape.push(y, _elementwise_partials_back, parents, (partials, shapes))
+    rec = tape.recorder
+    if rec is not None and rec.depth == 0:
+        rec.fused(args, compute, True, parents)
+    return node
 
 
 def _operands(args: Sequence[Any], arrays: bool, duals: bool) -> Optional[tuple[Any, List[Any]]]:
@@ -659,7 +811,12 @@ def absorbing_mul(g: Any, d: Any) -> Any:
     (``sqrt(x * y)`` at ``[1, 0]`` has gradient ``[0, inf]`` both ways).
     """
     tg, td = type(g), type(d)
-    if (tg is np.ndarray or tg is np.float64 or tg is float) and (td is np.ndarray or td is np.float64 or td is float):
+    if (tg is np.float64 or tg is float) and (td is np.float64 or td is float):
+        # Python arithmetic on scalars: the same IEEE product, without numpy's error-state context.
+        product = float(g) * float(d)
+        if math.isfinite(product):
+            return product if tg is float and td is float else np.float64(product)
+    elif (tg is np.ndarray or tg is np.float64 or tg is float) and (td is np.ndarray or td is np.float64 or td is float):
         # A finite product means both factors were finite (inf and NaN never multiply to a
         # finite number), and then it is the plain product: one check instead of two.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -686,7 +843,13 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gs[lead + i] != 1)
     if axes:
-        g = np.sum(g, axis=axes, keepdims=True)
+        # np.sum's own path for an ndarray, without its Python wrapper (a third of a cotangent's cost)
+        g = np.add.reduce(g, axis=axes, keepdims=True) if type(g) is np.ndarray else np.sum(g, axis=axes, keepdims=True)
     if lead or _shape(g) != shape:
         g = np.reshape(g, shape)
     return g
+
+
+#: Functions that read a traced value's primal at depth 0 as part of recording it (:func:`_watched_primal`).
+_TRUSTED_READERS = frozenset(f.__code__ for f in (
+    _scalar_op, record_ufunc, _operands, Reverse.__neg__, Reverse.__bool__, Tape.backward))

@@ -64,18 +64,14 @@ def regression_exact(X, y):
 
 
 # -- eight schools, non-centred ----------------------------------------------------------------
-# tau's prior is HalfCauchy(0, 5), written as an Exponential(1) site (log transform, as
-# NumPyro's HalfCauchy) re-weighted by a factor to the HalfCauchy density: plait has no
-# HalfCauchy yet.
+# tau's prior is HalfCauchy(0, 5), on the log scale in unconstrained space (as NumPyro's).
 SCHOOLS_Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
 SCHOOLS_SIGMA = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
-_LOG_HALF_CAUCHY_5 = math.log(2.0 / (math.pi * 5.0))
 
 
 def eight_schools(y, sigma):
     mu = yield plait.sample("mu", plait.Normal(0.0, 5.0))
-    tau = yield plait.sample("tau", plait.Exponential(1.0))
-    yield plait.factor("tau_prior", _LOG_HALF_CAUCHY_5 - np.log1p((tau / 5.0) ** 2) + tau)
+    tau = yield plait.sample("tau", plait.HalfCauchy(5.0))
     eta = yield plait.sample("eta", plait.Normal(np.zeros(len(y)), 1.0))
     yield plait.observe("y", plait.Normal(mu + tau * eta, sigma), y)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import math
 import threading
+from functools import partial
 from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from ...errors import EffectTypeError, InvalidParameterError
 from ...ext._ranges import all_in_range
 from ...gradients.dual import Dual, new, stop_gradient
+from ...gradients.trace import guarded
 from ..lanes import Lanes
 from .supports import FiniteSet, IntRange, Support, float_array
 
@@ -157,7 +159,8 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
             checked = validate(family, name, value.data, kind)
             return value if checked is value.data else Lanes(checked, value.space)
         if isinstance(value, Dual):
-            validate(family, name, stop_gradient(value), kind)
+            # A guard when traced: a replay at a point where this check fails runs the model instead.
+            guarded(value, partial(_passes, family, name, kind))
             return value
         if is_tensor(value):
             validate(family, name, detached(value), kind)
@@ -187,6 +190,18 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
         if inf.any():
             fail(family, name, "finite", value, _where(a, inf))
     return a
+
+
+def _passes(family: str, name: str, kind: str, plain: Any) -> bool:
+    return validate(family, name, plain, kind) is not None
+
+
+def _checked_shape(family: str, name: str, kind: str, plain: Any) -> tuple[int, ...]:
+    return tuple(validate(family, name, plain, kind).shape)
+
+
+def _scalar_in(interval: Any, plain: Any) -> bool:
+    return type(plain) is np.float64 and _in_interval(float(plain), *interval)
 
 
 def _where(a: np.ndarray, bad: np.ndarray) -> str:
@@ -410,7 +425,10 @@ def dual_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
     scalars = _dual_scalars(spec)
     if scalars is not None:
         return scalars, ()
-    plain = {name: validate(family, name, stop_gradient(v), kind) for name, (v, kind) in spec.items()}
+    # A dual parameter's plain value only gives its shape here: checked by a guard when traced.
+    plain = {name: validate(family, name, v, kind) if not isinstance(v, Dual)
+             else np.zeros(guarded(v, partial(_checked_shape, family, name, kind)))
+             for name, (v, kind) in spec.items()}
     arrays, shape = broadcast(family, **plain)
     # isinstance: a reverse-mode value (a Dual subclass) sets the level too
     tag = max((v.tag for v, _ in spec.values() if isinstance(v, Dual)), default=0)
@@ -434,18 +452,15 @@ def _dual_scalars(spec: dict[Any, Any]) -> Any:
         if interval is None:
             return None
         if isinstance(v, Dual):
-            p = v.primal
-            if isinstance(p, Dual):  # nested (forward over reverse): check the plain value
-                p = stop_gradient(p)
-            if type(p) is not np.float64:
+            # A guard when traced (the plain value decides the path taken).
+            if not guarded(v, partial(_scalar_in, interval)):
                 return None
             tag = max(tag, v.tag)
         elif type(v) is float or type(v) is int:
-            p = float(v)
+            if not _in_interval(float(v), *interval):
+                return None  # the general path names the offending value
         else:
             return None
-        if not _in_interval(float(p), *interval):
-            return None  # the general path names the offending value
         values.append(v)
     return [v if isinstance(v, Dual) else new(np.float64(v), None, tag) for v in values]
 

@@ -24,6 +24,7 @@ from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
 from ...gradients.dual import Dual, stop_gradient
+from ...gradients.trace import guarded
 from ...gradients.reverse import Reverse, elementwise_node, scalar_node
 from .base import (
     SCALARS,
@@ -77,10 +78,15 @@ def _reverse_inside(x: Any, params: tuple[Any, ...], closed: bool) -> bool:
     """
     if type(x) is not Reverse and all(type(p) is not Reverse for p in params):
         return False
-    v = stop_gradient(x)
-    if type(v) not in (float, int, np.float64):
-        return False
-    return bool((0.0 <= v if closed else 0.0 < v) and v < _INF)
+    return guarded(x, _closed_inside if closed else _open_inside)  # type: ignore[no-any-return]  # a guard when traced
+
+
+def _open_inside(v: Any) -> bool:
+    return type(v) in (float, int, np.float64) and 0.0 < v < _INF
+
+
+def _closed_inside(v: Any) -> bool:
+    return type(v) in (float, int, np.float64) and 0.0 <= v < _INF
 
 
 def _gamma_log_prob(x: float, a: float, r: float) -> tuple[Any, Any]:

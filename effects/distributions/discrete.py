@@ -29,6 +29,7 @@ from ..lanes import Lanes, lane_data
 from ...errors import InvalidParameterError
 from ...gradients.dual import Dual, stop_gradient
 from ...gradients.reverse import Reverse, elementwise_node
+from ...gradients.trace import guarded, primal_type
 from ...gradients.special import logsumexp as _dual_logsumexp
 from .base import (
     SCALARS,
@@ -114,6 +115,20 @@ def _bernoulli_log_prob_array(x: np.ndarray, p: Any) -> tuple[Any, Any]:
         return lp, (None, np.where(one, 1.0 / p, -1.0 / (1.0 - p)))
 
 
+def _is_probability(p: Any) -> bool:
+    return bool(0.0 <= p <= 1.0)
+
+
+def _scalar_edge(p: Any) -> Any:
+    return 0 if p == 0 else 1 if p == 1 else None
+
+
+def _edges(p: Any) -> Any:
+    """None when no element of ``p`` is 0 or 1, else the masks ``(p == 1, p == 0)``."""
+    ones, zeros = np.equal(p, 1.0), np.equal(p, 0.0)
+    return (ones, zeros) if (ones | zeros).any() else None
+
+
 class Bernoulli(Distribution):
     """Bernoulli(p) on {0, 1}, or ``Bernoulli(logits=l)`` with ``p = expit(l)``; ``True``/``False`` score as 1/0.
 
@@ -146,7 +161,7 @@ class Bernoulli(Distribution):
                 self.p = p
                 self.batch_shape = ()
                 return
-        elif isinstance(p, Dual) and type(p.primal) is np.float64 and 0.0 <= p.primal <= 1.0:
+        elif isinstance(p, Dual) and primal_type(p) is np.float64 and guarded(p, _is_probability):
             # What params() returns for one in-range 0-d dual, without its
             # generic checks: GradInf builds a dual coin at every fork.
             self.p = p
@@ -186,6 +201,15 @@ class Bernoulli(Distribution):
     @property
     def support(self) -> IntRange:
         """{0, 1}, shrunk to {0} for p = 0 and {1} for p = 1."""
+        if isinstance(self.p, Dual):  # a guard when traced: which elements sit on 0 or 1
+            if self.p.shape == ():
+                edge = guarded(self.p, _scalar_edge)
+                return _ZERO if edge == 0 else _ONE if edge == 1 else boolean
+            edges = guarded(self.p, _edges)
+            if edges is None:
+                shape = self.p.shape
+                return IntRange(np.zeros(shape, dtype=np.int64)[()], np.ones(shape, dtype=np.int64)[()])
+            return IntRange(np.where(edges[0], 1, 0), np.where(edges[1], 0, 1))
         p = self.p if type(self.p) is float else plain(self.p)
         if type(p) is float:
             return _ZERO if p == 0 else _ONE if p == 1 else boolean

@@ -31,6 +31,8 @@ from .base import (
     restrict,
     scalar_or_array,
 )
+from ...gradients.reverse import scalar_node
+from .continuous import _reverse_inside
 from .supports import positive, real
 
 __all__ = ["Cauchy", "HalfCauchy", "HalfNormal", "Laplace", "Logistic"]
@@ -317,6 +319,15 @@ class HalfNormal(_HalfScale):
         return self.scale * self.scale * (1.0 - 2.0 / math.pi)
 
 
+def _half_cauchy_log_prob(x: float, scale: float) -> tuple[Any, Any]:
+    """The HalfCauchy log density for ``x >= 0`` and its partials in ``(x, scale)``."""
+    z = x / scale
+    zz = z * z
+    lp = _LOG_2 - _LOG_PI - math.log1p(zz) - math.log(scale)
+    q = 2.0 / (1.0 + zz) / scale
+    return lp, (-z * q, zz * q - 1.0 / scale)
+
+
 class HalfCauchy(_HalfScale):
     """HalfCauchy(scale): ``|Cauchy(0, scale)|``; ``scipy.stats.halfcauchy(scale=scale)``.
 
@@ -329,6 +340,14 @@ class HalfCauchy(_HalfScale):
     """
 
     __slots__ = ()
+
+    def log_prob(self, x: ArrayLike) -> Any:
+        """As :meth:`_HalfScale.log_prob`; one reverse-mode node for a scalar inside the support."""
+        if _reverse_inside(x, (self.scale,), closed=True):
+            lp = scalar_node((x, self.scale), _half_cauchy_log_prob, duals=False)
+            if lp is not None:
+                return lp
+        return super().log_prob(x)
 
     @staticmethod
     def _standard_draw(rng: np.random.Generator, size: tuple[int, ...]) -> Any:

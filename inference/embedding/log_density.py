@@ -59,6 +59,7 @@ from ...errors import ExtraAddressError, InvalidParameterError, LogDensityError
 from ...gradients.api import value_and_grad, value_and_grad_forward
 from ...gradients.dual import Dual, perturbation, stop_gradient
 from ...gradients.reverse import Reverse, Tape
+from ...gradients.trace import Program, float_status, guarded, tracing
 from ...handlers.base import Handler
 from ...handlers.condition import Condition
 from ...handlers.replay import Substitute
@@ -73,6 +74,9 @@ REVERSE_FROM_DIM = 2
 
 #: Exceptions that mean a sampler's point lies outside the model's domain (sampler_log_density_and_grad).
 OUT_OF_DOMAIN: Tuple[Type[BaseException], ...] = (InvalidParameterError, ArithmeticError)
+
+#: Recordings of the sampler's gradient that may be refused before the LogDensity stops trying.
+TRACE_ATTEMPTS = 3
 
 #: The seeds of the two discovery runs (fixed, so a LogDensity is reproducible).
 _DISCOVERY_SEEDS = (20240601, 20240602)
@@ -250,12 +254,16 @@ def _ndim(value: Any) -> int:
     return len(getattr(value, "shape", ()))
 
 
-def _primal_sum(value: Any) -> float:
+def _status(value: Any) -> int:
+    """:func:`~plait.gradients.trace.float_status` of ``value``'s primal sum: a guard when traced."""
     if type(value) is float:
-        return value
-    if type(value) is Reverse and type(value.primal) is np.float64:
-        return float(value.primal)  # the sampler's hot path: a recorded scalar
-    return float(np.sum(stop_gradient(value)))
+        return float_status(value)
+    return guarded(value, _sum_status)  # type: ignore[no-any-return]
+
+
+def _sum_status(primal: Any) -> int:
+    t = type(primal)
+    return float_status(primal if t is float or t is np.float64 else float(np.sum(primal)))
 
 
 class LogDensity:
@@ -306,6 +314,8 @@ class LogDensity:
         self._transforms: Dict[Hashable, Tuple[Any, Transform]] = {}
         self.dim: int = sum(s.size for s in self._sites.values())
         self._all_scalar = all(s.free_shape == () for s in self._sites.values())
+        self._program: Optional[Program] = None  # the sampler's traced gradient (_reverse_pass)
+        self._trace_attempts = TRACE_ATTEMPTS
 
     @property
     def addresses(self) -> List[Hashable]:
@@ -407,17 +417,17 @@ class LogDensity:
                 continue
             if _ndim(lp):
                 lp = np.sum(lp)  # one sum, whose primal serves the checks below too
-            primal = _primal_sum(lp)
-            if math.isnan(primal):
+            status = _status(lp)
+            if status == 2:  # NaN
                 if not strict:
                     return -math.inf
                 raise LogDensityError(f"LogDensity: the log density of {_describe(address, answer, effect)} is NaN", address)
-            if primal == -math.inf:
+            if status == 1:  # -inf
                 zero = True  # keep going: a later NaN must still be reported
             total = total + lp
         if zero:
             return -math.inf
-        if math.isnan(_primal_sum(total)):
+        if _status(total) == 2:
             if not strict:
                 return -math.inf
             raise LogDensityError(
@@ -504,20 +514,44 @@ class LogDensity:
         return value, flat
 
     def _reverse_pass(self, parts: Tuple[Any, ...]) -> Tuple[float, np.ndarray]:
-        """One recorded evaluation and one backward pass on the tape, straight into a flat gradient.
+        """The value and flat gradient at ``parts``: the traced program's replay, else one recorded run.
 
-        The sampler's hot path: the tape is used directly, without the
-        general ``value_and_grad``'s flattening and re-shaping of inputs.
+        The sampler's hot path.  The first run is traced
+        (:mod:`plait.gradients.trace`); later points replay its straight-line
+        program, without the model, handlers or distributions.  A replay
+        that meets a different branch, a parameter check that would fail, or
+        a non-finite site density (its guards) returns None, and the point
+        gets a real run, which is traced in turn (up to ``TRACE_ATTEMPTS``
+        refused recordings: a model that cannot be traced is then just run;
+        a point of density zero is not a refusal).
         """
+        program = self._program
+        if program is not None:
+            replayed = program.replay(parts)
+            if replayed is not None:
+                return self._flat(float(replayed[0]), replayed[1])
         gradient = np.zeros(self.dim)
         with perturbation() as tag:
             tape = Tape(tag)
             leaves = [tape.variable(p) for p in parts]
-            y = self._evaluate(tuple(leaves), strict=False)
+            if self._trace_attempts > 0:
+                with tracing(tape) as recording:
+                    y = self._evaluate(tuple(leaves), strict=False)
+                traced = recording.program(y)
+                if traced is not None:
+                    self._program = traced
+                elif recording.invalid is not None:
+                    self._trace_attempts -= 1  # refused (not just a point of density zero)
+            else:
+                y = self._evaluate(tuple(leaves), strict=False)
             if type(y) is not Reverse:  # -inf, or a density that does not depend on x
                 return float(stop_gradient(y)), gradient
             cotangents = tape.backward(y, leaves)
             value = float(stop_gradient(y.primal))
+        return self._flat(value, cotangents)
+
+    def _flat(self, value: float, cotangents: List[Any]) -> Tuple[float, np.ndarray]:
+        gradient = np.zeros(self.dim)
         for site, c in zip(self._sites.values(), cotangents):
             if c is not None:
                 gradient[site.offset:site.offset + site.size] = np.ravel(c)

@@ -189,6 +189,21 @@ class _GradientKernel(Kernel):
             run.step_size = run.averaging.final_step_size
         run.adapted = True
 
+    # -- checkpoints: a resumed chain continues with the adapted kernel ---------------------------
+    def adapted_state(self, ctx: Context) -> Optional[Dict[str, Any]]:
+        """The step size and inverse mass matrix this kernel uses in ``ctx``'s run, once adapted (else None)."""
+        run = ctx.kernel_state.get(id(self))
+        if run is None or run.metric is None or not run.adapted:
+            return None
+        return {"step_size": run.step_size, "inverse_mass": run.metric.inverse_mass.copy()}
+
+    def restore_adapted(self, ctx: Context, saved: Mapping[str, Any]) -> None:
+        """Continue in ``ctx`` with a checkpoint's adapted step size and mass matrix (no new warmup)."""
+        run = ctx.kernel_state.setdefault(id(self), _BlockRun())
+        run.metric = Metric(saved["inverse_mass"])
+        run.step_size = float(saved["step_size"])
+        run.adapted = True
+
     def _record(self, ctx: Context, transition: Transition, step_size: float) -> None:
         stats = ctx.stats
         stats["diverging"] = transition.diverging
@@ -324,7 +339,7 @@ def _no_start_message(target: Target, density: LogDensity, fixed: Dict[Hashable,
 def nuts(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: int = 1000, num_chains: int = 1,
          seed: SeedLike = None, executor: Optional[concurrent.futures.Executor] = None,
          init: Optional[Mapping[Hashable, Any]] = None, target_accept: float = 0.8, max_tree_depth: int = 10,
-         dense_mass: bool = False, progress: Optional[bool] = None) -> Chain:
+         dense_mass: bool = False, progress: Optional[bool] = None, resume: Optional[Chain] = None) -> Chain:
     """The No-U-Turn Sampler on ``model(*args)``'s continuous latents; returns a :class:`~plait.Chain`.
 
     Multinomial NUTS with the generalised no-U-turn criterion on the
@@ -340,6 +355,9 @@ def nuts(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: in
     kernel=plait.sequence(plait.SingleSite(addresses=...), plait.nuts_kernel()))``.
     ``progress=True`` shows a tqdm bar per chain (draws/s, acceptance,
     divergences so far; by default only when stderr is a terminal).
+    ``resume=chain`` (a chain this function returned, or ``Chain.load``)
+    continues each chain for ``num_samples`` more draws with its adapted
+    step size and mass matrix: no second warmup.
 
     ``chain.sample_stats`` holds, per draw, ``diverging``, ``energy``,
     ``tree_depth``, ``step_size``, ``acceptance_rate`` and ``n_steps``;
@@ -356,13 +374,14 @@ def nuts(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: in
     """
     kernel = nuts_kernel(target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass)
     return _run_gradient_chains("nuts", model, args, kernel, num_samples, num_warmup, num_chains, seed,
-                                executor, init, progress)
+                                executor, init, progress, resume)
 
 
 def hmc(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: int = 1000,
         step_size: Optional[float] = None, num_steps: int = 10, num_chains: int = 1, seed: SeedLike = None,
         executor: Optional[concurrent.futures.Executor] = None, init: Optional[Mapping[Hashable, Any]] = None,
-        target_accept: float = 0.8, dense_mass: bool = False, progress: Optional[bool] = None) -> Chain:
+        target_accept: float = 0.8, dense_mass: bool = False, progress: Optional[bool] = None,
+        resume: Optional[Chain] = None) -> Chain:
     """Static HMC (``num_steps`` leapfrogs per draw) on ``model(*args)``; as :func:`nuts` otherwise.
 
     ``step_size=None`` adapts the step size during warmup; a number fixes it.
@@ -377,14 +396,14 @@ def hmc(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: int
     kernel = hmc_kernel(step_size=step_size, num_steps=num_steps, target_accept=target_accept,
                         dense_mass=dense_mass)
     return _run_gradient_chains("hmc", model, args, kernel, num_samples, num_warmup, num_chains, seed,
-                                executor, init, progress)
+                                executor, init, progress, resume)
 
 
 def _run_gradient_chains(caller: str, model: Callable[..., Any], args: tuple[Any, ...], kernel: Kernel,
                          num_samples: int, num_warmup: int, num_chains: int, seed: SeedLike,
                          executor: Optional[concurrent.futures.Executor], init: Optional[Mapping[Hashable, Any]],
-                         progress: Optional[bool]) -> Chain:
+                         progress: Optional[bool], resume: Optional[Chain] = None) -> Chain:
     # The chain driver's progress bar shows draws/s, acceptance and the divergences so far.
     return run_chains(caller, model, args, kernel=kernel, num_samples=num_samples, burn_in=num_warmup,
                       init=init, num_chains=num_chains, seed=seed, executor=executor, target=GradientTarget,
-                      progress=progress)
+                      progress=progress, resume=resume)

@@ -303,14 +303,19 @@ class ChainCheckpoint:
     #: place of a ``cycle`` kernel in the kernel tree -> its position
     positions: Dict[int, int]
     tallies: Dict[str, List[int]]
+    #: place of a kernel with adapted state (a gradient kernel's step size and mass matrix) -> that state
+    adapted: Dict[int, Any] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, state: Any, ctx: Any, kernel: Any) -> "ChainCheckpoint":
         """The checkpoint of a chain at ``state``, with context ``ctx`` (a copy: the chain may go on)."""
-        places = {id(k): i for i, k in enumerate(_kernel_tree(kernel))}
+        tree = _kernel_tree(kernel)
+        places = {id(k): i for i, k in enumerate(tree)}
         positions = {places[key]: p for key, p in ctx.positions.items() if key in places}
+        adapted = {i: k.adapted_state(ctx) for i, k in enumerate(tree) if hasattr(k, "adapted_state")}
         return cls(state, copy.deepcopy(ctx.rng.bit_generator.state), dict(ctx.scales), positions,
-                   {label: list(tally) for label, tally in ctx.accepted.items()})
+                   {label: list(tally) for label, tally in ctx.accepted.items()},
+                   {i: a for i, a in adapted.items() if a is not None})
 
     def restore(self, ctx: Any, kernel: Any) -> Any:
         """Set ``ctx`` (a fresh context) as the chain had it; return the chain's state."""
@@ -319,6 +324,9 @@ class ChainCheckpoint:
         tree = _kernel_tree(kernel)
         ctx.positions.update({id(tree[i]): p for i, p in self.positions.items() if i < len(tree)})
         ctx.accepted.update({label: list(tally) for label, tally in self.tallies.items()})
+        for i, saved in getattr(self, "adapted", {}).items():  # getattr: checkpoints saved before it existed
+            if i < len(tree) and hasattr(tree[i], "restore_adapted"):
+                tree[i].restore_adapted(ctx, saved)
         return self.state
 
     def __repr__(self) -> str:
