@@ -163,12 +163,12 @@ def batched_table(estimates: int = 1000, plain: int = 300) -> dict:
         ("gene T=0.1", "SIR(1)", gene("reparam", "maxindep"), GENE_THETA, plait.SIR(1)),
     ]
     print(f"batched: K = {estimates} estimates as lanes; per-estimate engine: {plain} estimates "
-          "(gene: 20 and 10); variance +- its SE")
+          "(gene: 400 and 20); variance +- its SE")
     print(f"{'model':12s} {'estimator':24s} {'ms/est':>8s} {'plain':>8s} {'speed-up':>9s} "
           f"{'var batched':>17s} {'var plain':>17s} {'diff/SE':>8s}  engine")
     work = {}
     for model_name, name, model, theta, inference in rows:
-        k_b, k_p = (20, 10) if model_name.startswith("gene") else (estimates, plain)
+        k_b, k_p = (400, 20) if model_name.startswith("gene") else (estimates, plain)
         result, seconds = run_engine(model, theta, inference, k_b, True, 21)
         plain_result, plain_seconds = run_engine(model, theta, inference, k_p, False, 22)
         (vb, sb), (vp, sp) = variance_and_se(result.estimates), variance_and_se(plain_result.estimates)
