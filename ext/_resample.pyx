@@ -46,6 +46,10 @@ How the work is split:
   is redone exactly.  Either way the ancestors are bit-for-bit the
   reference's.  ``out=`` writes them into a given array: the anchors'
   kernels do, and at N = 1e7 fresh pages cost more than the walk.
+  :func:`ess_log_mean_systematic` gives an SMC step its ESS, its log mean
+  weight and, when it resamples, the ancestors, from the same ``exp`` pass.
+  (numpy's floating-point error state does not reach the loop called from
+  C: an underflowing weight is 0, as under numpy's default state.)
 * Multinomial points are not on a grid; they are merged with ``c``: each
   particle compares the next four points unconditionally and adds up the
   comparisons, and only a particle with four children or more loops.
@@ -62,6 +66,7 @@ from _log_weight_checks cimport first_posinf as _first_posinf
 from _log_weight_checks cimport max_log_weight as _max
 from _log_weight_checks cimport nan_error as _nan_error
 from _log_weight_checks cimport normalisable_max as _normalisable_max
+from _log_weight_checks cimport sum_and_squares as _sum_and_squares
 from libc.math cimport INFINITY, ceil, fabs, floor, ldexp, log, log2
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t
@@ -590,6 +595,13 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
     elif not (isinstance(out, np.ndarray) and out.dtype == np.int64 and out.shape == (m,)
               and out.flags.c_contiguous and out.flags.writeable):
         raise ValueError(f"out must be a writeable contiguous int64 array of shape ({m},)")
+    return _systematic_walk(bp, n, interleaved, m, u0, out)
+
+
+cdef object _systematic_walk(double* bp, Py_ssize_t n, double interleaved, Py_ssize_t m,
+                             double u0, object out):
+    """The ancestors into ``out`` from the weights ``bp[:n]`` (scratch: the walk
+    may overwrite them), which sum to about ``interleaved``."""
     cdef int64_t[::1] ov = out
     cdef Py_ssize_t capacity = _FEW if n <= _FEW * 64 else _FEW + n // 64, last
     cdef _Noted few[_FEW]  # enough below 64 * _FEW particles: a heap block above
@@ -700,6 +712,55 @@ def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None,
     instead of a new array, and is returned.
     """
     return _systematic_fused(log_weights, rng, uniforms, size, out)
+
+
+def ess_log_mean_systematic(log_weights: ArrayLike, double limit, rng):
+    """An SMC step's books and draw from one ``exp`` pass: ``(ess, log_mean, ancestors)``.
+
+    ``ess`` and ``log_mean`` are bit-for-bit :func:`plait.ext.ess_and_log_mean`'s
+    (same errors); ``ancestors`` is ``systematic(log_weights, rng=rng)`` when
+    ``ess < limit`` (the same ancestors from the same draw), else None and
+    ``rng`` is not used.  The weights ``exp(lw - max)`` the ESS sums are the
+    ones the walk reads, so the step pays for ``exp`` once.
+
+    >>> import numpy as np
+    >>> from plait.ext import ess_log_mean_systematic
+    >>> ess, log_mean, a = ess_log_mean_systematic(np.log([0.97, 0.01, 0.01, 0.01]), 2.0,
+    ...                                           np.random.default_rng(0))
+    >>> round(ess, 4), round(log_mean, 4), a.tolist()
+    (1.0625, -1.3863, [0, 0, 0, 0])
+    >>> ess_log_mean_systematic([0.0, 0.0], 2.0, np.random.default_rng(0))[2] is None
+    True
+    """
+    lw = _as_log_weights(log_weights)
+    cdef const double[::1] x = lw
+    cdef double mx = _normalisable_max(x)
+    cdef Py_ssize_t n = x.shape[0], start = 0, k
+    buf = _scratch_buffer(n)
+    cdef double[::1] b = buf
+    cdef double* bp = &b[0]
+    cdef double s = 0.0, sum_sq = 0.0
+    while start < n:  # the chunks of ess_and_log_mean, so the same sums
+        k = min(<Py_ssize_t>_CHUNK, n - start)
+        with nogil:
+            _subtract(&x[start], mx, bp + start, k)
+        if _exp_loop != NULL:
+            with nogil:
+                _exp_in_place(bp + start, k)
+        else:
+            view = buf[start:start + k]
+            _np_exp(view, view)
+        with nogil:
+            _sum_and_squares(bp + start, k, &s, &sum_sq)
+        start += k
+    if s != s:
+        raise _nan_error(x)
+    ess = s * s / sum_sq
+    log_mean = (mx + log(s)) - log(<double>n)
+    if not ess < limit:
+        return ess, log_mean, None
+    cdef double u0 = rng.random()
+    return ess, log_mean, _systematic_walk(bp, n, s, n, u0, np.empty(n, dtype=np.int64))
 
 
 def stratified(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:
