@@ -96,6 +96,7 @@ def _exponential_log_prob(x: float, r: float) -> tuple[Any, Any]:
 
 
 _MINUS_HALF = np.float64(-0.5)
+_PLAIN = (float, np.ndarray)  # parameters that sample() may apply in place
 _LOG_SQRT_2PI_F64 = np.float64(_LOG_SQRT_2PI)
 
 
@@ -131,7 +132,15 @@ class Normal(Distribution):
         """Draws ``loc + scale * z`` (a Python float for a scalar draw)."""
         if shape == () and not self.batch_shape:
             return self.loc + self.scale * rng.standard_normal()
-        return self.loc + self.scale * rng.standard_normal(norm_shape(shape) + self.batch_shape)
+        z = rng.standard_normal(norm_shape(shape) + self.batch_shape)
+        loc, scale = self.loc, self.scale
+        if type(loc) in _PLAIN and type(scale) in _PLAIN:
+            # The same values, in place on the new draws (1.0 * z is z exactly).
+            if type(scale) is not float or scale != 1.0:
+                z *= np.float64(scale) if type(scale) is float else scale
+            z += np.float64(loc) if type(loc) is float else loc
+            return z
+        return loc + scale * z
 
     def log_prob(self, x: ArrayLike) -> Any:
         """``-z^2/2 - log(sqrt(2 pi)) - log(scale)`` with ``z = (x - loc) / scale``."""
