@@ -68,6 +68,7 @@ import numpy as np
 from ..effects.distributions.batching import draw, score
 from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
 from ..effects.records import UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
+from ..ext._ancestry import distinct_parents
 from ..ext._interpreter import Process, plain_answer
 from .base import Handler, start
 from .runloop import Execution, _fail
@@ -255,7 +256,7 @@ class Group:
             self._compact(answers, pos, level_end, needed)
             parents = index[needed]
             older, remapped = _ancestors(parents)
-            compacted.append((pos, remapped.astype(index.dtype)))
+            compacted.append((pos, remapped.astype(index.dtype, copy=False)))
             needed, level_end = older, pos
             k -= 1
             if k >= 0 and len(older) == len(gathers[k][1]):
@@ -507,10 +508,7 @@ def _ancestors(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         distinct = sorted(set(values))
         position = {v: i for i, v in enumerate(distinct)}
         return np.array(distinct, dtype=np.intp), np.array([position[v] for v in values], dtype=np.intp)
-    used = np.zeros(int(parents.max()) + 1, dtype=bool)
-    used[parents] = True
-    rank = np.cumsum(used, dtype=np.int64) - 1
-    return np.flatnonzero(used), rank[parents]  # sorted, without a sort
+    return distinct_parents(parents)  # sorted, without a sort
 
 
 def _merged(parts: list[tuple[Group, np.ndarray, Any]], space: Group) -> Any:
