@@ -546,6 +546,10 @@ class Distribution:
     has_enumerate_support: bool = False
     event_shape: tuple[Any, ...] = ()
     _param_names: tuple[Any, ...] = ()
+    #: True when ``__init__`` only validates the parameters and stores each one
+    #: (a 0-d array as a Python number) in the slot of its name, plus
+    #: ``batch_shape``: a batched run then lowers the family without calling it.
+    _stores_params: bool = False
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:  # pragma: no cover
         """A draw of shape ``shape + batch_shape + event_shape``."""

@@ -111,6 +111,7 @@ class Normal(Distribution):
 
     __slots__ = ("loc", "scale")
     _param_names = ("loc", "scale")
+    _stores_params = True
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0) -> None:
         # Converting first keeps the comparisons float-only (faster); chained
