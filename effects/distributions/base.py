@@ -383,8 +383,9 @@ def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
             shapes.append(checked.shape)
     finally:
         _TRUSTED.keep_lanes = False
-    if all(len(s) == 0 for s in shapes):
-        return out, ()
+    distinct = {s for s in shapes if s}
+    if len(distinct) <= 1:  # the common case, without numpy's broadcasting machinery
+        return out, distinct.pop() if distinct else ()
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
