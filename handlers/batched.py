@@ -131,8 +131,10 @@ class Group:
         self.prune_at = 64 * size + 4096
         #: The final state of the loop the group waits at, once the engine ran it.
         self.loop_answer: Any = UNSET
-        #: Which lane of the run's first population each lane descends from.
-        self.lane_ids: np.ndarray = np.arange(size)
+        #: Which lane of the run's first population each lane descends from; kept
+        #: only by runs that record their sites (the one reader), else None after a
+        #: resampling (a gather per step saved).
+        self.lane_ids: Optional[np.ndarray] = np.arange(size)
         #: address -> (kind, value) of the sites met, when the run records them.
         self.sites: dict[Any, tuple[str, Any]] = {}
         #: Values of enclosing groups as this group's lane values (see adopt).
@@ -213,7 +215,8 @@ class Group:
         """Keep lanes ``index`` (in this order), with their weights."""
         self._gather(index)
         self.log_weights = self.log_weights[index]
-        self.lane_ids = self.lane_ids[index]
+        if self.lane_ids is not None:
+            self.lane_ids = self.lane_ids[index]
         if self.origin is not None:
             self.origin = self.origin[index]
 
@@ -222,7 +225,8 @@ class Group:
         self._gather(index)
         self.log_weights = np.zeros(len(index))
         self.fresh = True
-        self.lane_ids = self.lane_ids[index]
+        ids = self.lane_ids
+        self.lane_ids = ids[index] if ids is not None and self.run.record_sites else None
         if self.stored > self.prune_at:
             self.prune()
             self.prune_at = 2 * self.stored + 64 * self.size + 4096
@@ -605,7 +609,7 @@ class BatchedRun:
         origin = None if parent.origin is None else parent.origin[lanes]
         group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),
                       parent.parent, origin)
-        group.lane_ids = parent.lane_ids[lanes]
+        group.lane_ids = None if parent.lane_ids is None else parent.lane_ids[lanes]
         self.groups.append(group)
         self.forks += 1
 
