@@ -134,7 +134,7 @@ class Group:
         #: Which lane of the run's first population each lane descends from; kept
         #: only by runs that record their sites (the one reader), else None after a
         #: resampling (a gather per step saved).
-        self.lane_ids: Optional[np.ndarray] = np.arange(size)
+        self.lane_ids: np.ndarray | None = np.arange(size)
         #: address -> (kind, value) of the sites met, when the run records them.
         self.sites: dict[Any, tuple[str, Any]] = {}
         #: Values of enclosing groups as this group's lane values (see adopt).
