@@ -8,7 +8,8 @@ virtualenv, with plait's parent folder and this repository on the path::
 
     P=/work/anchors-venv/bin/python A=/work/shared/bench-anchors
     PYTHONPATH=/work/anchors-build:/work/wt/NAME $P $A/bench_resample.py \\
-        --pythonpath /work/wt/NAME/plait --impl plait=bench.adapters:systematic
+        --pythonpath /work/wt/NAME/plait --impl plait=bench.adapters:systematic \\
+        --impl plait_smc=bench.adapters:smc_systematic
     PYTHONPATH=/work/anchors-build:/work/wt/NAME $P $A/bench_smc.py \\
         --pythonpath /work/wt/NAME/plait --impl plait=bench.adapters:lgssm_logz \\
         --impl numpy=bench.adapters:numpy_filter_logz \\
@@ -19,6 +20,7 @@ virtualenv, with plait's parent folder and this repository on the path::
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -35,6 +37,12 @@ _rng = np.random.default_rng(2024)
 def systematic(logw: np.ndarray) -> np.ndarray:
     """bench_resample: float64[N] unnormalised log-weights -> int64[N] ancestors (a new array)."""
     return plait.ext.systematic(logw, rng=_rng)
+
+
+def smc_systematic(logw: np.ndarray) -> np.ndarray:
+    """The same as an SMC step of plait draws it: ESS and log mean weight, then the
+    ancestors, from one ``exp`` pass (``ess_log_mean_systematic``; resampling forced)."""
+    return plait.ext.ess_log_mean_systematic(logw, math.inf, _rng)[2]
 
 
 _out: dict = {}

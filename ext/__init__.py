@@ -33,6 +33,7 @@ from . import _logweights, reference, resample_reference
 from ._logweights import ess, ess_and_log_mean, log_normalize, logsumexp, normalize
 from ._ranges import all_in_range
 from ._resample import (
+    ess_log_mean_systematic,
     log_evidence_increment,
     multinomial,
     resample_generic,
@@ -48,6 +49,7 @@ __all__ = [
     "log_normalize",
     "ess",
     "ess_and_log_mean",
+    "ess_log_mean_systematic",
     "log_evidence_increment",
     "multinomial",
     "systematic",

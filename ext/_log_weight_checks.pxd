@@ -60,3 +60,24 @@ cdef inline double normalisable_max(const double[::1] x) except? -1.0:
             )
         raise ValueError("all weights are zero (every log-weight is -inf): nothing to normalise")
     return m
+
+
+cdef inline void sum_and_squares(const double* e, Py_ssize_t n, double* s, double* q) noexcept nogil:
+    # Eight partial sums, as in max_log_weight.  The squares cost almost nothing extra,
+    # so one routine serves logsumexp and ess alike.
+    cdef Py_ssize_t i, j, n8 = n - n % 8
+    cdef double ps[8]
+    cdef double pq[8]
+    for j in range(8):
+        ps[j] = 0.0
+        pq[j] = 0.0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            ps[j] += e[i + j]
+            pq[j] += e[i + j] * e[i + j]
+    for i in range(n8, n):
+        s[0] += e[i]
+        q[0] += e[i] * e[i]
+    for j in range(8):
+        s[0] += ps[j]
+        q[0] += pq[j]

@@ -28,6 +28,7 @@ from _log_weight_checks cimport first_posinf as _first_posinf
 from _log_weight_checks cimport max_log_weight as _max
 from _log_weight_checks cimport nan_error as _nan_error
 from _log_weight_checks cimport normalisable_max as _normalisable_max
+from _log_weight_checks cimport sum_and_squares as _sum_and_squares
 from libc.math cimport INFINITY, log
 
 # Large enough that the cost of one numpy call (about 1 us) is spread thin,
@@ -39,27 +40,6 @@ CHUNK_SIZE = _CHUNK
 
 _np_exp = np.exp
 
-
-
-cdef void _sum_and_squares(const double* e, Py_ssize_t n, double* s, double* q) noexcept nogil:
-    # Eight partial sums, as in _max.  The squares cost almost nothing extra,
-    # so one routine serves logsumexp and ess alike.
-    cdef Py_ssize_t i, j, n8 = n - n % 8
-    cdef double ps[8]
-    cdef double pq[8]
-    for j in range(8):
-        ps[j] = 0.0
-        pq[j] = 0.0
-    for i in range(0, n8, 8):
-        for j in range(8):
-            ps[j] += e[i + j]
-            pq[j] += e[i + j] * e[i + j]
-    for i in range(n8, n):
-        s[0] += e[i]
-        q[0] += e[i] * e[i]
-    for j in range(8):
-        s[0] += ps[j]
-        q[0] += pq[j]
 
 
 cdef void _subtract(const double* x, double m, double* out, Py_ssize_t n) noexcept nogil:

@@ -13,6 +13,9 @@ def systematic(
     size: Optional[SupportsIndex] = None,
     out: Optional[NDArray[np.int64]] = None,
 ) -> NDArray[np.int64]: ...
+def ess_log_mean_systematic(
+    log_weights: ArrayLike, limit: float, rng: np.random.Generator
+) -> tuple[float, float, NDArray[np.int64] | None]: ...
 def stratified(
     log_weights: ArrayLike,
     rng: Optional[np.random.Generator] = None,

@@ -32,17 +32,24 @@ How the work is split:
 * Systematic resampling, the scheme every SMC tier uses by default, takes a
   faster road (:func:`_systematic_fused`), since on this project's machines
   ``exp`` costs more than memory: ``exp`` is computed once, into a scratch
-  buffer kept per thread (so no fresh pages per call), and the cumulative sum
+  buffer kept per thread (so no fresh pages per call), by numpy's own SIMD
+  loop called from C a chunk at a time (no Python call per chunk: at
+  N = 1e3 those cost as much as the arithmetic), and the cumulative sum
   is fused with the walk, so the serial chain of additions, which cannot be
   vectorised, is paid once and hides the walk's other work.  The walk needs
   ``M / S`` before ``S`` (the last cumulative sum) is known, so it runs on
-  ``S'``, numpy's pairwise sum of the same weights, and notes (with its
+  ``S'``, the same weights summed in eight interleaved sums (no chain of
+  dependent additions), chunk by chunk as ``exp`` leaves them, and notes (with its
   cumulative weight) every particle whose count lies within ``eta`` of a
   step; afterwards those few (about ``2 eta N``) are recounted with the exact
   ``M / S``, when an error bound says that suffices; otherwise the whole walk
   is redone exactly.  Either way the ancestors are bit-for-bit the
   reference's.  ``out=`` writes them into a given array: the anchors'
   kernels do, and at N = 1e7 fresh pages cost more than the walk.
+  :func:`ess_log_mean_systematic` gives an SMC step its ESS, its log mean
+  weight and, when it resamples, the ancestors, from the same ``exp`` pass.
+  (numpy's floating-point error state does not reach the loop called from
+  C: an underflowing weight is 0, as under numpy's default state.)
 * Multinomial points are not on a grid; they are merged with ``c``: each
   particle compares the next four points unconditionally and adds up the
   comparisons, and only a particle with four children or more loops.
@@ -59,21 +66,79 @@ from _log_weight_checks cimport first_posinf as _first_posinf
 from _log_weight_checks cimport max_log_weight as _max
 from _log_weight_checks cimport nan_error as _nan_error
 from _log_weight_checks cimport normalisable_max as _normalisable_max
+from _log_weight_checks cimport sum_and_squares as _sum_and_squares
 from libc.math cimport INFINITY, ceil, fabs, floor, ldexp, log, log2
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t
+
+cimport numpy as cnp
 
 from ._logweights import log_normalize as _log_normalize
 from ._logweights import logsumexp as _logsumexp
 
 _np_exp = np.exp
-_np_max = np.max
 _np_log = np.log
 
 _EMPTY = "cannot normalise an empty array of log-weights"
 _ONE_SOURCE = "give exactly one of rng= and uniforms="
 
 _Generator = np.random.Generator
+
+
+# --- numpy's exp, called from C ----------------------------------------------------
+#
+# numpy's float64 exp loop is chosen at import for the CPU (SIMD) and is the
+# one ``np.exp`` runs on a contiguous array.  Called directly on a chunk it
+# gives the same bits, without a Python call, a view and a dispatch per chunk
+# (at N = 1e3 those cost as much as the kernel's arithmetic).
+
+ctypedef void (*_UnaryLoop)(char**, cnp.npy_intp*, cnp.npy_intp*, void*) noexcept nogil
+
+cdef _UnaryLoop _exp_loop = NULL
+cdef void* _exp_loop_data = NULL
+
+
+cdef void _find_exp_loop():
+    global _exp_loop, _exp_loop_data
+    cdef cnp.ufunc exp = np.exp
+    cdef int i
+    for i in range(exp.ntypes):
+        if exp.nargs == 2 and exp.types[2 * i] == cnp.NPY_DOUBLE \
+                and exp.types[2 * i + 1] == cnp.NPY_DOUBLE:
+            _exp_loop = <_UnaryLoop><void*>exp.functions[i]  # (numpy runs it without the GIL too)
+            _exp_loop_data = exp.data[i]
+            return
+
+
+_find_exp_loop()
+
+
+cdef inline void _exp_in_place(double* p, Py_ssize_t k) noexcept nogil:
+    # (Only when _exp_loop was found; see _exp_chunk.)
+    cdef char* args[2]
+    cdef cnp.npy_intp dims[1]
+    cdef cnp.npy_intp steps[2]
+    args[0] = <char*>p
+    args[1] = <char*>p
+    dims[0] = k
+    steps[0] = sizeof(double)
+    steps[1] = sizeof(double)
+    _exp_loop(args, dims, steps, _exp_loop_data)
+
+
+cdef double _sum8(const double* p, Py_ssize_t k) noexcept nogil:
+    # Eight running sums: no chain of dependent additions (the order does not
+    # matter where this is used).
+    cdef double a[8]
+    cdef Py_ssize_t i, j, k8 = k - k % 8
+    for j in range(8):
+        a[j] = 0.0
+    for i in range(0, k8, 8):
+        for j in range(8):
+            a[j] += p[i + j]
+    for i in range(k8, k):
+        a[0] += p[i]
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
 
 # --- checks on log-weights (as in _logweights.pyx) ----------------------------
@@ -497,7 +562,7 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
     cdef const double[::1] x = lw
     if x.shape[0] == 0:
         raise ValueError(_EMPTY)
-    cdef double mx = _np_max(lw)  # numpy's is SIMD; NaN comes out as NaN
+    cdef double mx = _max(x)  # NaN is skipped, and found by the sums
     if not (-INFINITY < mx < INFINITY):
         mx = _normalisable_max(x)  # raises, unless the NaN is beside finite weights
         raise _nan_error(x)
@@ -505,16 +570,23 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
     buf = _scratch_buffer(n)
     cdef double[::1] b = buf
     cdef double* bp = &b[0]
-    cdef double pairwise = 0.0
-    start = 0
-    while start < n:
-        k = min(<Py_ssize_t>_CHUNK, n - start)
+    cdef double interleaved = 0.0  # S', summed in another order than S
+    if _exp_loop != NULL:
+        with nogil:  # chunk by chunk, so that the sum reads what exp left in L2
+            start = 0
+            while start < n:
+                k = min(<Py_ssize_t>_CHUNK, n - start)
+                _subtract(&x[start], mx, bp + start, k)
+                _exp_in_place(bp + start, k)
+                interleaved += _sum8(bp + start, k)
+                start += k
+    else:
         with nogil:
-            _subtract(&x[start], mx, bp + start, k)
-        view = buf[start:start + k] if k < n else buf
-        _np_exp(view, view)
-        pairwise += view.sum()
-        start += k
+            _subtract(&x[0], mx, bp, n)
+        _np_exp(buf, buf)
+        interleaved = buf.sum()
+    if interleaved != interleaved:
+        raise _nan_error(x)
     cdef Py_ssize_t m = _size(size, n)
     cdef double u0 = rng.random() if rng is not None else _uniforms(
         "systematic", rng, uniforms, 1, n, m)[0]
@@ -523,6 +595,13 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
     elif not (isinstance(out, np.ndarray) and out.dtype == np.int64 and out.shape == (m,)
               and out.flags.c_contiguous and out.flags.writeable):
         raise ValueError(f"out must be a writeable contiguous int64 array of shape ({m},)")
+    return _systematic_walk(bp, n, interleaved, m, u0, out)
+
+
+cdef object _systematic_walk(double* bp, Py_ssize_t n, double interleaved, Py_ssize_t m,
+                             double u0, object out):
+    """The ancestors into ``out`` from the weights ``bp[:n]`` (scratch: the walk
+    may overwrite them), which sum to about ``interleaved``."""
     cdef int64_t[::1] ov = out
     cdef Py_ssize_t capacity = _FEW if n <= _FEW * 64 else _FEW + n // 64, last
     cdef _Noted few[_FEW]  # enough below 64 * _FEW particles: a heap block above
@@ -535,12 +614,12 @@ cdef object _systematic_fused(object log_weights, object rng, object uniforms, o
         raise MemoryError()
     recount.e, recount.n, recount.m, recount.u, recount.out = bp, n, m, u0, &ov[0]
     recount.jlast = -1
-    # eta = 2^-bits, about 2^-36 M: the sequential and the pairwise sums agree
+    # eta = 2^-bits, about 2^-36 M: the sequential and the interleaved sums agree
     # far closer than that, so the recount is nearly always enough; and
     # (M + 2) 2^bits < 2^37 fits the int64 of _scaled.
     cdef int bits = 36 - <int>ceil(log2(<double>m + 2.0))
     recount.bits = bits if bits > 0 else 0
-    recount.q_walk = ldexp(<double>m / pairwise, recount.bits)
+    recount.q_walk = ldexp(<double>m / interleaved, recount.bits)
     recount.shift_walk = ldexp(1.0 - u0, recount.bits)
     cdef double s, delta, eta = ldexp(1.0, -recount.bits)
     try:
@@ -633,6 +712,55 @@ def systematic(log_weights: ArrayLike, rng=None, uniforms=None, size=None,
     instead of a new array, and is returned.
     """
     return _systematic_fused(log_weights, rng, uniforms, size, out)
+
+
+def ess_log_mean_systematic(log_weights: ArrayLike, double limit, rng):
+    """An SMC step's books and draw from one ``exp`` pass: ``(ess, log_mean, ancestors)``.
+
+    ``ess`` and ``log_mean`` are bit-for-bit :func:`plait.ext.ess_and_log_mean`'s
+    (same errors); ``ancestors`` is ``systematic(log_weights, rng=rng)`` when
+    ``ess < limit`` (the same ancestors from the same draw), else None and
+    ``rng`` is not used.  The weights ``exp(lw - max)`` the ESS sums are the
+    ones the walk reads, so the step pays for ``exp`` once.
+
+    >>> import numpy as np
+    >>> from plait.ext import ess_log_mean_systematic
+    >>> ess, log_mean, a = ess_log_mean_systematic(np.log([0.97, 0.01, 0.01, 0.01]), 2.0,
+    ...                                           np.random.default_rng(0))
+    >>> round(ess, 4), round(log_mean, 4), a.tolist()
+    (1.0625, -1.3863, [0, 0, 0, 0])
+    >>> ess_log_mean_systematic([0.0, 0.0], 2.0, np.random.default_rng(0))[2] is None
+    True
+    """
+    lw = _as_log_weights(log_weights)
+    cdef const double[::1] x = lw
+    cdef double mx = _normalisable_max(x)
+    cdef Py_ssize_t n = x.shape[0], start = 0, k
+    buf = _scratch_buffer(n)
+    cdef double[::1] b = buf
+    cdef double* bp = &b[0]
+    cdef double s = 0.0, sum_sq = 0.0
+    while start < n:  # the chunks of ess_and_log_mean, so the same sums
+        k = min(<Py_ssize_t>_CHUNK, n - start)
+        with nogil:
+            _subtract(&x[start], mx, bp + start, k)
+        if _exp_loop != NULL:
+            with nogil:
+                _exp_in_place(bp + start, k)
+        else:
+            view = buf[start:start + k]
+            _np_exp(view, view)
+        with nogil:
+            _sum_and_squares(bp + start, k, &s, &sum_sq)
+        start += k
+    if s != s:
+        raise _nan_error(x)
+    ess = s * s / sum_sq
+    log_mean = (mx + log(s)) - log(<double>n)
+    if not ess < limit:
+        return ess, log_mean, None
+    cdef double u0 = rng.random()
+    return ess, log_mean, _systematic_walk(bp, n, s, n, u0, np.empty(n, dtype=np.int64))
 
 
 def stratified(log_weights: ArrayLike, rng=None, uniforms=None, size=None) -> np.ndarray:

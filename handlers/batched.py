@@ -68,6 +68,7 @@ import numpy as np
 from ..effects.distributions.batching import draw, score
 from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
 from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
+from ..ext._ancestry import distinct_parents
 from ..ext._interpreter import Process, plain_answer
 from .base import Handler, start
 from .runloop import Execution, _fail
@@ -200,8 +201,10 @@ class Group:
         self.prune_at = 64 * size + 4096
         #: The final state of the loop the group waits at, once the engine ran it.
         self.loop_answer: Any = UNSET
-        #: Which lane of the run's first population each lane descends from.
-        self.lane_ids: np.ndarray = np.arange(size)
+        #: Which lane of the run's first population each lane descends from; kept
+        #: only by runs that record their sites (the one reader), else None after a
+        #: resampling (a gather per step saved).
+        self.lane_ids: np.ndarray | None = np.arange(size)
         #: Per-lane arrays an engine keeps with the lanes (one entry per lane, gathered,
         #: split and inherited by loop steps like the log-weights).
         self.carried: dict[str, np.ndarray] = (
@@ -286,7 +289,8 @@ class Group:
         """Keep lanes ``index`` (in this order), with their weights."""
         self._gather(index)
         self.log_weights = self.log_weights[index]
-        self.lane_ids = self.lane_ids[index]
+        if self.lane_ids is not None:
+            self.lane_ids = self.lane_ids[index]
         if self.origin is not None:
             self.origin = self.origin[index]
 
@@ -295,7 +299,8 @@ class Group:
         self._gather(index)
         self.log_weights = np.zeros(len(index))
         self.fresh = True
-        self.lane_ids = self.lane_ids[index]
+        ids = self.lane_ids
+        self.lane_ids = ids[index] if ids is not None and self.run.record_sites else None
         if self.stored > self.prune_at:
             self.prune()
             self.prune_at = 2 * self.stored + 64 * self.size + 4096
@@ -332,7 +337,7 @@ class Group:
             self._compact(answers, pos, level_end, needed)
             parents = index[needed]
             older, remapped = _ancestors(parents)
-            compacted.append((pos, remapped.astype(index.dtype)))
+            compacted.append((pos, remapped.astype(index.dtype, copy=False)))
             needed, level_end = older, pos
             k -= 1
             if k >= 0 and len(older) == len(gathers[k][1]):
@@ -612,10 +617,7 @@ def _ancestors(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         distinct = sorted(set(values))
         position = {v: i for i, v in enumerate(distinct)}
         return np.array(distinct, dtype=np.intp), np.array([position[v] for v in values], dtype=np.intp)
-    used = np.zeros(int(parents.max()) + 1, dtype=bool)
-    used[parents] = True
-    rank = np.cumsum(used, dtype=np.int64) - 1
-    return np.flatnonzero(used), rank[parents]  # sorted, without a sort
+    return distinct_parents(parents)  # sorted, without a sort
 
 
 def _merged(parts: list[tuple[Group, np.ndarray, Any]], space: Group) -> Any:
@@ -717,7 +719,7 @@ class BatchedRun:
         origin = None if parent.origin is None else parent.origin[lanes]
         group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),
                       parent.parent, origin)
-        group.lane_ids = parent.lane_ids[lanes]
+        group.lane_ids = None if parent.lane_ids is None else parent.lane_ids[lanes]
         group.carried = {k: v[lanes] for k, v in parent.carried.items()}
         self.groups.append(group)
         self.forks += 1

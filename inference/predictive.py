@@ -181,6 +181,7 @@ def simulate_draws_batched(
         values: dict[Hashable, list[Any]] = {}
         kinds: dict[Hashable, str] = {}
         for group in run.groups:
+            assert group.lane_ids is not None  # (a run that records its sites keeps them)
             if strict:
                 lane = int(group.lane_ids[0])
                 _check_condition(lane, conditions[lane], group.sites)

@@ -398,8 +398,9 @@ def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
             shapes.append(checked.shape)
     finally:
         _TRUSTED.keep_lanes = False
-    if all(len(s) == 0 for s in shapes):
-        return out, ()
+    distinct = {s for s in shapes if s}
+    if len(distinct) <= 1:  # the common case, without numpy's broadcasting machinery
+        return out, distinct.pop() if distinct else ()
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
@@ -561,6 +562,10 @@ class Distribution:
     has_enumerate_support: bool = False
     event_shape: tuple[Any, ...] = ()
     _param_names: tuple[Any, ...] = ()
+    #: True when ``__init__`` only validates the parameters and stores each one
+    #: (a 0-d array as a Python number) in the slot of its name, plus
+    #: ``batch_shape``: a batched run then lowers the family without calling it.
+    _stores_params: bool = False
 
     def sample(self, rng: np.random.Generator, shape: Any = ()) -> Any:  # pragma: no cover
         """A draw of shape ``shape + batch_shape + event_shape``."""

@@ -60,6 +60,12 @@ def lowered(dist: Any, space: Any = None) -> Any:
     >>> lowered(Categorical(probs)).batch_shape
     (2,)
     """
+    cls = type(dist)
+    if cls._stores_params and not getattr(cls, "_param_event_dims", None):
+        per_lane_batch = len(dist.batch_shape)
+        built = _stored(cls, [_plain(getattr(dist, n), per_lane_batch, space) for n in cls._param_names])
+        if built is not None:
+            return built
     with trusted():
         return _lowered(dist, space)
 
@@ -74,6 +80,28 @@ def _lowered(dist: Any, space: Any) -> Any:
     return type(dist)(**{
         n: _plain(getattr(dist, n), per_lane_batch + event_dims.get(n, 0), space) for n in names
     })
+
+
+def _stored(cls: Any, plain: list[Any]) -> Any:
+    """What ``cls(*plain)`` builds, for a family that only stores its (checked) parameters.
+
+    None when a parameter is neither a float nor an array (a dual number: the
+    constructor knows its shape).
+    """
+    dist = object.__new__(cls)
+    shape: Any = ()
+    for name, value in zip(cls._param_names, plain):
+        object.__setattr__(dist, name, value)
+        t = type(value)
+        if t is not np.ndarray:
+            if t is not float:
+                return None
+            continue
+        value_shape = value.shape
+        if value_shape and value_shape != shape:
+            shape = np.broadcast_shapes(shape, value_shape) if shape else value_shape
+    dist.batch_shape = tuple(shape)
+    return dist
 
 
 def plain_by_value(dist: Any) -> Any:

@@ -101,6 +101,11 @@ def _exponential_log_prob(x: float, r: float) -> tuple[Any, Any]:
     return -x * r + math.log(r), (-r, 1.0 / r - x)
 
 
+_MINUS_HALF = np.float64(-0.5)
+_PLAIN = (float, np.ndarray)  # parameters that sample() may apply in place
+_LOG_SQRT_2PI_F64 = np.float64(_LOG_SQRT_2PI)
+
+
 class Normal(Distribution):
     """Normal(loc, scale) with ``scale > 0``.
 
@@ -112,6 +117,7 @@ class Normal(Distribution):
 
     __slots__ = ("loc", "scale")
     _param_names = ("loc", "scale")
+    _stores_params = True
 
     def __init__(self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0) -> None:
         # Converting first keeps the comparisons float-only (faster); chained
@@ -133,7 +139,15 @@ class Normal(Distribution):
         """Draws ``loc + scale * z`` (a Python float for a scalar draw)."""
         if shape == () and not self.batch_shape:
             return self.loc + self.scale * rng.standard_normal()
-        return self.loc + self.scale * rng.standard_normal(norm_shape(shape) + self.batch_shape)
+        z = rng.standard_normal(norm_shape(shape) + self.batch_shape)
+        loc, scale = self.loc, self.scale
+        if type(loc) in _PLAIN and type(scale) in _PLAIN:
+            # The same values, in place on the new draws (1.0 * z is z exactly).
+            if type(scale) is not float or scale != 1.0:
+                z *= np.float64(scale) if type(scale) is float else scale
+            z += np.float64(loc) if type(loc) is float else loc
+            return z
+        return loc + scale * z
 
     def log_prob(self, x: ArrayLike) -> Any:
         """``-z^2/2 - log(sqrt(2 pi)) - log(scale)`` with ``z = (x - loc) / scale``."""
@@ -151,6 +165,16 @@ class Normal(Distribution):
                 return lp
         z = (as_values(x) - self.loc) / self.scale
         with np.errstate(over="ignore"):
+            if type(z) is np.ndarray and z.dtype == np.float64:
+                # z is a new array: the same values in place (-z z / 2 is z z (-0.5)
+                # exactly: a sign and a power of two, no rounding; and no division)
+                # (numpy scalars: an in-place operation with a Python float costs
+                # several passes' worth more in numpy 2)
+                np.multiply(z, z, out=z)
+                z *= _MINUS_HALF
+                z -= _LOG_SQRT_2PI_F64
+                z -= np.log(self.scale)
+                return z
             return out(-z * z / 2.0 - _LOG_SQRT_2PI - np.log(self.scale))
 
     @property

@@ -77,7 +77,7 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
                 continue
             if run.done:
                 break  # the last weighing happened at the last pause
-            if not np.any(run.log_weights() > -math.inf):
+            if not (run.log_weights() > -math.inf).any():  # (the method: no Python wrapper)
                 books.extinct(run.log_weights(), lambda: run.groups[0].last_site)
                 break  # every particle is impossible: the evidence estimate is 0
             weigh(lambda: run.groups[0].last_site)

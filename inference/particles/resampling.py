@@ -85,7 +85,7 @@ class AdaptiveResampling:
         >>> books.extinct(np.array([-np.inf, -np.inf]), "y"); books.dead_at
         'y'
         """
-        if self.dead_at is None and len(log_weights) and not np.any(log_weights > -math.inf):
+        if self.dead_at is None and len(log_weights) and not (log_weights > -math.inf).any():
             self.dead_at = site() if callable(site) else site
 
     def after_weighting(
@@ -99,24 +99,26 @@ class AdaptiveResampling:
         (or allowed: ``may_resample=False``), and when every weight is zero.
         """
         self.steps += 1
+        limit = self.threshold * len(log_weights) if may_resample else 0.0
+        ancestors = None
         try:
-            ess, log_mean = _ext.ess_and_log_mean(log_weights)  # one pass for both
+            if self.kernel is _ext.systematic and self.report is None:
+                # One exp pass for the books and the draw (no report can come between them).
+                ess, log_mean, ancestors = _ext.ess_log_mean_systematic(log_weights, limit, self.rng)
+            else:
+                ess, log_mean = _ext.ess_and_log_mean(log_weights)  # one pass for both
         except ValueError:
             if np.any(log_weights > -math.inf):
                 raise  # NaN or +inf: the message says which particle
             ess, log_mean = 0.0, -math.inf  # every particle is impossible: the evidence estimate is 0
         self.ess_history.append(ess)
-        if ess == 0.0:
-            if self.report is not None and describe is not None:
-                self.report(self.steps, describe())
-            return None
         if self.report is not None and describe is not None:
             self.report(self.steps, describe())
-        if not may_resample or ess >= self.threshold * len(log_weights):
+        if ess == 0.0 or not ess < limit:
             return None
         self.log_evidence += log_mean
         self.resample_count += 1
-        return self.kernel(log_weights, rng=self.rng)
+        return ancestors if ancestors is not None else self.kernel(log_weights, rng=self.rng)
 
 
 def progress_printer(total: Optional[int] = None, stream: Optional[TextIO] = None,
