@@ -70,6 +70,7 @@ from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
 from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
 from ..ext._ancestry import distinct_parents
 from ..ext._interpreter import Process, plain_answer
+from ..gradients.dual import Dual, new, stop_gradient
 from .base import Handler, start
 from .runloop import Execution, _fail
 from .scope import LoopStep
@@ -549,11 +550,11 @@ class Group:
             for g in kernel.groups:
                 assert g.origin is not None and g.process is not None
                 weights[g.origin] = g.log_weights
-                parts.append((g, g.origin, g.process.value))
+                parts.append((read_lanes(g.process.value, g), g.origin))
             self.log_weights = self.log_weights + weights
             self.steps += 1
             self.run.forks += kernel.forks
-            return _merged(parts, self)
+            return joined(parts, self)
         finally:
             kernel.close()
 
@@ -620,27 +621,60 @@ def _ancestors(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct_parents(parents)  # sorted, without a sort
 
 
-def _merged(parts: list[tuple[Group, np.ndarray, Any]], space: Group) -> Any:
-    """One value of ``space`` from the values its lanes' groups returned (lanes ``origin``)."""
-    values = [v for _, _, v in parts]
+def read_lanes(value: Any, group: Group) -> Any:
+    """``value`` (a group's) with its lane values read as their data now, before the lanes move.
+
+    >>> space = BatchedRun(lambda: (yield from ()), (), 2, np.random.default_rng(0)).groups[0]
+    >>> read_lanes((Lanes(np.arange(2.0), space), 3), space)[0].data.tolist()
+    [0.0, 1.0]
+    """
+    return _lane_leaves(value, lambda x: LaneAnswer(group.view(x)))
+
+
+def joined(parts: list[tuple[Any, np.ndarray]], space: Group) -> Any:
+    """One value of ``space`` from its lanes' parts: ``(read value, positions of its lanes in space)``.
+
+    The values were read by :func:`read_lanes` (containers are joined item by
+    item); a plain value equal in every part stays plain; dual numbers keep
+    their tangents.
+
+    >>> space = BatchedRun(lambda: (yield from ()), (), 3, np.random.default_rng(0)).groups[0]
+    >>> joined([(LaneAnswer(np.array([5.0, 6.0])), np.array([0, 2])), (1.0, np.array([1]))], space).data.tolist()
+    [5.0, 1.0, 6.0]
+    """
+    values = [v for v, _ in parts]
     first = values[0]
     if isinstance(first, tuple) and all(isinstance(v, tuple) and len(v) == len(first) for v in values):
-        items = [_merged([(g, o, v[i]) for g, o, v in parts], space) for i in range(len(first))]
+        items = [joined([(v[i], p) for v, p in parts], space) for i in range(len(first))]
         return type(first)(*items) if hasattr(first, "_fields") else tuple(items)
     if isinstance(first, list) and all(isinstance(v, list) and len(v) == len(first) for v in values):
-        return [_merged([(g, o, v[i]) for g, o, v in parts], space) for i in range(len(first))]
+        return [joined([(v[i], p) for v, p in parts], space) for i in range(len(first))]
     if isinstance(first, dict) and all(isinstance(v, dict) and v.keys() == first.keys() for v in values):
-        return {k: _merged([(g, o, v[k]) for g, o, v in parts], space) for k in first}
-    if all(type(v) is not Lanes for v in values) and all(_same(v, first) for v in values):
+        return {k: joined([(v[k], p) for v, p in parts], space) for k in first}
+    if all(type(v) is not LaneAnswer for v in values) and all(_same(v, first) for v in values):
         return first  # every lane returned the same plain value
-    datas = [np.asarray(g.view(v)) if type(v) is Lanes else np.asarray(v) for g, _, v in parts]
-    shape = np.broadcast_shapes(*(d.shape[1:] if type(v) is Lanes else d.shape
-                                  for d, (_, _, v) in zip(datas, parts)))
-    dtype = np.result_type(*datas)
-    out = np.empty((space.size,) + tuple(shape), dtype=dtype)
-    for d, (g, origin, v) in zip(datas, parts):
-        out[origin] = d if type(v) is Lanes else np.broadcast_to(d, (len(origin),) + tuple(shape))
-    return Lanes(out, space)
+    datas: list[Any] = [v.data if type(v) is LaneAnswer else v if type(v) is Dual else np.asarray(v) for v in values]
+    shape = tuple(np.broadcast_shapes(*(np.shape(d)[1:] if type(v) is LaneAnswer else np.shape(d)
+                                        for d, v in zip(datas, values))))
+    datas = [d if type(v) is LaneAnswer else np.broadcast_to(d, (len(p),) + shape)
+             for d, (v, p) in zip(datas, parts)]
+    return Lanes(_scattered(datas, [p for _, p in parts], space.size, shape), space)
+
+
+def _scattered(datas: list[Any], positions: list[np.ndarray], size: int, shape: tuple[int, ...]) -> Any:
+    """An array of ``size`` lanes whose lanes ``positions[i]`` hold ``datas[i]`` (a dual if any is one)."""
+    duals = [d for d in datas if type(d) is Dual]
+    primals = [np.asarray(stop_gradient(d)) for d in datas]
+    out = np.empty((size,) + shape, dtype=np.result_type(*primals))
+    for d, p in zip(primals, positions):
+        out[p] = d
+    if not duals:
+        return out
+    tangent = np.zeros((duals[0].tangent.shape[0], size) + shape)
+    for d, p in zip(datas, positions):
+        if type(d) is Dual and d.tangent is not None:
+            tangent[:, p] = d.tangent
+    return new(out, tangent, max(d.tag for d in duals))
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -62,7 +62,7 @@ from ...effects.lanes import Lanes, lane_data
 from ...effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, IndependentRuns, Loop, Observe
 from ...errors import EffectTypeError, GradInfError
 from ...gradients.dual import Dual, new, stop_gradient
-from ...handlers.batched import BatchedRun, Group
+from ...handlers.batched import BatchedRun, Group, joined, read_lanes
 from ...handlers.scope import LoopStep
 from .lane_weights import LanePaths, div, is_zero, mul, sign
 from .sites import coupled_law
@@ -682,7 +682,7 @@ def _step(group: Group, loop: Loop, step: int, state: Any) -> Any:
         if not kernel.done:
             raise EffectTypeError(_NESTED)
         parts = [k for k in kernel.groups if k.size]
-        values = [_kernel_value(k) for k in parts]
+        values = [read_lanes(k.process.value if k.process else None, k) for k in parts]  # before the lanes move
         origin = np.concatenate([k.origin for k in parts if k.origin is not None])
         carried = {key: np.concatenate([k.carried[key] for k in parts]) for key in group.carried}
         weights = np.concatenate([k.log_weights for k in parts])
@@ -692,55 +692,8 @@ def _step(group: Group, loop: Loop, step: int, state: Any) -> Any:
     group.carried.update(carried)
     group.log_weights = group.log_weights + weights
     group.steps += 1
-    return _joined(values, [k.size for k in parts], group)
-
-
-def _kernel_value(k: Group) -> Any:
-    """A kernel group's return value, its lane values as lane data of that group (read before the lanes move)."""
-    assert k.process is not None
-    return _as_data(k.process.value, k)
-
-
-class _Data:
-    """Lane data of one kernel group, waiting to be joined."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: Any) -> None:
-        self.data = data
-
-
-def _as_data(value: Any, k: Group) -> Any:
-    if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return tuple(_as_data(v, k) for v in value)
-    if isinstance(value, list):
-        return [_as_data(v, k) for v in value]
-    if type(value) is Lanes:
-        return _Data(k.view(value))
-    return value
-
-
-def _joined(values: List[Any], sizes: List[int], group: Group) -> Any:
-    """One value of ``group`` from its kernel groups' values (of ``sizes`` lanes each), in lane order."""
-    first = values[0]
-    if isinstance(first, (tuple, list)) and all(type(v) is type(first) and len(v) == len(first) for v in values):
-        items = [_joined([v[i] for v in values], sizes, group) for i in range(len(first))]
-        return tuple(items) if isinstance(first, tuple) else items
-    if all(type(v) is not _Data for v in values) and all(_equal(v, first) for v in values):
-        return first
-    parts = [v.data if type(v) is _Data else _data(v, n, group) for v, n in zip(values, sizes)]
-    return Lanes(_concatenated(parts), group)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if type(a) is Dual or type(b) is Dual:
-        return False
-    try:
-        return type(a) is type(b) and bool(np.array_equal(a, b))
-    except Exception:
-        return False
+    ends = np.cumsum([k.size for k in parts])
+    return joined([(v, np.arange(end - k.size, end)) for v, k, end in zip(values, parts, ends)], group)
 
 
 def _resample(run_b: BatchedRun, columns: List[np.ndarray], resample: Any, rng: np.random.Generator,
