@@ -56,8 +56,10 @@ import numpy as np
 
 from . import reverse as _rev
 from .dual import Dual, _shape, perturbation, stop_gradient
+from .reverse import _finite
 from .reverse_rules import _sum as _sum_rule
 from .reverse_rules import _sum_back
+from .straight_line import compile_program
 
 __all__ = ["GuardFailed", "Program", "Recording", "float_status", "guarded", "primal_type", "record", "tracing"]
 
@@ -239,7 +241,13 @@ class Recording:
         self.claimed += pushed
         tout = self.template(out)
         if self.invalid is None and (_has_slot(targs) or _has_slot(tkwargs)):
-            self.steps.append(_CallStep(func, targs, tkwargs, pushed, tout))
+            step = _CallStep(func, targs, tkwargs, pushed, tout)
+            if func is _rev._plain_ufunc and not pushed and not kwargs \
+                    and not any(type(a) is not _Slot and _has_slot(a) for a in targs):
+                # A comparison or another plain-valued ufunc: a guard on plain values.
+                refs = [(a.index, None) if type(a) is _Slot else (-1, a) for a in targs]
+                step.spec = ("plain", func, refs, tout)
+            self.steps.append(step)
         return out
 
     def guard(self, check: Callable[[Any], Any], value: Any) -> Any:
@@ -278,6 +286,12 @@ def _copy(outcome: Any) -> Any:
 Step = Callable[[list[Any], list[Any], Any], None]
 
 
+def _described(step: Step, *spec: Any) -> Step:
+    """``step`` with its description for :func:`~.straight_line.compile_program` (kind, then fields)."""
+    step.spec = spec  # type: ignore[attr-defined]
+    return step
+
+
 def _scalar_step(kind: int, ia: int, ca: Any, ib: int, cb: Any, parents: tuple[Any, ...]) -> Step:
     """Replay of a scalar operator node: the arithmetic of ``_scalar_op``, its VJP."""
     back = _rev._SCALAR_BACK[kind]
@@ -292,7 +306,7 @@ def _scalar_step(kind: int, ia: int, ca: Any, ib: int, cb: Any, parents: tuple[A
         values.append(y)
         nodes.append((back, parents, (pa, pb, y)))
 
-    return step
+    return _described(step, "scalar", kind, ia, ca, ib, cb, parents)
 
 
 def _ufunc_step(ufunc: Any, partials: Any, refs: list[tuple[int, Any]], parents: tuple[Any, ...]) -> Step:
@@ -306,7 +320,7 @@ def _ufunc_step(ufunc: Any, partials: Any, refs: list[tuple[int, Any]], parents:
         values.append(y)
         nodes.append((back, parents, (y, primals) if own else (partials, y, primals)))
 
-    return step
+    return _described(step, "ufunc", ufunc, partials, refs, parents)
 
 
 def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: list[tuple[int, Any]],
@@ -325,7 +339,7 @@ def _fused_step(compute: Callable[..., Any], elementwise: bool, refs: list[tuple
             nodes.append((_rev._partials_back, parents, partials))
         values.append(y)
 
-    return step
+    return _described(step, "fused", compute, elementwise, refs, parents)
 
 
 def _slot_guard(check: Callable[[Any], Any], index: int, outcome: Any) -> Step:
@@ -335,7 +349,7 @@ def _slot_guard(check: Callable[[Any], Any], index: int, outcome: Any) -> Step:
         if result is not outcome and not same(result, outcome):
             raise GuardFailed("a guard's outcome changed")
 
-    return step
+    return _described(step, "guard", check, index, outcome)
 
 
 def _sum_step(index: int, out: int) -> Step:
@@ -351,16 +365,18 @@ def _sum_step(index: int, out: int) -> Step:
         values.append(reduce(p, axis=None, dtype=None, keepdims=False))
         nodes.append((back, parents, (p.shape, None, False, 1)))
 
-    return step
+    return _described(step, "sum", index)
 
 
 class _CallStep:
     """A rule call: run again on reverse-mode values of the replay's tape."""
 
-    __slots__ = ("args", "func", "kwargs", "out", "pushed")
+    __slots__ = ("args", "func", "kwargs", "out", "pushed", "spec")
 
     def __init__(self, func: Callable[..., Any], args: Any, kwargs: Any, pushed: int, out: Any) -> None:
         self.func, self.args, self.kwargs, self.pushed, self.out = func, args, kwargs, pushed, out
+        #: Set for a rule call that :mod:`.straight_line` compiles (a plain ufunc: no nodes).
+        self.spec: tuple[Any, ...] | None = None
 
     def __call__(self, values: list[Any], nodes: list[Any], tape: Any) -> None:
         def reverse(i: int) -> Any:
@@ -418,6 +434,10 @@ class Program:
         self.steps = steps
         self.output = output
         self.calls = any(type(step) is _CallStep for step in steps)
+        #: The straight-line form (:mod:`.straight_line`), written at the first replay; None
+        #: before, or when a step has no compiled form.
+        self.compiled: Callable[..., tuple[Any, list[Any]]] | None = None
+        self._compile_pending = True
 
     def replay(self, inputs: Sequence[Any]) -> tuple[Any, list[Any]] | None:
         """``(output value, cotangents of the inputs)`` at ``inputs``, or None where a real run is needed.
@@ -428,6 +448,19 @@ class Program:
         """
         if len(inputs) != self.inputs:
             raise ValueError(f"Program.replay: expected {self.inputs} inputs, got {len(inputs)}")
+        compiled = self.compiled
+        if compiled is not None:
+            try:
+                y, cotangents = compiled(*inputs)
+            except GuardFailed:
+                return None  # the interpreted replay would give up at the same guard
+            except Exception:  # noqa: BLE001 - the interpreted replay decides
+                pass
+            else:
+                # A non-finite result may come from a product that the interpreted rules make
+                # zero (module docstring of .straight_line): then their numbers are the answer.
+                if _finite(y) and all(c is None or _finite(c) for c in cotangents):
+                    return y, cotangents
         if self.calls:  # rule calls run on reverse-mode values of a live tape
             with perturbation() as tag:
                 return self._run(list(inputs), _rev.Tape(tag))
@@ -442,6 +475,9 @@ class Program:
                 step(values, nodes, tape)
         except Exception:  # noqa: BLE001 - any surprise: the caller runs the real thing
             return None
+        if self._compile_pending:
+            self._compile_pending = False
+            self.compiled = compile_program(self.steps, inputs, self.output, values, GuardFailed, same)
         top = self.output
         y = values[top]
         cotangents = _rev.backward_nodes(nodes, top, _rev.ones_like_primal(y), False)

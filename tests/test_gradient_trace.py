@@ -205,3 +205,77 @@ def test_an_untraceable_model_is_run_every_time_and_stays_exact(monkeypatch):
         x = rng.normal(size=2)
         assert _same_result(traced.sampler_log_density_and_grad(x), plain.sampler_log_density_and_grad(x))
     assert traced._program is None and traced._trace_attempts == 0  # refused three times, then just run
+
+
+# -- the compiled (straight-line) form of a program -----------------------------------------------
+
+# Models whose programs use only the compiled step kinds ("branching" compares a traced value: a
+# plain ufunc, compiled as a guard); "constrained" calls rules (``where``), which stay interpreted.
+COMPILED = ["eight schools", "regression", "branching", "overflowing", "logistic"]
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_the_compiled_program_gives_the_interpreted_numbers_bit_for_bit(name):
+    model, args, spread = MODELS[name]
+    density = plait.LogDensity(model, *args)
+    rng = np.random.default_rng(11)
+    compared = 0
+    for _ in range(60):
+        x = rng.normal(size=density.dim) * spread
+        density.sampler_log_density_and_grad(x)
+        program = density._program
+        if program is None or program.compiled is None:
+            continue
+        parts = density._parts(x)
+        with np.errstate(all="ignore"):
+            interpreted = program._run(list(parts), Tape(0))
+            try:
+                compiled = program.compiled(*parts)
+            except Exception:  # a guard: the interpreted replay gives up too
+                assert interpreted is None
+                continue
+        assert interpreted is not None
+        assert compiled[0] == interpreted[0] or (math.isnan(compiled[0]) and math.isnan(interpreted[0]))
+        for a, b in zip(compiled[1], interpreted[1]):
+            np.testing.assert_array_equal(a, b)
+        compared += 1
+    assert compared > 10, name
+
+
+def test_a_program_with_a_rule_call_stays_interpreted():
+    model, args, _ = MODELS["constrained"]
+    density = plait.LogDensity(model, *args)
+    for x in np.random.default_rng(2).normal(size=(3, density.dim)):
+        density.sampler_log_density_and_grad(x)
+    assert density._program is not None and density._program.compiled is None
+
+
+def test_a_zero_cotangent_times_an_infinite_partial_is_zero_as_in_the_interpreted_replay():
+    # At x[0] = 0 the sqrt's partial is inf and its cotangent is exactly 0: the compiled product
+    # is NaN, the interpreted rules' zero-absorbing product is 0; the replay must give 0.
+    def f(x):
+        return np.sum(np.sqrt(x) * np.array([0.0, 1.0]))
+
+    _, program = _trace(f, np.array([1.0, 4.0]))
+    assert program.replay([np.array([1.0, 4.0])]) is not None
+    assert program.compiled is not None
+    with np.errstate(all="ignore"):
+        value, (g,) = program.replay([np.array([0.0, 4.0])])
+        ref_value, (ref_g,) = _untraced_value_and_grad(f, np.array([0.0, 4.0]))
+    assert value == ref_value
+    np.testing.assert_array_equal(g, ref_g)
+    np.testing.assert_array_equal(g, [0.0, 0.25])
+
+
+def test_a_compiled_program_refuses_where_a_guard_changes():
+    def f(x):
+        total = np.sum(x)
+        return np.sum(x * x) if total > 0 else total
+
+    _, program = _trace(f, np.array([1.0, 2.0]))
+    assert program.replay([np.array([2.0, 3.0])]) is not None
+    assert program.compiled is not None
+    assert program.replay([np.array([-5.0, 3.0])]) is None
+    value, (g,) = program.replay([np.array([3.0, 1.0])])
+    assert value == 10.0
+    np.testing.assert_array_equal(g, [6.0, 2.0])

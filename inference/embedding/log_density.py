@@ -557,6 +557,35 @@ class LogDensity:
                 gradient[site.offset:site.offset + site.size] = np.ravel(c)
         return value, gradient
 
+    def site_value(self, address: Hashable, u: Any, dist: Any) -> Any:
+        """The value of latent site ``address`` ~ ``dist`` at its unconstrained part ``u`` (a slice of ``x``, shaped).
+
+        What :meth:`constrain` gives the site when the model samples it from
+        ``dist``: for a sampler that re-runs the model once per draw and
+        answers each site as the run reaches it.
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("rate", plait.Exponential(1.0))
+        >>> plait.LogDensity(model).site_value("rate", 0.0, plait.Exponential(1.0))
+        1.0
+        """
+        return _plain(_cached_transform(self._transforms, address, dist).forward(u))
+
+    def parts(self, x: Any) -> Dict[Hashable, Any]:
+        """``x`` cut into the sites' unconstrained parts, by address (a 0-d site's part is a scalar).
+
+        >>> import numpy as np
+        >>> import plait
+        >>> def model():
+        ...     yield plait.sample("a", plait.Normal(0.0, 1.0))
+        ...     yield plait.sample("b", plait.Normal(np.zeros(2), 1.0))
+        >>> plait.LogDensity(model).parts(np.array([1.0, 2.0, 3.0]))
+        {'a': np.float64(1.0), 'b': array([2., 3.])}
+        """
+        return dict(zip(self._sites, self._parts(self._check(x))))
+
     def constrain(self, x: Any) -> Dict[Hashable, Any]:
         """The latent values ``{address: T(x[slice])}`` at the unconstrained point ``x``.
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+from functools import partial
 from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -45,7 +46,7 @@ from ..results.chain import Chain
 from .adaptation import DualAveraging, WindowedAdaptation
 from .kernels import Kernel
 from .mh import run_chains
-from .target import Context, MHState, Target
+from .target import AtSite, Context, MHState, Target
 from .trajectory import Metric, Point, Transition, find_reasonable_step_size, hmc_transition, nuts_transition
 
 __all__ = ["nuts_kernel", "hmc_kernel", "nuts", "hmc", "GradientTarget"]
@@ -121,8 +122,11 @@ class _GradientKernel(Kernel):
         run.point = transition.point
         if transition.point is point:
             return state
-        values = dict(state.latents)
-        values.update(density.constrain(transition.point.x))
+        # One run maps the block to its values (each site's transform, where the run samples
+        # it) and records the new trace.
+        values: Dict[Hashable, Any] = dict(state.latents)
+        for address, u in density.parts(transition.point.x).items():
+            values[address] = AtSite(partial(density.site_value, address, u))
         run.state = ctx.target.regenerate(values, ctx.rng)
         return run.state
 

@@ -25,7 +25,29 @@ from ...handlers.trace import Trace
 from ...handlers.runloop import Execution, answer_log
 from ...handlers.base import start
 
-__all__ = ["Target", "MHState", "Context"]
+__all__ = ["Target", "MHState", "Context", "AtSite"]
+
+
+class AtSite:
+    """A latent value that depends on the distribution its site samples: ``resolve(dist)``.
+
+    A gradient kernel moves a block on unconstrained space, and a site's
+    value is its transform onto the support of the distribution the run
+    meets there; :meth:`Target.regenerate` calls ``resolve`` at the site, so
+    one run both maps the block to its values and records the new trace.
+
+    >>> import plait, numpy as np
+    >>> def model():
+    ...     return (yield plait.sample("s", plait.Exponential(1.0)))
+    >>> double_mean = AtSite(lambda dist: 2.0 * dist.mean)
+    >>> Target(model, ()).regenerate({"s": double_mean}, np.random.default_rng(0)).value
+    2.0
+    """
+
+    __slots__ = ("resolve",)
+
+    def __init__(self, resolve: Callable[[Any], Any]) -> None:
+        self.resolve = resolve
 
 
 class _Stopped(BaseException):
@@ -57,6 +79,8 @@ class _Fix(Handler):
             name = effect.name
             if name in self.values:
                 value = self.values[name]
+                if type(value) is AtSite:
+                    value = value.resolve(effect.dist)
                 if name in self.changed:
                     if not np.sum(effect.dist.log_prob(value)) > -math.inf:
                         raise _ZeroDensity()
@@ -137,7 +161,7 @@ class Target:
 
     def regenerate(self, values: Mapping[Hashable, Any], rng: np.random.Generator, changed: Any = (),
                    stop_when_checked: bool = False) -> MHState:
-        """Run the target with latent ``values`` where it samples those addresses.
+        """Run the target with latent ``values`` where it samples those addresses (an :class:`AtSite` resolved there).
 
         Sites without a value are drawn from their prior with ``rng``; values
         for addresses the run does not reach are ignored.  A value at an
