@@ -165,7 +165,7 @@ def _acc(prev: Any, c: Any) -> Any:
 
 _GLOBALS: dict[str, Any] = {
     "acc": _acc, "dense": _rev.dense, "arith": _rev.scalar_arithmetic, "ndarray": np.ndarray,
-    "reduce": np.add.reduce, "empty": np.empty, "float64": np.float64, "reshape": np.reshape,
+    "reduce": np.add.reduce, "empty": np.empty, "float64": np.float64,
 }
 
 
@@ -212,11 +212,13 @@ def _unbroadcast(w: _Writer, expression: str, from_shape: tuple[int, ...], to_sh
     """``expression`` (of ``from_shape``) summed to ``to_shape``: the axes are known now."""
     if from_shape == to_shape:
         return expression
+    if to_shape == () and len(from_shape) == 1:
+        return f"reduce({expression}, axis=0)"  # the same sum along the one axis, as a scalar
     lead = len(from_shape) - len(to_shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(to_shape) if size == 1 and from_shape[lead + i] != 1)
     out = f"reduce({expression}, axis={axes!r}, keepdims=True)" if axes else expression
-    return f"reshape({out}, {to_shape!r})"
+    return f"({out}).reshape({to_shape!r})"
 
 
 def _backward(w: _Writer, nodes: dict[int, tuple[Any, ...]], inputs: int, output: int,
