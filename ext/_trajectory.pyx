@@ -271,6 +271,13 @@ cdef int _read_vector(double* out, object values, Py_ssize_t n, str what) except
     return 0
 
 
+cdef int _read_start(double* x, double* p, double* g, object point, object momentum, Py_ssize_t n) except -1:
+    _read_vector(x, point.x, n, "the point's position")
+    _read_vector(g, point.grad, n, "the point's gradient")
+    _read_vector(p, momentum, n, "the momentum")
+    return 0
+
+
 # ---------------------------------------------------------------------------
 # NUTS
 # ---------------------------------------------------------------------------
@@ -356,9 +363,7 @@ cdef class _NUTS(_Dynamics):
         """The one-point trajectory at ``point`` with momentum ``momentum``; sets ``h0``."""
         cdef Tree* t = &self.trees[0]
         cdef Py_ssize_t n = self.n
-        _read_vector(t.left_x, point.x, n, "the point's position")
-        _read_vector(t.left_g, point.grad, n, "the point's gradient")
-        _read_vector(t.left_p, momentum, n, "the momentum")
+        _read_start(t.left_x, t.left_p, t.left_g, point, momentum, n)
         t.left_ld = point.log_density
         self.velocity(t.left_v, t.left_p)
         _one_state(t, n)
@@ -417,20 +422,30 @@ def nuts(potential, metric, point, double step_size, rng, int max_tree_depth, do
 cdef class _Path(_Dynamics):
     """Two states (position, momentum, gradient) the leapfrogs alternate between."""
 
-    cdef object hmc(self, object point, object momentum, int num_steps):
+    cdef double* x
+    cdef double* p
+    cdef double* g
+    cdef double* x_next
+    cdef double* p_next
+    cdef double* g_next
+
+    cdef double start(self, object point, object momentum) except? -1.0:
+        """Read the starting state into the first state; returns its energy."""
         cdef Py_ssize_t n = self.n
-        cdef double* x = self.blocks
-        cdef double* p = self.blocks + n
-        cdef double* g = self.blocks + 2 * n
-        cdef double* x_next = self.blocks + 3 * n
-        cdef double* p_next = self.blocks + 4 * n
-        cdef double* g_next = self.blocks + 5 * n
-        cdef double* swap
-        _read_vector(x, point.x, n, "the point's position")
-        _read_vector(g, point.grad, n, "the point's gradient")
-        _read_vector(p, momentum, n, "the momentum")
+        self.x, self.p, self.g = self.blocks, self.blocks + n, self.blocks + 2 * n
+        self.x_next, self.p_next, self.g_next = self.blocks + 3 * n, self.blocks + 4 * n, self.blocks + 5 * n
+        _read_start(self.x, self.p, self.g, point, momentum, n)
+        return self.energy(point.log_density, self.p)
+
+    cdef object hmc(self, object point, object momentum, int num_steps):
+        cdef double h0 = self.start(point, momentum)
+        cdef double* x = self.x
+        cdef double* p = self.p
+        cdef double* g = self.g
+        cdef double* x_next = self.x_next
+        cdef double* p_next = self.p_next
+        cdef double* g_next = self.g_next
         cdef double log_density = point.log_density
-        cdef double h0 = self.energy(log_density, p)
         cdef bint diverging = False, moved = False
         cdef int step
         for step in range(num_steps):
@@ -450,23 +465,16 @@ cdef class _Path(_Dynamics):
         return (None, accept, bool(diverging), h0, 0, num_steps)
 
     cdef double step_size_search(self, object point, object momentum, double target) except? -1.0:
-        cdef Py_ssize_t n = self.n
-        cdef double* x0 = self.blocks
-        cdef double* p0 = self.blocks + n
-        cdef double* g0 = self.blocks + 2 * n
-        cdef double* x = self.blocks + 3 * n
-        cdef double* p = self.blocks + 4 * n
-        cdef double* g = self.blocks + 5 * n
-        _read_vector(x0, point.x, n, "the point's position")
-        _read_vector(g0, point.grad, n, "the point's gradient")
-        _read_vector(p0, momentum, n, "the momentum")
-        cdef double h0 = self.energy(point.log_density, p0)
+        cdef double h0 = self.start(point, momentum)
+        cdef double* x = self.x_next
+        cdef double* p = self.p_next
+        cdef double* g = self.g_next
         cdef double log_target = log(target)
         cdef double step_size = self.step_size, delta, log_density
         cdef int direction = 0, attempt
         cdef bint accept_high
         for attempt in range(100):
-            log_density = self.leapfrog(x, p, g, x0, p0, g0, step_size)
+            log_density = self.leapfrog(x, p, g, self.x, self.p, self.g, step_size)
             delta = h0 - self.energy(log_density, p)
             accept_high = delta > log_target
             if direction == 0:
