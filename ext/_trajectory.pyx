@@ -202,10 +202,16 @@ cdef class _Dynamics:
         """``M^-1 p``."""
         cdef Py_ssize_t i, j, n = self.n
         cdef const double* row
+        cdef double s
         if self.dense:
+            # numpy's BLAS matrix-vector product adds in blocks no plain loop
+            # reproduces, so nothing is gained by fused multiply-adds here.
             for i in range(n):
                 row = self.metric + i * n
-                out[i] = _dot(row, p, n)
+                s = 0.0
+                for j in range(n):
+                    s += row[j] * p[j]
+                out[i] = s
         else:
             for i in range(n):
                 out[i] = self.metric[i] * p[i]
