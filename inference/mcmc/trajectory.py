@@ -18,22 +18,36 @@ the trajectory its draw replaces the current one with probability
 transition reversible.  A leaf whose energy exceeds the initial energy by
 more than ``DIVERGENCE_THRESHOLD`` (including a log density of ``-inf``)
 ends the doubling and is reported as a divergence.
+
+The transitions run compiled (:mod:`plait.ext._trajectory`: C loops over
+buffers preallocated per transition, one Python call per leapfrog, the
+potential); :mod:`plait.ext.trajectory_reference` is their pure-Python
+specification, which they match from the same seed.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Callable, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Point", "Metric", "Transition", "nuts_transition", "hmc_transition", "find_reasonable_step_size",
-           "DIVERGENCE_THRESHOLD"]
+from ...ext import _trajectory
+
+__all__ = [
+    "DIVERGENCE_THRESHOLD",
+    "Metric",
+    "Point",
+    "Transition",
+    "find_reasonable_step_size",
+    "hmc_transition",
+    "nuts_transition",
+]
 
 #: An energy error above this (Stan's and NumPyro's value) is a divergence.
 DIVERGENCE_THRESHOLD = 1000.0
 
-Potential = Callable[[np.ndarray], Tuple[float, np.ndarray]]
+Potential = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
 class Point:
@@ -43,7 +57,7 @@ class Point:
     -1.8
     """
 
-    __slots__ = ("x", "log_density", "grad")
+    __slots__ = ("grad", "log_density", "x")
 
     def __init__(self, x: np.ndarray, log_density: float, grad: np.ndarray) -> None:
         self.x, self.log_density, self.grad = x, log_density, grad
@@ -92,7 +106,7 @@ class Transition:
     (3, 7)
     """
 
-    __slots__ = ("point", "accept_stat", "diverging", "energy", "tree_depth", "num_steps")
+    __slots__ = ("accept_stat", "diverging", "energy", "num_steps", "point", "tree_depth")
 
     def __init__(self, point: Point, accept_stat: float, diverging: bool, energy: float, tree_depth: int,
                  num_steps: int) -> None:
@@ -100,111 +114,11 @@ class Transition:
         self.energy, self.tree_depth, self.num_steps = energy, tree_depth, num_steps
 
 
-def _leapfrog(potential: Potential, metric: Metric, point: Point, p: np.ndarray, eps: float
-              ) -> Tuple[Point, np.ndarray]:
-    p_half = p + (0.5 * eps) * point.grad
-    x = point.x + eps * metric.velocity(p_half)
-    log_density, grad = potential(x)
-    return Point(x, log_density, grad), p_half + (0.5 * eps) * grad
-
-
-def _energy(metric: Metric, point: Point, p: np.ndarray) -> float:
-    h = metric.kinetic(p) - point.log_density
-    return math.inf if h != h else h  # NaN (inf - inf): as far away as it gets
-
-
-def _accept_probability(log_ratio: float) -> float:
-    """``min(1, exp(log_ratio))``, 0 for ``-inf`` and NaN."""
-    return 1.0 if log_ratio >= 0.0 else math.exp(log_ratio) if log_ratio == log_ratio else 0.0
-
-
-def _logaddexp(a: float, b: float) -> float:
-    high = a if a > b else b
-    if high == -math.inf:
-        return high
-    return high + math.log1p(math.exp(-abs(a - b)))
-
-
-class _Tree:
-    """A subtree of a NUTS trajectory: its two ends, its draw and its summaries."""
-
-    __slots__ = ("left", "p_left", "v_left", "right", "p_right", "v_right", "draw", "p_draw", "log_weight",
-                 "rho", "accept_sum", "num_steps", "diverging", "turning")
-
-    def __init__(self, point: Point, p: np.ndarray, v: np.ndarray, log_weight: float) -> None:
-        self.left = self.right = self.draw = point
-        self.p_left = self.p_right = self.p_draw = p
-        self.v_left = self.v_right = v
-        self.log_weight = log_weight
-        self.rho = p
-        self.accept_sum = 0.0
-        self.num_steps = 0
-        self.diverging = False
-        self.turning = False
-
-
-def _no_u_turn(rho: np.ndarray, v_begin: np.ndarray, v_end: np.ndarray) -> bool:
-    """The generalised criterion holds (no U-turn yet): ``rho`` points along both ends' velocities."""
-    return float(rho @ v_begin) > 0.0 and float(rho @ v_end) > 0.0
-
-
-class _NUTS:
-    """One NUTS transition's trajectory builder (state shared by the recursion)."""
-
-    def __init__(self, potential: Potential, metric: Metric, step_size: float, rng: np.random.Generator,
-                 h0: float) -> None:
-        self.potential, self.metric, self.step_size, self.rng, self.h0 = potential, metric, step_size, rng, h0
-
-    def leaf(self, start: Point, p: np.ndarray, direction: int) -> _Tree:
-        point, p_new = _leapfrog(self.potential, self.metric, start, p, direction * self.step_size)
-        h = _energy(self.metric, point, p_new)
-        tree = _Tree(point, p_new, self.metric.velocity(p_new), self.h0 - h)
-        tree.num_steps = 1
-        tree.accept_sum = _accept_probability(self.h0 - h)
-        tree.diverging = h - self.h0 > DIVERGENCE_THRESHOLD
-        return tree
-
-    def build(self, start: Point, p: np.ndarray, direction: int, depth: int) -> _Tree:
-        """A subtree of ``2 ** depth`` leapfrogs from ``start`` in ``direction`` (+1 forward, -1 back)."""
-        if depth == 0:
-            return self.leaf(start, p, direction)
-        first = self.build(start, p, direction, depth - 1)
-        if first.diverging or first.turning:
-            return first
-        end, p_end = (first.right, first.p_right) if direction > 0 else (first.left, first.p_left)
-        second = self.build(end, p_end, direction, depth - 1)
-        merged = self.merge(first, second, direction, biased=False)
-        return merged
-
-    def merge(self, old: _Tree, new: _Tree, direction: int, biased: bool) -> _Tree:
-        """Join ``new`` (built beyond ``old`` in ``direction``) to ``old``: draw, summaries, criterion."""
-        old.num_steps += new.num_steps
-        old.accept_sum += new.accept_sum
-        if new.diverging or new.turning:
-            old.diverging |= new.diverging
-            old.turning = True
-            return old
-        log_total = _logaddexp(old.log_weight, new.log_weight)
-        # Inside a subtree: multinomial draw; at the top: biased towards the new subtree.
-        log_accept = new.log_weight - (old.log_weight if biased else log_total)
-        if log_accept >= 0.0 or self.rng.random() < math.exp(log_accept):
-            old.draw, old.p_draw = new.draw, new.p_draw
-        old.log_weight = log_total
-        if direction > 0:
-            first, second = old, new
-        else:
-            first, second = new, old
-        rho = old.rho + new.rho
-        turning = not _no_u_turn(rho, first.v_left, second.v_right)
-        if not turning:
-            # Stan's extra checks across the join: each half extended by the other's first state.
-            turning = (not _no_u_turn(first.rho + second.p_left, first.v_left, second.v_left)
-                       or not _no_u_turn(first.p_right + second.rho, first.v_right, second.v_right))
-        old.left, old.p_left, old.v_left = first.left, first.p_left, first.v_left
-        old.right, old.p_right, old.v_right = second.right, second.p_right, second.v_right
-        old.rho = rho
-        old.turning = turning
-        return old
+def _transition(point: Point, outcome: tuple[Any, float, bool, float, int, int]) -> Transition:
+    """The compiled core's answer as a :class:`Transition` (``chosen`` None: the chain stays at ``point``)."""
+    chosen, accept_stat, diverging, energy, tree_depth, num_steps = outcome
+    new = point if chosen is None else Point(*chosen)
+    return Transition(new, accept_stat, diverging, energy, tree_depth, num_steps)
 
 
 def nuts_transition(potential: Potential, metric: Metric, point: Point, step_size: float,
@@ -217,22 +131,8 @@ def nuts_transition(potential: Potential, metric: Metric, point: Point, step_siz
     >>> t.num_steps >= 1, t.diverging, 0.0 <= t.accept_stat <= 1.0
     (True, False, True)
     """
-    p0 = metric.momentum(rng)
-    h0 = _energy(metric, point, p0)
-    builder = _NUTS(potential, metric, step_size, rng, h0)
-    tree = _Tree(point, p0, metric.velocity(p0), 0.0)
-    depth = 0
-    while depth < max_tree_depth:
-        direction = 1 if rng.random() < 0.5 else -1
-        start, p = (tree.right, tree.p_right) if direction > 0 else (tree.left, tree.p_left)
-        subtree = builder.build(start, p, direction, depth)
-        depth += 1
-        tree = builder.merge(tree, subtree, direction, biased=True)
-        if tree.diverging or tree.turning:
-            break
-    chosen = tree.draw
-    energy = _energy(metric, chosen, tree.p_draw)
-    return Transition(chosen, tree.accept_sum / tree.num_steps, tree.diverging, energy, depth, tree.num_steps)
+    return _transition(point, _trajectory.nuts(potential, metric, point, step_size, rng, max_tree_depth,
+                                               DIVERGENCE_THRESHOLD))
 
 
 def hmc_transition(potential: Potential, metric: Metric, point: Point, step_size: float,
@@ -245,19 +145,8 @@ def hmc_transition(potential: Potential, metric: Metric, point: Point, step_size
     >>> t.num_steps, t.diverging
     (5, False)
     """
-    p = metric.momentum(rng)
-    h0 = _energy(metric, point, p)
-    current, diverging = point, False
-    for _ in range(num_steps):
-        current, p = _leapfrog(potential, metric, current, p, step_size)
-        if _energy(metric, current, p) - h0 > DIVERGENCE_THRESHOLD:
-            diverging = True
-            break
-    h = _energy(metric, current, p)
-    accept = 0.0 if diverging else _accept_probability(h0 - h)
-    if rng.random() < accept:
-        return Transition(current, accept, diverging, h, 0, num_steps)
-    return Transition(point, accept, diverging, h0, 0, num_steps)
+    return _transition(point, _trajectory.hmc(potential, metric, point, step_size, rng, num_steps,
+                                              DIVERGENCE_THRESHOLD))
 
 
 def find_reasonable_step_size(potential: Potential, metric: Metric, point: Point, step_size: float,
@@ -270,18 +159,4 @@ def find_reasonable_step_size(potential: Potential, metric: Metric, point: Point
     >>> 0.01 < eps < 0.5
     True
     """
-    p = metric.momentum(rng)
-    h0 = _energy(metric, point, p)
-    direction = 0
-    for _ in range(100):
-        new, p_new = _leapfrog(potential, metric, point, p, step_size)
-        delta = h0 - _energy(metric, new, p_new)
-        accept_high = delta > math.log(target)
-        if direction == 0:
-            direction = 1 if accept_high else -1
-        if (direction == 1 and not accept_high) or (direction == -1 and accept_high):
-            break
-        step_size = step_size * 2.0 if direction == 1 else step_size * 0.5
-        if not 1e-10 < step_size < 1e7:
-            break
-    return step_size
+    return float(_trajectory.find_reasonable_step_size(potential, metric, point, step_size, rng, target))
