@@ -314,6 +314,11 @@ class LogDensity:
         self._transforms: Dict[Hashable, Tuple[Any, Transform]] = {}
         self.dim: int = sum(s.size for s in self._sites.values())
         self._all_scalar = all(s.free_shape == () for s in self._sites.values())
+        # Where each site's part lies in x: (start, stop, the part's shape, or None for a 0-d part, or
+        # () for a 1-d part, which a slice already has).
+        self._cuts = [(s.offset, s.offset + s.size,
+                       None if s.free_shape == () else () if len(s.free_shape) == 1 else s.free_shape)
+                      for s in self._sites.values()]
         self._program: Optional[Program] = None  # the sampler's traced gradient (_reverse_pass)
         self._trace_attempts = TRACE_ATTEMPTS
 
@@ -383,8 +388,8 @@ class LogDensity:
         site), so reverse mode records no slicing of ``x``.
         """
         return tuple(
-            x[s.offset] if s.free_shape == () else np.reshape(x[s.offset:s.offset + s.size], s.free_shape)
-            for s in self._sites.values()
+            x[start] if shape is None else x[start:stop].reshape(shape) if shape else x[start:stop]
+            for start, stop, shape in self._cuts
         )
 
     def _run(self, parts: Tuple[Any, ...]) -> Tuple[Dict[Hashable, Any], Any]:
@@ -551,10 +556,14 @@ class LogDensity:
         return self._flat(value, cotangents)
 
     def _flat(self, value: float, cotangents: List[Any]) -> Tuple[float, np.ndarray]:
-        gradient = np.zeros(self.dim)
-        for site, c in zip(self._sites.values(), cotangents):
-            if c is not None:
-                gradient[site.offset:site.offset + site.size] = np.ravel(c)
+        gradient = np.empty(self.dim)
+        for (start, stop, shape), c in zip(self._cuts, cotangents):
+            if c is None:
+                gradient[start:stop] = 0.0
+            elif shape is None:
+                gradient[start] = c
+            else:
+                gradient[start:stop] = c if not shape else np.ravel(c)
         return value, gradient
 
     def site_value(self, address: Hashable, u: Any, dist: Any) -> Any:
