@@ -32,7 +32,7 @@ from types import ModuleType
 
 from . import _logweights, reference, resample_reference
 from ._densities import normal_log_density
-from ._logweights import ess, ess_and_log_mean, log_normalize, logsumexp, normalize
+from ._logweights import all_impossible, ess, ess_and_log_mean, log_normalize, logsumexp, normalize
 from ._ranges import all_in_range
 from ._resample import (
     ess_log_mean_systematic,
@@ -51,6 +51,7 @@ __all__ = [
     "log_normalize",
     "ess",
     "ess_and_log_mean",
+    "all_impossible",
     "ess_log_mean_systematic",
     "log_evidence_increment",
     "multinomial",

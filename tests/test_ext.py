@@ -44,7 +44,7 @@ def test_public_names():
 
 DOCUMENTED = [plait.ext, reference, plait.ext.compiled_module] + [
     getattr(module, name) for module in (plait.ext, reference) for name in NAMES
-] + [plait.ext.normal_log_density]
+] + [plait.ext.normal_log_density, plait.ext.all_impossible]
 
 
 def qualified_name(obj):
@@ -299,3 +299,9 @@ def test_normal_log_prob_takes_the_kernel_and_agrees_with_scipy():
     x = np.linspace(-3.0, 3.0, 11)
     np.testing.assert_allclose(Normal(0.5, 2.0).log_prob(x), stats.norm(0.5, 2.0).logpdf(x), rtol=1e-13)
     np.testing.assert_allclose(Normal(x, 2.0).log_prob(0.25), stats.norm(x, 2.0).logpdf(0.25), rtol=1e-13)
+
+
+@pytest.mark.parametrize("lw", [[], [-INF], [NAN], [-INF, NAN], [-INF, 0.0], [NAN, INF], [1.0, 2.0],
+                                list(np.full(1001, -INF)) + [3.0]])
+def test_all_impossible_is_no_weight_above_minus_inf(lw):
+    assert plait.ext.all_impossible(np.array(lw, dtype=float)) == (not (np.array(lw) > -INF).any())
