@@ -151,7 +151,11 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     of the families a batched run lowers).
     """
     t = type(value)
-    if t is not np.ndarray and t is not float and t is not int:
+    if t is float:
+        interval = _RANGES[kind]
+        if interval is not None and _in_interval(value, *interval):  # (also what trusted() gives)
+            return np.asarray(value)
+    elif t is not np.ndarray and t is not int:
         if t is Lanes:
             # Not a family that keeps lane values (lane_params checks those): the lanes decide one plain value.
             return validate(family, name, np.asarray(value), kind)
