@@ -32,7 +32,14 @@ from types import ModuleType
 
 from . import _logweights, reference, resample_reference
 from ._densities import normal_log_density
-from ._logweights import all_impossible, ess, ess_and_log_mean, log_normalize, logsumexp, normalize
+from ._logweights import (
+    all_impossible,
+    ess,
+    ess_and_log_mean,
+    log_normalize,
+    logsumexp,
+    normalize,
+)
 from ._ranges import all_in_range
 from ._resample import (
     ess_log_mean_systematic,

@@ -292,9 +292,8 @@ def test_normal_log_density_declines_what_it_does_not_serve():
 
 
 def test_normal_log_prob_takes_the_kernel_and_agrees_with_scipy():
-    from scipy import stats
-
     from plait.effects.distributions import Normal
+    from scipy import stats
 
     x = np.linspace(-3.0, 3.0, 11)
     np.testing.assert_allclose(Normal(0.5, 2.0).log_prob(x), stats.norm(0.5, 2.0).logpdf(x), rtol=1e-13)
