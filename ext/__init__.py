@@ -8,7 +8,8 @@ something usable:
   evidence increment);
 * :func:`normalize` -- weights summing to 1;
 * :func:`log_normalize` -- ``lw - logsumexp(lw)``;
-* :func:`ess` -- the effective sample size ``1 / sum(w**2)``.
+* :func:`ess` -- the effective sample size ``1 / sum(w**2)``;
+* :func:`normal_log_density` -- the Normal log density in one pass (``Normal.log_prob`` on arrays).
 
 They accept any array-like of numbers (converted to contiguous float64) and
 follow the conventions of :mod:`plait.ext.reference`, the pure-numpy
@@ -30,7 +31,15 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import _logweights, reference, resample_reference
-from ._logweights import ess, ess_and_log_mean, log_normalize, logsumexp, normalize
+from ._densities import normal_log_density
+from ._logweights import (
+    all_impossible,
+    ess,
+    ess_and_log_mean,
+    log_normalize,
+    logsumexp,
+    normalize,
+)
 from ._ranges import all_in_range
 from ._resample import (
     ess_log_mean_systematic,
@@ -49,6 +58,7 @@ __all__ = [
     "log_normalize",
     "ess",
     "ess_and_log_mean",
+    "all_impossible",
     "ess_log_mean_systematic",
     "log_evidence_increment",
     "multinomial",
@@ -58,6 +68,7 @@ __all__ = [
     "residual_uniform_count",
     "resample_generic",
     "all_in_range",
+    "normal_log_density",
     "reference",
     "resample_reference",
     "compiled_module",

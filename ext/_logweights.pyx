@@ -203,3 +203,17 @@ def ess(log_weights: ArrayLike) -> float:
     # With e = exp(x - m) and w = e / s, 1 / sum(w**2) = s**2 / sum(e**2);
     # both sums are >= 1 (the maximum contributes 1), so neither overflows.
     return s * s / sum_sq
+
+
+def all_impossible(log_weights: ArrayLike) -> bool:
+    """True when no log-weight exceeds -inf (each is -inf or NaN; an empty array too).
+
+    ``not (log_weights > -inf).any()`` in one pass without a temporary: an SMC
+    step asks it of the whole population to find that every particle is ruled out.
+
+    >>> from plait.ext import all_impossible
+    >>> all_impossible([float("-inf"), float("nan")]), all_impossible([float("-inf"), 0.0])
+    (True, False)
+    """
+    cdef const double[::1] x = _as_log_weights(log_weights)
+    return x.shape[0] == 0 or _max(x) == -INFINITY

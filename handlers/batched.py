@@ -307,11 +307,14 @@ class Group:
             self.prune_at = 2 * self.stored + 64 * self.size + 4096
 
     def _gather(self, index: np.ndarray) -> None:
-        self._sweep()
+        live = []  # swept on the way (dead values dropped)
         for ref in self.live:
             value = ref()
             if value is not None:
                 value.data = value.data[index]
+                live.append(ref)
+        self.live = live
+        self.sweep_at = max(64, 2 * len(live))
         carried = self.carried
         for key in carried:
             carried[key] = carried[key][index]

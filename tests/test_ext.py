@@ -44,7 +44,7 @@ def test_public_names():
 
 DOCUMENTED = [plait.ext, reference, plait.ext.compiled_module] + [
     getattr(module, name) for module in (plait.ext, reference) for name in NAMES
-]
+] + [plait.ext.normal_log_density, plait.ext.all_impossible]
 
 
 def qualified_name(obj):
@@ -253,3 +253,54 @@ def test_a_swapped_generator_is_drawn_from():
     ex.base.rng = np.random.default_rng(3)
     value = ex.base(plait.sample("x", plait.Normal(0.0, 1.0)))
     assert value == np.random.default_rng(3).standard_normal()
+
+
+# --- the Normal log density kernel: the numpy path's bits ----------------------
+
+
+_LANE_FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 40), elements=_LANE_FLOATS),
+    loc=_LANE_FLOATS,
+    scale=st.floats(min_value=1e-300, max_value=1e300),
+    shape=st.sampled_from(["vector-vector", "vector-scalar", "scalar-vector"]),
+)
+def test_normal_log_density_is_the_numpy_path(x, loc, scale, shape):
+    from plait.effects.distributions.continuous import _normal_log_density_numpy
+
+    other = np.roll(x, 1) + loc if np.isfinite(loc) else np.full(len(x), loc)
+    a, b = {"vector-vector": (x, other), "vector-scalar": (x, loc),
+            "scalar-vector": (np.asarray(loc), x)}[shape]
+    with np.errstate(all="ignore"):
+        expected = _normal_log_density_numpy(a, b, scale)
+        got = plait.ext.normal_log_density(a, b, scale)
+    assert got is not None and got.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)  # the same bits (NaN where NaN)
+
+
+def test_normal_log_density_declines_what_it_does_not_serve():
+    k = plait.ext.normal_log_density
+    assert k(1.0, 0.0, 1.0) is None  # no array
+    assert k(np.zeros(3), np.zeros(2), 1.0) is None  # lengths differ
+    assert k(np.zeros((2, 2)), 0.0, 1.0) is None  # 2-d
+    assert k(np.zeros(3), 0.0, np.ones(3)) is None  # an array scale
+    assert k(np.zeros(3, dtype=np.float32), 0.0, 1.0) is None
+    assert k(np.zeros(6)[::2], 0.0, 1.0) is None  # not contiguous
+
+
+def test_normal_log_prob_takes_the_kernel_and_agrees_with_scipy():
+    from plait.effects.distributions import Normal
+    from scipy import stats
+
+    x = np.linspace(-3.0, 3.0, 11)
+    np.testing.assert_allclose(Normal(0.5, 2.0).log_prob(x), stats.norm(0.5, 2.0).logpdf(x), rtol=1e-13)
+    np.testing.assert_allclose(Normal(x, 2.0).log_prob(0.25), stats.norm(x, 2.0).logpdf(0.25), rtol=1e-13)
+
+
+@pytest.mark.parametrize("lw", [[], [-INF], [NAN], [-INF, NAN], [-INF, 0.0], [NAN, INF], [1.0, 2.0],
+                                list(np.full(1001, -INF)) + [3.0]])
+def test_all_impossible_is_no_weight_above_minus_inf(lw):
+    assert plait.ext.all_impossible(np.array(lw, dtype=float)) == (not (np.array(lw) > -INF).any())

@@ -113,8 +113,6 @@ def _in_interval(v: float, low: float, high: float, low_closed: bool, high_close
 
 class _Trust(threading.local):
     depth = 0
-    #: True while a family that batched runs can lower validates its lane parameters.
-    keep_lanes = False
 
 
 _TRUSTED = _Trust()
@@ -148,16 +146,19 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     (particle-sized parameters of vectorized SMC take this path at every
     step); the others get the element-wise diagnosis that names the first
     offending element.  A dual number is checked on its plain value and
-    returned as it is; so is a lane value of a batched run (every lane checked).
+    returned as it is.  A lane value of a batched run becomes the plain value
+    its lanes decide (:func:`lane_params` checks, and keeps, the lane values
+    of the families a batched run lowers).
     """
     t = type(value)
-    if t is not np.ndarray and t is not float and t is not int:
+    if t is float:
+        interval = _RANGES[kind]
+        if interval is not None and _in_interval(value, *interval):  # (also what trusted() gives)
+            return np.asarray(value)
+    elif t is not np.ndarray and t is not int:
         if t is Lanes:
-            if not _TRUSTED.keep_lanes:
-                # A family that cannot carry lane values: the lanes decide one plain value.
-                return validate(family, name, np.asarray(value), kind)
-            checked = validate(family, name, value.data, kind)
-            return value if checked is value.data else Lanes(checked, value.space)
+            # Not a family that keeps lane values (lane_params checks those): the lanes decide one plain value.
+            return validate(family, name, np.asarray(value), kind)
         if isinstance(value, Dual):
             # A guard when traced: a replay at a point where this check fails runs the model instead.
             guarded(value, partial(_passes, family, name, kind))
@@ -389,18 +390,22 @@ def lane_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[Any
         plain = {name: (np.asarray(v) if type(v) is Lanes else v, kind) for name, (v, kind) in spec.items()}
         return params(family, **plain)  # the lanes decided one value each
     out: list[Any] = []
-    shapes = []
-    _TRUSTED.keep_lanes = True
-    try:
-        for name, (v, kind) in spec.items():
+    shape: tuple[Any, ...] = ()
+    agree = True
+    for name, (v, kind) in spec.items():
+        if type(v) is Lanes:  # every lane checked; the lane value kept
+            data = validate(family, name, v.data, kind)
+            checked: Any = v if data is v.data else Lanes(data, v.space)
+        else:
             checked = validate(family, name, v, kind)
-            out.append(checked)
-            shapes.append(checked.shape)
-    finally:
-        _TRUSTED.keep_lanes = False
-    distinct = {s for s in shapes if s}
-    if len(distinct) <= 1:  # the common case, without numpy's broadcasting machinery
-        return out, distinct.pop() if distinct else ()
+        out.append(checked)
+        own = checked.shape
+        if own and own != shape:
+            agree = agree and not shape
+            shape = own
+    if agree:  # the common case (one shape, or scalars), without numpy's broadcasting machinery
+        return out, shape
+    shapes = [c.shape for c in out]
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:

@@ -161,9 +161,11 @@ def draw(dist: Distribution, rng: np.random.Generator, n: int, space: Any = None
     >>> draw(Normal(0.0, 1.0), np.random.default_rng(0), 4).shape
     (4,)
     """
-    if has_lanes(dist) and not lowerable(type(dist)):
+    lanes = has_lanes(dist)
+    if lanes and not lowerable(type(dist)):
         plain_by_value(dist)
-    if has_lanes(dist):
+        lanes = False
+    if lanes:
         draws = np.asarray(lowered(dist, space).sample(rng, extra))
         return np.moveaxis(draws, len(extra), 0) if extra else draws
     return np.asarray(dist.sample(rng, (n,) + extra))

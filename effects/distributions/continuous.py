@@ -23,6 +23,7 @@ from scipy.special import digamma as _digamma
 from scipy.special import xlog1py as _xlog1py
 from scipy.special import xlogy as _xlogy
 
+from ...ext._densities import normal_log_density
 from ...gradients.dual import Dual, stop_gradient
 from ...gradients.trace import guarded
 from ...gradients.reverse import Reverse, elementwise_node, scalar_node
@@ -106,6 +107,23 @@ _PLAIN = (float, np.ndarray)  # parameters that sample() may apply in place
 _LOG_SQRT_2PI_F64 = np.float64(_LOG_SQRT_2PI)
 
 
+def _normal_log_density_numpy(values: Any, loc: Any, scale: Any) -> Any:
+    """The Normal log density by numpy (any shapes); ``normal_log_density`` computes the same bits in one pass."""
+    z = (values - loc) / scale
+    with np.errstate(over="ignore"):
+        if type(z) is np.ndarray and z.dtype == np.float64:
+            # z is a new array: the same values in place (-z z / 2 is z z (-0.5)
+            # exactly: a sign and a power of two, no rounding; and no division)
+            # (numpy scalars: an in-place operation with a Python float costs
+            # several passes' worth more in numpy 2)
+            np.multiply(z, z, out=z)
+            z *= _MINUS_HALF
+            z -= _LOG_SQRT_2PI_F64
+            z -= np.log(scale)
+            return z
+        return out(-z * z / 2.0 - _LOG_SQRT_2PI - np.log(scale))
+
+
 class Normal(Distribution):
     """Normal(loc, scale) with ``scale > 0``.
 
@@ -163,19 +181,9 @@ class Normal(Distribution):
                 lp = elementwise_node((as_values(x), self.loc, self.scale), _normal_log_prob_array)
             if lp is not None:
                 return lp
-        z = (as_values(x) - self.loc) / self.scale
-        with np.errstate(over="ignore"):
-            if type(z) is np.ndarray and z.dtype == np.float64:
-                # z is a new array: the same values in place (-z z / 2 is z z (-0.5)
-                # exactly: a sign and a power of two, no rounding; and no division)
-                # (numpy scalars: an in-place operation with a Python float costs
-                # several passes' worth more in numpy 2)
-                np.multiply(z, z, out=z)
-                z *= _MINUS_HALF
-                z -= _LOG_SQRT_2PI_F64
-                z -= np.log(self.scale)
-                return z
-            return out(-z * z / 2.0 - _LOG_SQRT_2PI - np.log(self.scale))
+        values = as_values(x)
+        lp = normal_log_density(values, self.loc, self.scale)  # one compiled pass, where it applies
+        return lp if lp is not None else _normal_log_density_numpy(values, self.loc, self.scale)
 
     @property
     def support(self) -> Any:

@@ -27,11 +27,11 @@ is not the per-particle engines' stream.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
 
+from ...ext import all_impossible
 from ...handlers.batched import BatchedRun
 from ..results.population import Population
 from .programs import interrupted
@@ -56,15 +56,15 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
     """
     run = BatchedRun(model, args, num_particles, rng)
 
-    def weigh(site: Any) -> None:
-        log_weights = run.log_weights()
-        books.extinct(log_weights, site)
+    def weigh(log_weights: np.ndarray) -> None:
         ancestors = books.after_weighting(log_weights, True, lambda: _population(run, books))
         if ancestors is not None:
             run.resample(ancestors)
 
     def loop_step(loop: Any, step: int) -> None:
-        weigh((loop.name, step))
+        log_weights = run.log_weights()
+        books.extinct(log_weights, (loop.name, step))
+        weigh(log_weights)
 
     try:
         step = 0
@@ -77,10 +77,11 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
                 continue
             if run.done:
                 break  # the last weighing happened at the last pause
-            if not (run.log_weights() > -math.inf).any():  # (the method: no Python wrapper)
-                books.extinct(run.log_weights(), lambda: run.groups[0].last_site)
+            log_weights = run.log_weights()
+            if all_impossible(log_weights):
+                books.extinct(log_weights, lambda: run.groups[0].last_site)
                 break  # every particle is impossible: the evidence estimate is 0
-            weigh(lambda: run.groups[0].last_site)
+            weigh(log_weights)
         _finish(run)
         return _population(run, books)
     except KeyboardInterrupt:

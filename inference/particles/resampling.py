@@ -85,7 +85,7 @@ class AdaptiveResampling:
         >>> books.extinct(np.array([-np.inf, -np.inf]), "y"); books.dead_at
         'y'
         """
-        if self.dead_at is None and len(log_weights) and not (log_weights > -math.inf).any():
+        if self.dead_at is None and len(log_weights) and _ext.all_impossible(log_weights):
             self.dead_at = site() if callable(site) else site
 
     def after_weighting(
