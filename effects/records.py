@@ -332,7 +332,8 @@ def observe(name: Address, dist: Any, value: Any, outside_support: str = "raise"
     if not isinstance(dist, Distribution):
         dist = _check_dist(name, dist)
     kind = type(value)
-    if (kind is float or kind is int) and not dist.batch_shape:
+    if (kind is float or kind is int or kind is np.float64 or kind is np.int64) and not dist.batch_shape:
+        # (numpy scalars too: an element of a data array, as ``for y in ys`` gives)
         # The common case, a scalar under a module-level support, is checked inline.
         known = CONSTANT_BOUNDS.get(id(dist.support))
         finite = value - value == 0

@@ -58,6 +58,18 @@ def negative_gamma():
     yield plait.observe("g", plait.Gamma(2.0, 1.0), -1.5)
 
 
+def numpy_nan_observation():  # an element of a data array: a numpy scalar
+    yield plait.observe("y", plait.Normal(0.0, 1.0), np.array([NAN])[0])
+
+
+def numpy_negative_count():
+    yield plait.observe("n", plait.Poisson(2.0), np.array([-1])[0])
+
+
+def numpy_fractional_count():
+    yield plait.observe("n", plait.Poisson(2.0), np.array([1.5])[0])
+
+
 BAD_SITES = [
     (bad_scale, errors.InvalidParameterError, ["'w'", "scale", "-1.0"]),
     (bad_probability, errors.InvalidParameterError, ["'flip'", "'p'", "1.5"]),
@@ -68,6 +80,9 @@ BAD_SITES = [
     (negative_count, errors.ObservationSupportError, ["'n'", "-1"]),
     (bernoulli_two, errors.ObservationSupportError, ["'coin'", "2"]),
     (negative_gamma, errors.ObservationSupportError, ["'g'", "-1.5"]),
+    (numpy_nan_observation, errors.InvalidObservationError, ["'y'", "nan"]),
+    (numpy_negative_count, errors.ObservationSupportError, ["'n'", "-1"]),
+    (numpy_fractional_count, errors.ObservationSupportError, ["'n'", "1.5"]),
 ]
 
 
