@@ -37,8 +37,11 @@ such loops with ``plait.fold``/``plait.iterate``: each kernel step is then a
 program of its own, run by :func:`run_steps`, and its groups merge again
 when the step returns.  A fork replays the group's log: O(length so far) per
 fork.  The log holds each sample's lane array (and the gathers since), so
-it is pruned to the ancestry of live lanes when it grows (path degeneracy
-keeps that small): see :meth:`Group.prune`.
+it is pruned to the ancestry of live lanes (path degeneracy keeps that
+small): every :data:`RECENT_LEVELS` resamplings over the newest levels, and
+over all of it when it has doubled; the walk is compiled and costs the lanes
+it walks over (see :meth:`Group.prune`).  Pruning every few steps lets new
+arrays reuse the memory it frees instead of fresh pages (which fault).
 
 Seeds: draws come from one stream of the run, groups advance in creation
 order, replays draw nothing; so a seed gives the same run, whatever the
