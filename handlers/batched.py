@@ -37,8 +37,11 @@ such loops with ``plait.fold``/``plait.iterate``: each kernel step is then a
 program of its own, run by :func:`run_steps`, and its groups merge again
 when the step returns.  A fork replays the group's log: O(length so far) per
 fork.  The log holds each sample's lane array (and the gathers since), so
-it is pruned to the ancestry of live lanes when it grows (path degeneracy
-keeps that small): see :meth:`Group.prune`.
+it is pruned to the ancestry of live lanes (path degeneracy keeps that
+small): every :data:`RECENT_LEVELS` resamplings over the newest levels, and
+over all of it when it has doubled; the walk is compiled and costs the lanes
+it walks over (see :meth:`Group.prune`).  Pruning every few steps lets new
+arrays reuse the memory it frees instead of fresh pages (which fault).
 
 Seeds: draws come from one stream of the run, groups advance in creation
 order, replays draw nothing; so a seed gives the same run, whatever the
@@ -68,7 +71,7 @@ import numpy as np
 from ..effects.distributions.batching import draw, score
 from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
 from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
-from ..ext._ancestry import distinct_parents
+from ..ext._ancestry import prune_log
 from ..ext._interpreter import Process, plain_answer
 from ..gradients.dual import Dual, new, stop_gradient
 from .base import Handler, start
@@ -124,6 +127,10 @@ class LaneAnswer:
         self.data = data
 
 
+#: Every this many resamplings a group compacts the log's newest levels (that many):
+#: they hold the most lanes no live lane descends from, and freeing them at once keeps
+#: the log small and its memory reused (fresh memory costs a page fault per 4 KiB).
+RECENT_LEVELS = 8
 _RECOMPUTE = object()  # a logged answer that plain_answer gives again on replay
 
 
@@ -183,7 +190,7 @@ class Group:
 
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
-                 "stored", "prune_at", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
+                 "stored", "prune_at", "resamplings", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
                  "last_site", "dead_at", "carried", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
@@ -200,6 +207,7 @@ class Group:
         #: this has doubled since the last pruning.
         self.stored = 0
         self.prune_at = 64 * size + 4096
+        self.resamplings = 0
         #: The final state of the loop the group waits at, once the engine ran it.
         self.loop_answer: Any = UNSET
         #: Which lane of the run's first population each lane descends from; kept
@@ -302,9 +310,9 @@ class Group:
         self.fresh = True
         ids = self.lane_ids
         self.lane_ids = ids[index] if ids is not None and self.run.record_sites else None
-        if self.stored > self.prune_at:
+        self.resamplings += 1
+        if self.stored > self.prune_at or self.resamplings % RECENT_LEVELS == 0:
             self.prune()
-            self.prune_at = 2 * self.stored + 64 * self.size + 4096
 
     def _gather(self, index: np.ndarray) -> None:
         live = []  # swept on the way (dead values dropped)
@@ -330,35 +338,19 @@ class Group:
         lanes.  After resampling, most lanes share their older ancestors (path
         degeneracy), so the log holds the ancestry tree of the live lanes, not
         one history per lane: O(T + N log N) elements rather than O(N T).
-        """
-        needed = np.arange(self.size)
-        answers, gathers = self.answers, self.gathers
-        level_end = len(answers)
-        compacted: list[tuple[int, np.ndarray]] = []
-        k = len(gathers) - 1
-        while k >= 0:
-            pos, index = gathers[k]
-            self._compact(answers, pos, level_end, needed)
-            parents = index[needed]
-            older, remapped = _ancestors(parents)
-            compacted.append((pos, remapped.astype(index.dtype, copy=False)))
-            needed, level_end = older, pos
-            k -= 1
-            if k >= 0 and len(older) == len(gathers[k][1]):
-                break  # every lane of the older level is needed: it and all before it stay as they are
-        else:
-            self._compact(answers, 0, level_end, needed)
-        compacted.reverse()
-        self.gathers = gathers[:k + 1] + compacted
-        self.stored = sum(e.data.size for e in answers if type(e) is LaneAnswer) + sum(len(i) for _, i in compacted)
 
-    @staticmethod
-    def _compact(answers: list[Any], start: int, stop: int, needed: np.ndarray) -> None:
-        for i in range(start, stop):
-            entry = answers[i]
-            if type(entry) is LaneAnswer and len(entry.data) != len(needed):
-                answers[i] = LaneAnswer(entry.data[needed])
-            # (an entry as long as ``needed`` is already compact: needed is then every lane)
+        The walk is compiled (:func:`~plait.ext._ancestry.prune_log`) and
+        costs the lanes it walks over.  Every :data:`RECENT_LEVELS`
+        resamplings it walks back that many gathers only (the new levels,
+        which hold most of the lanes nobody descends from); when the log has
+        doubled since the last whole walk, it walks all the way.
+        """
+        whole = self.stored > self.prune_at
+        levels = -1 if whole else RECENT_LEVELS
+        self.gathers, dropped = prune_log(self.answers, self.gathers, LaneAnswer, levels)
+        self.stored = max(0, self.stored - dropped)  # (answers of fixed values are not counted in)
+        if whole:
+            self.prune_at = 2 * self.stored + 64 * self.size + 4096
 
     def restricted_log(self, lanes: np.ndarray) -> list[Any]:
         """The answer log as lanes ``lanes`` (current order) saw it: what a replay of them answers."""
@@ -612,16 +604,6 @@ def observed_shape(effect: Any) -> tuple[int, ...]:
     if extra <= 0 or value_shape[extra:] != dist_shape:
         return ()
     return tuple(value_shape[:extra])
-
-
-def _ancestors(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct ``parents`` (sorted) and each parent's position among them."""
-    if len(parents) <= 64:  # deep in the ancestry few lineages remain: Python beats numpy calls
-        values = parents.tolist()
-        distinct = sorted(set(values))
-        position = {v: i for i, v in enumerate(distinct)}
-        return np.array(distinct, dtype=np.intp), np.array([position[v] for v in values], dtype=np.intp)
-    return distinct_parents(parents)  # sorted, without a sort
 
 
 def read_lanes(value: Any, group: Group) -> Any:

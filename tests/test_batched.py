@@ -15,6 +15,7 @@ import scipy.stats as st
 import plait
 from plait.effects.lanes import FixedLanes, Lanes, per_lane
 from plait.handlers import batched as batched_module
+from plait.ext._ancestry import prune_log
 from plait.handlers.batched import BatchedRun
 
 
@@ -126,6 +127,31 @@ def test_pruning_the_answer_log_changes_nothing(monkeypatch):
     kept = plait.smc(late, ys, num_particles=64, seed=1, ess_threshold=1.0)
     assert pruned.replayed > 0
     assert pruned.values == kept.values and np.array_equal(pruned.log_weights, kept.log_weights)
+
+
+@pytest.mark.parametrize("levels", [-1, 1, 3])
+def test_a_pruned_log_replays_every_lane_as_before(levels):
+    # A random history: lane answers (some 2-d), recomputed entries, resamplings and narrowings.
+    rng = np.random.default_rng(levels + 7)
+    answers, gathers, size = [], [], 50
+    for step in range(12):
+        answers.append(batched_module.LaneAnswer(rng.normal(size=size)))
+        if step % 4 == 1:
+            answers.append(batched_module.LaneAnswer(rng.integers(0, 9, size=(size, 2))))
+        answers.append("recomputed")
+        index = np.sort(rng.integers(0, size, size=size)) if step % 5 else rng.permutation(size)[:size - 3]
+        gathers.append((len(answers), index))
+        size = len(index)
+    log = batched_module.Group.__new__(batched_module.Group)
+    log.answers, log.gathers = answers, gathers
+    lanes = np.arange(size)
+    before = [e.data.copy() if type(e) is batched_module.LaneAnswer else e for e in log.restricted_log(lanes)]
+    for _ in range(2):  # a second walk over an already pruned log
+        log.gathers, _dropped = prune_log(log.answers, log.gathers, batched_module.LaneAnswer, levels)
+    after = log.restricted_log(lanes)
+    assert len(after) == len(before)
+    for b, a in zip(before, after):
+        assert np.array_equal(a.data, b) if type(a) is batched_module.LaneAnswer else a == b
 
 
 def test_an_error_is_raised_at_the_users_yield():
