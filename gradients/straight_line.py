@@ -149,7 +149,10 @@ def compile_program(steps: Sequence[Any], inputs: int, output: int, values: Sequ
         raise guard_failed(message)
 
     namespace["fail"] = fail
-    exec(compile(source, "<plait traced program>", "exec"), namespace)  # noqa: S102 - our own generated code
+    try:
+        exec(compile(source, "<plait traced program>", "exec"), namespace)  # noqa: S102 - our own generated code
+    except (MemoryError, RecursionError, SyntaxError):  # a program beyond the compiler's limits stays interpreted
+        return None
     function: Callable[..., tuple[Any, list[Any]]] = namespace["compiled"]
     function.source = source  # type: ignore[attr-defined]  # for debugging: print(program.compiled.source)
     return function
