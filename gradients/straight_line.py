@@ -168,7 +168,7 @@ def _acc(prev: Any, c: Any) -> Any:
 
 _GLOBALS: dict[str, Any] = {
     "acc": _acc, "dense": _rev.dense, "arith": _rev.scalar_arithmetic, "ndarray": np.ndarray,
-    "reduce": np.add.reduce, "empty": np.empty, "float64": np.float64,
+    "reduce": np.add.reduce, "float64": np.float64,
 }
 
 
@@ -288,11 +288,5 @@ def _node_backward(w: _Writer, book: _Backward, n: int, spec: tuple[Any, ...], v
             book.add(j, c, depth, certain)
     elif kind == "sum":
         _, index = spec
-        shape = _shape(values[index])
-        if shape and values[index].dtype == np.float64:
-            w.line(f"c = empty({shape!r})", depth)
-            w.line(f"c[...] = {g}", depth)
-            book.add(index, "c", depth, certain)
-        else:  # the rule's own general case
-            payload = w.const((shape, None, False, 1), "payload")
-            book.add(index, f"{w.const(_sum_back, 'back')}({g}, {payload}, 0)", depth, certain)
+        payload = w.const((_shape(values[index]), None, False, 1), "payload")
+        book.add(index, f"{w.const(_sum_back, 'back')}({g}, {payload}, 0)", depth, certain)

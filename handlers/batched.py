@@ -252,8 +252,12 @@ class Group:
             self._sweep()
 
     def _sweep(self) -> None:
-        self.live = [r for r in self.live if r() is not None]
-        self.sweep_at = max(64, 2 * len(self.live))
+        self._keep([r for r in self.live if r() is not None])
+
+    def _keep(self, live: list[Any]) -> None:
+        """``live`` (swept of dead values) becomes the list; the next sweep when it has doubled."""
+        self.live = live
+        self.sweep_at = max(64, 2 * len(live))
 
     def decide(self, parts: list[tuple[Any, Any]], what: str) -> Any:
         """The value the program gets; lanes that produce another one become new groups."""
@@ -321,8 +325,7 @@ class Group:
             if value is not None:
                 value.data = value.data[index]
                 live.append(ref)
-        self.live = live
-        self.sweep_at = max(64, 2 * len(live))
+        self._keep(live)
         carried = self.carried
         for key in carried:
             carried[key] = carried[key][index]
