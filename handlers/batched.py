@@ -41,7 +41,10 @@ it is pruned to the ancestry of live lanes (path degeneracy keeps that
 small): every :data:`RECENT_LEVELS` resamplings over the newest levels, and
 over all of it when it has doubled; the walk is compiled and costs the lanes
 it walks over (see :meth:`Group.prune`).  Pruning every few steps lets new
-arrays reuse the memory it frees instead of fresh pages (which fault).
+arrays reuse the memory it frees instead of fresh pages (which fault).  Only
+splits read the log, so an engine's run starts without one and, at its first
+split, starts again with it (:func:`logging_on_split`): a program that never
+splits keeps none; one that does pays the steps before its first split twice.
 
 Seeds: draws come from one stream of the run, groups advance in creation
 order, replays draw nothing; so a seed gives the same run, whatever the
@@ -64,7 +67,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -78,7 +81,10 @@ from .base import Handler, start
 from .runloop import Execution, _fail
 from .scope import LoopStep
 
-__all__ = ["BatchedRun", "Group", "LaneAnswer", "LaneSites", "observed_shape"]
+__all__ = ["BatchedRun", "Group", "LaneAnswer", "LaneSites", "SplitNeedsLog", "logging_on_split",
+           "observed_shape", "rewinder"]
+
+T = TypeVar("T")
 
 
 class LaneSites(Protocol):
@@ -112,6 +118,62 @@ class LaneSites(Protocol):
 
     def forked(self, run: "BatchedRun") -> None:
         """A group of ``run`` has just split (the engine may give up: raise)."""
+
+
+class SplitNeedsLog(BaseException):
+    """A group of a run that keeps no answer log has to split: the run must start again, logging.
+
+    A ``BaseException`` (as ``GeneratorExit``), so that it goes through the
+    model's ``except Exception:`` clauses to the engine; see :func:`logging_on_split`.
+
+    >>> issubclass(SplitNeedsLog, Exception)
+    False
+    """
+
+
+def logging_on_split(attempt: Callable[[bool], T], *rewinds: Callable[[], None]) -> T:
+    """``attempt(False)``, whose runs keep no answer log; if one had to split, ``attempt(True)`` from the start.
+
+    ``attempt(log)`` runs an engine on :class:`BatchedRun` s made with ``log=log``.
+    Before the second attempt each ``rewinds`` function puts back what the first
+    one changed (the random streams: :func:`rewinder`), so that the second
+    attempt is the run that would have logged from the start: until the split
+    both drew the same numbers.  A program that never splits thus keeps no log;
+    one that does pays its steps before the first split twice.
+
+    >>> import plait, numpy as np
+    >>> def model():
+    ...     x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+    ...     return 1.0 if x > 0 else -1.0  # the lanes split
+    >>> rng = np.random.default_rng(0)
+    >>> def attempt(log):
+    ...     run = BatchedRun(model, (), 1000, rng, pause=(), log=log)
+    ...     run.advance(None)
+    ...     return log, len(run.groups)
+    >>> logging_on_split(attempt, rewinder(rng))
+    (True, 2)
+    """
+    try:
+        return attempt(False)
+    except SplitNeedsLog:
+        for rewind in rewinds:
+            rewind()
+        return attempt(True)
+
+
+def rewinder(rng: np.random.Generator) -> Callable[[], None]:
+    """A function that puts ``rng`` back in the state it has now.
+
+    >>> rng = np.random.default_rng(0)
+    >>> rewind = rewinder(rng); first = rng.random(); rewind()
+    >>> rng.random() == first
+    True
+    """
+    state = rng.bit_generator.state
+
+    def rewind() -> None:
+        rng.bit_generator.state = state
+    return rewind
 
 
 class LaneAnswer:
@@ -191,7 +253,7 @@ class Group:
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
                  "stored", "prune_at", "resamplings", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
-                 "last_site", "dead_at", "carried", "__weakref__")
+                 "last_site", "dead_at", "carried", "logging", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -242,6 +304,8 @@ class Group:
         self.steps = 0
         self.names: set[Any] = set()
         self.process: Optional[Process] = None
+        #: False while the run keeps no answer log (see :class:`SplitNeedsLog`).
+        self.logging = run.log
 
     # -- the lane space ---------------------------------------------------------------
     def register(self, value: Lanes) -> None:
@@ -315,7 +379,7 @@ class Group:
         ids = self.lane_ids
         self.lane_ids = ids[index] if ids is not None and self.run.record_sites else None
         self.resamplings += 1
-        if self.stored > self.prune_at or self.resamplings % RECENT_LEVELS == 0:
+        if self.logging and (self.stored > self.prune_at or self.resamplings % RECENT_LEVELS == 0):
             self.prune()
 
     def _gather(self, index: np.ndarray) -> None:
@@ -329,8 +393,9 @@ class Group:
         carried = self.carried
         for key in carried:
             carried[key] = carried[key][index]
-        self.gathers.append((len(self.answers), index))
-        self.stored += len(index)
+        if self.logging:
+            self.gathers.append((len(self.answers), index))
+            self.stored += len(index)
         self.size = len(index)
 
     def prune(self) -> None:
@@ -391,7 +456,8 @@ class Group:
         elif kind is Factor:
             self._weigh(_per_lane_weight(in_space(effect.log_weight, self), self.size), effect.name)
             self.steps += 1
-        self.answers.append(_RECOMPUTE)
+        if self.logging:
+            self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
 
     def _recorded(self, kind: Any, effect: Any) -> Any:
@@ -435,7 +501,8 @@ class Group:
             return self._replayed(kind, effect)
         if kind is Sample:
             return self._sampled(effect)
-        self.answers.append(_RECOMPUTE)
+        if self.logging:
+            self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
 
     def _sampled(self, effect: Any) -> Any:
@@ -443,11 +510,13 @@ class Group:
         if effect.value is UNSET:
             sites = self.run.sites
             data = draw(effect.dist, self.run.rng, self.size, self) if sites is None else sites.sample(self, effect)
-            self.answers.append(LaneAnswer(data))
-            self.stored += data.size
+            if self.logging:
+                self.answers.append(LaneAnswer(data))
+                self.stored += data.size
             return Lanes(data, self)
         value = in_space(effect.value, self)
-        self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
+        if self.logging:
+            self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
         return value
 
     def _replayed(self, kind: Any, effect: Any) -> Any:
@@ -499,7 +568,8 @@ class Group:
         try:
             if loop_answer is not UNSET:
                 self.loop_answer = UNSET
-                self.answers.append(_LoopAnswer(loop_answer))  # a replay of these lanes answers it again
+                if self.logging:
+                    self.answers.append(_LoopAnswer(loop_answer))  # a replay of these lanes answers it again
                 if _is_stop(process.resume(loop_answer)):
                     return
             while not process.done and (steps is None or self.steps < steps or self.replaying):
@@ -701,8 +771,11 @@ class BatchedRun:
                  rng: np.random.Generator, pause: tuple[type, ...] = (Observe, Factor),
                  parent: Optional[Group] = None, handlers: Sequence[Handler] = (),
                  fixed: Optional[dict[Any, np.ndarray]] = None, simulate_observations: bool = False,
-                 sites: Optional["LaneSites"] = None, points: bool = False) -> None:
+                 sites: Optional["LaneSites"] = None, points: bool = False, log: bool = True) -> None:
         self.model = model
+        #: Whether groups keep the answer log a split replays; a run without one
+        #: raises :class:`SplitNeedsLog` at its first split (see :func:`logging_on_split`).
+        self.log = log
         #: Groups also pause before resampling points (``plait.resample_point``), for the engine to answer.
         self.points = points
         #: An engine's own answers to samples and observations (GradInf's coupled lanes), or None.
@@ -738,6 +811,8 @@ class BatchedRun:
 
     def fork(self, parent: Group, lanes: np.ndarray) -> None:
         """A new group for ``lanes`` of ``parent``, rebuilt by replaying its log; it runs after the others."""
+        if not self.log:
+            raise SplitNeedsLog()
         origin = None if parent.origin is None else parent.origin[lanes]
         group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),
                       parent.parent, origin)

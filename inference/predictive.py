@@ -25,7 +25,7 @@ from ..effects.records import Deterministic, Effect, Observe, Sample
 from ..errors import ExtraAddressError, MissingAddressError, UnhandledEffectError
 from ..effects.lanes import per_lane
 from ..handlers.base import Handler
-from ..handlers.batched import BatchedRun, observed_shape
+from ..handlers.batched import BatchedRun, logging_on_split, observed_shape, rewinder
 from ..handlers.replay import Substitute
 from ..handlers.runloop import run
 from ..handlers.seed import SeedLike, make_rng
@@ -175,7 +175,16 @@ def simulate_draws_batched(
     if fixed is None:
         return None
     n = len(conditions)
-    run = BatchedRun(model, tuple(args), n, rng, pause=(), fixed=fixed, simulate_observations=True)
+
+    def attempt(log: bool) -> SiteDraws:
+        run = BatchedRun(model, tuple(args), n, rng, pause=(), fixed=fixed, simulate_observations=True, log=log)
+        return _site_draws(run, conditions, strict)
+    return logging_on_split(attempt, rewinder(rng))
+
+
+def _site_draws(run: BatchedRun, conditions: Sequence[Mapping[Hashable, Any]], strict: bool) -> SiteDraws:
+    """The sites of every lane of ``run``, run to its end."""
+    n = len(conditions)
     try:
         run.advance(None)
         values: dict[Hashable, list[Any]] = {}

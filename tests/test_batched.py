@@ -110,23 +110,95 @@ def test_the_same_seed_gives_the_same_run_whatever_the_splits():
     assert a.tier == "batched" and a.replayed > 0
 
 
-def test_pruning_the_answer_log_changes_nothing(monkeypatch):
-    # A late branch forces replays of long histories after many resamplings.
-    def late(ys):
-        x = yield plait.sample("x0", plait.Normal(0.0, 1.0))
-        for t, y in enumerate(ys):
-            x = yield plait.sample(("x", t), plait.Normal(0.9 * x, 1.0))
-            yield plait.observe(("y", t), plait.Normal(x, 0.5), y)
-        if x > 0:
-            yield plait.observe("last", plait.Normal(x, 1.0), 1.0)
-        return x
+def late(ys):
+    # A late branch: replays of long histories after many resamplings.
+    x = yield plait.sample("x0", plait.Normal(0.0, 1.0))
+    for t, y in enumerate(ys):
+        x = yield plait.sample(("x", t), plait.Normal(0.9 * x, 1.0))
+        yield plait.observe(("y", t), plait.Normal(x, 0.5), y)
+    if x > 0:
+        yield plait.observe("last", plait.Normal(x, 1.0), 1.0)
+    return x
 
+
+def test_pruning_the_answer_log_changes_nothing(monkeypatch):
     ys = list(np.sin(np.arange(60) / 5.0))
     pruned = plait.smc(late, ys, num_particles=64, seed=1, ess_threshold=1.0)
     monkeypatch.setattr(batched_module.Group, "prune", lambda self: None)
     kept = plait.smc(late, ys, num_particles=64, seed=1, ess_threshold=1.0)
     assert pruned.replayed > 0
     assert pruned.values == kept.values and np.array_equal(pruned.log_weights, kept.log_weights)
+
+
+def test_a_run_that_never_splits_keeps_no_log():
+    run = BatchedRun(late, ([0.5, -0.5, 1.0],), 50, np.random.default_rng(0), log=False)
+    for step in (1, 2, 3):
+        run.advance(step)
+        run.resample(np.random.default_rng(step).integers(0, 50, 50))
+    group, = run.groups
+    assert group.answers == [] and group.gathers == []
+    with pytest.raises(batched_module.SplitNeedsLog):
+        run.advance(None)  # `if x > 0`: the lanes disagree
+
+
+def _logged_from_the_start(monkeypatch, module):
+    monkeypatch.setattr(module, "logging_on_split", lambda attempt, *rewinds: attempt(True))
+
+
+def test_a_split_starts_the_smc_run_again_with_its_log_and_changes_nothing(monkeypatch):
+    # The first attempt keeps no log and meets `if x > 0` after 40 steps; the
+    # second must be the run that logged from the start, reported once per step.
+    from plait.inference.particles import batched as engines
+    ys = list(np.sin(np.arange(40) / 5.0))
+
+    def run():
+        reports = []
+        pop = plait.smc(late, ys, num_particles=64, seed=4, ess_threshold=0.7,
+                        on_step=lambda step, p: reports.append((step, p.ess)))
+        return pop, reports
+
+    pop, reports = run()
+    _logged_from_the_start(monkeypatch, engines)
+    logged, logged_reports = run()
+    assert pop.replayed > 0 and reports == logged_reports
+    assert [step for step, _ in reports] == list(range(1, len(reports) + 1))
+    assert pop.values == logged.values and np.array_equal(pop.log_weights, logged.log_weights)
+    assert pop.log_evidence == logged.log_evidence and pop.ess_history == logged.ess_history
+
+
+def test_a_split_starts_importance_and_predictive_runs_again_with_their_log(monkeypatch):
+    import importlib
+    from plait.inference.particles import batched as engines
+    predictive_module = importlib.import_module("plait.inference.predictive")  # (plait.inference.predictive is the function)
+
+    def run():
+        pop = plait.importance(branchy, num_particles=300, seed=5)
+        draws = plait.predictive(branchy, num_samples=300, seed=6)
+        return pop, draws
+
+    pop, draws = run()
+    _logged_from_the_start(monkeypatch, engines)
+    _logged_from_the_start(monkeypatch, predictive_module)
+    logged, logged_draws = run()
+    assert pop.replayed > 0
+    assert pop.values == logged.values and np.array_equal(pop.log_weights, logged.log_weights)
+    assert draws.keys() == logged_draws.keys()
+    for address in draws:
+        assert np.array_equal(np.asarray(draws[address], dtype=float), np.asarray(logged_draws[address], dtype=float),
+                              equal_nan=True)
+
+
+def test_the_restart_goes_through_the_models_except_clauses():
+    def model():
+        x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+        try:
+            positive = bool(x > 0)  # the first split: the run starts again, logging
+        except Exception:
+            return "swallowed"
+        return positive
+
+    pop = plait.importance(model, num_particles=200, seed=0)
+    assert pop.replayed == 1 and set(pop.values) == {True, False}
 
 
 @pytest.mark.parametrize("levels", [-1, 1, 3])

@@ -12,7 +12,9 @@ Statistical contract: the same as the per-particle engines, lane by lane
 ``exp(log_evidence)`` is unbiased and expectations are self-normalised; for
 importance sampling the weights are the likelihoods.  Draws come from one
 stream in group order, so a seed gives one result whatever the splits; it
-is not the per-particle engines' stream.
+is not the per-particle engines' stream.  A run keeps the log that splits
+replay only once it needs it: it starts without, and at its first split
+starts again with it from the same streams (``logging_on_split``).
 
 >>> import plait
 >>> def coin(flips):
@@ -32,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...ext import all_impossible
-from ...handlers.batched import BatchedRun
+from ...handlers.batched import BatchedRun, logging_on_split, rewinder
 from ..results.population import Population
 from .programs import interrupted
 from .resampling import AdaptiveResampling
@@ -54,8 +56,11 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
     >>> len(smc_batched(model, (), 100, books, np.random.default_rng(2)))
     100
     """
-    run = BatchedRun(model, args, num_particles, rng)
+    return logging_on_split(lambda log: _smc(BatchedRun(model, args, num_particles, rng, log=log), books),
+                            rewinder(rng), books.rewinder())
 
+
+def _smc(run: BatchedRun, books: AdaptiveResampling) -> Population:
     def weigh(log_weights: np.ndarray) -> None:
         ancestors = books.after_weighting(log_weights, True, lambda: _population(run, books))
         if ancestors is not None:
@@ -109,7 +114,11 @@ def importance_batched(model: Callable[..., Any], args: tuple[Any, ...], num_par
     >>> importance_batched(model, (), 10, np.random.default_rng(0)).tier
     'batched'
     """
-    run = BatchedRun(model, args, num_particles, rng, pause=())
+    return logging_on_split(lambda log: _importance(BatchedRun(model, args, num_particles, rng, pause=(), log=log)),
+                            rewinder(rng))
+
+
+def _importance(run: BatchedRun) -> Population:
     try:
         _finish(run)
         dead_at = next((g.dead_at for g in run.groups if g.dead_at is not None), None)

@@ -48,7 +48,7 @@ class AdaptiveResampling:
     """
 
     __slots__ = ("kernel", "threshold", "rng", "report", "log_evidence", "ess_history",
-                 "resample_count", "steps", "dead_at", "bar")
+                 "resample_count", "steps", "dead_at", "bar", "reported")
 
     def __init__(
         self,
@@ -70,6 +70,30 @@ class AdaptiveResampling:
         self.dead_at: Any = None
         #: The progress bar of the run (closed by :meth:`close`), or None.
         self.bar: Any = None
+        #: Steps already reported, by an attempt that was rewound (see :meth:`rewinder`).
+        self.reported = 0
+
+    def rewinder(self) -> Callable[[], None]:
+        """A function that puts the books and their stream back as they are now.
+
+        The steps reported since are not reported again: a rewound run repeats
+        them exactly (see :func:`~plait.handlers.batched.logging_on_split`).
+
+        >>> books = AdaptiveResampling("systematic", 0.5, np.random.default_rng(0))
+        >>> rewind = books.rewinder()
+        >>> first = books.after_weighting(np.log([0.97, 0.01, 0.01, 0.01])); rewind()
+        >>> books.resample_count, books.reported, books.after_weighting(np.log([0.97, 0.01, 0.01, 0.01])).tolist()
+        (0, 1, [0, 0, 0, 0])
+        """
+        kept = (self.log_evidence, len(self.ess_history), self.resample_count, self.steps, self.dead_at)
+        state = self.rng.bit_generator.state
+
+        def rewind() -> None:
+            self.reported = max(self.reported, self.steps)
+            self.log_evidence, history, self.resample_count, self.steps, self.dead_at = kept
+            del self.ess_history[history:]
+            self.rng.bit_generator.state = state
+        return rewind
 
     def close(self) -> None:
         """End the run's progress bar, if it has one."""
@@ -112,7 +136,7 @@ class AdaptiveResampling:
                 raise  # NaN or +inf: the message says which particle
             ess, log_mean = 0.0, -math.inf  # every particle is impossible: the evidence estimate is 0
         self.ess_history.append(ess)
-        if self.report is not None and describe is not None:
+        if self.report is not None and describe is not None and self.steps > self.reported:
             self.report(self.steps, describe())
         if ess == 0.0 or not ess < limit:
             return None
