@@ -250,6 +250,7 @@ class Reverse(Dual):
         raise TypeError("a Reverse value belongs to a running derivative call and cannot be pickled")
 
     def __getitem__(self, index: Any) -> Any:
+        index = _kept_in(index)
         if _TRACING[0]:
             rec = self.tape.recorder
             if rec is not None and rec.depth == 0:
@@ -289,6 +290,7 @@ class Reverse(Dual):
         if tag < 0:
             return NotImplemented
         if method != "__call__" or kwargs:
+            inputs = _kept_in(inputs)
             rec = _recording(inputs) if _TRACING[0] else None
             if rec is not None:
                 return rec.call(PROTOCOL_VJPS["ufunc_method"], (ufunc, method, inputs, kwargs), {})
@@ -317,6 +319,7 @@ class Reverse(Dual):
                 f"plait.gradients has no reverse rule for {module}.{name}; it was called on "
                 "a reverse-mode value"
             )
+        args, kwargs = _kept_in(args), {k: v if k == "out" else _kept_in(v) for k, v in kwargs.items()}
         if _TRACING[0]:
             rec = _recording((*args, *kwargs.values()))
             if rec is not None:
@@ -474,9 +477,9 @@ def record_ufunc(ufunc: Any, partials: Any, inputs: Sequence[Any], tag: int) -> 
             parents.append((i, x.index))
             tape = x.tape
         elif type(x) is Dual and x._tangent is None:
-            primals.append(x.primal)  # a constant dual: skip its own dispatch
+            primals.append(kept(x.primal))  # a constant dual: skip its own dispatch
         else:
-            primals.append(x)
+            primals.append(kept(x))
     y = ufunc(*primals)
     if tape is None:
         return y
@@ -505,6 +508,29 @@ def _elementwise_back(g: Any, payload: Any, position: int) -> Any:
 
 ONE: Any = None  # set by .reverse_rules to the forward tables' markers
 MINUS_ONE: Any = None
+
+
+def kept(x: Any) -> Any:
+    """``x`` as a tape may keep it for the backward pass: a writeable numpy array is copied.
+
+    The caller may change its array after the operation (a buffer reused in a
+    loop); the backward pass runs later and must see the value the operation
+    saw.  Reverse values' own arrays are the tape's, and never copied.
+
+    >>> a = np.zeros(2); kept(a) is a, kept(3.0)
+    (False, 3.0)
+    """
+    if type(x) is np.ndarray and x.flags.writeable:
+        return x.copy()
+    return x
+
+
+def _kept_in(x: Any) -> Any:
+    """:func:`kept` on ``x`` and on the items of a tuple or list ``x`` (a numpy function's arguments)."""
+    t = type(x)
+    if t is tuple or t is list:
+        return t(_kept_in(v) for v in x)
+    return kept(x)
 
 
 def _binary(ufunc: Any, kind: int) -> Callable[[Any, Any], Any]:

@@ -507,3 +507,51 @@ def test_indexing_in_a_loop_accumulates_sparse_cotangents():
     np.testing.assert_allclose(hessian(f, x), jacfwd(lambda z: grad_forward(f, z), x), rtol=1e-12, atol=1e-12)
     m = np.arange(6.0).reshape(2, 3) / 7.0
     same_jacobian(lambda a: sum(a[i, j] * a[1 - i, 2 - j] for i in range(2) for j in range(3)) + a[0][1:].sum(), [m])
+
+
+# -- plain arrays the caller changes after using them ------------------------------------
+DATA = np.array([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0], [100.0, 200.0, 300.0]])
+
+
+def _buffer_reused(theta):
+    buf = np.zeros(3)
+    total = 0.0
+    for row in DATA:
+        buf[:] = row  # the same array, new values, after each use
+        total = total + np.sum(theta * buf)
+    return total
+
+
+def _index_changed(theta):
+    index = np.array([0, 1])
+    picked = theta[index]
+    index[:] = 2
+    return np.sum(picked * picked)
+
+
+def _matrix_zeroed(theta):
+    matrix = DATA.copy()
+    y = matrix @ theta
+    matrix[:] = 0.0
+    return np.sum(y)
+
+
+def _function_argument_changed(theta):
+    weights = np.ones(3)
+    y = np.dot(weights, theta * theta)
+    weights[:] = 5.0
+    return y
+
+
+@pytest.mark.parametrize("f, expected", [
+    (_buffer_reused, DATA.sum(axis=0)),
+    (_index_changed, np.array([2.0, 4.0, 0.0])),
+    (_matrix_zeroed, DATA.sum(axis=0)),
+    (_function_argument_changed, np.array([2.0, 4.0, 6.0])),
+])
+def test_the_backward_pass_sees_plain_arrays_as_the_operation_saw_them(f, expected):
+    # The tape keeps copies of writeable plain arrays: changing one afterwards
+    # must not change the gradient (it did: a reused buffer gave 3 x its last row).
+    theta = np.array([1.0, 2.0, 3.0])
+    assert grad(f, theta).tolist() == expected.tolist()
+    assert value_and_grad(f, theta)[1].tolist() == expected.tolist()
