@@ -313,7 +313,6 @@ class LogDensity:
         self._sites = self._discover()
         self._transforms: Dict[Hashable, Tuple[Any, Transform]] = {}
         self.dim: int = sum(s.size for s in self._sites.values())
-        self._all_scalar = all(s.free_shape == () for s in self._sites.values())
         # Where each site's part lies in x: (start, stop, the part's shape, or None for a 0-d part, or
         # () for a 1-d part, which a slice already has).
         self._cuts = [(s.offset, s.offset + s.size,
@@ -474,9 +473,7 @@ class LogDensity:
         value = float(value)
         if value == -math.inf:
             return value, np.zeros(self.dim)
-        if self._all_scalar:
-            return value, np.array(gradient, dtype=np.float64)
-        return value, np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in gradient])
+        return self._flat(value, list(gradient))
 
     def sampler_log_density_and_grad(self, x: np.ndarray) -> Tuple[float, np.ndarray]:
         """:meth:`log_density_and_grad` for a sampler's proposed point: ``-inf`` where the point leaves the model's domain.
@@ -556,6 +553,7 @@ class LogDensity:
         return self._flat(value, cotangents)
 
     def _flat(self, value: float, cotangents: List[Any]) -> Tuple[float, np.ndarray]:
+        """``(value, the cotangents of the sites' parts laid out as x)``; None stands for zeros."""
         gradient = np.empty(self.dim)
         for (start, stop, shape), c in zip(self._cuts, cotangents):
             if c is None:
