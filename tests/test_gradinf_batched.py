@@ -167,3 +167,22 @@ def test_seeded_runs_repeat():
     a = plait.gradinf(queue(20), 15.0, num_samples=100, seed=9).estimates
     b = plait.gradinf(queue(20), 15.0, num_samples=100, seed=9).estimates
     assert np.array_equal(a, b)
+
+
+def test_a_split_starts_the_coupled_runs_again_with_their_log(monkeypatch):
+    # The option model's runs keep no log until a branch on a lane value splits them,
+    # after both streams have been drawn from; the estimates must be those of runs that
+    # logged from the start.
+    from plait.inference.gradient_estimation import batched as engine
+
+    def estimates():
+        result = plait.gradinf(option(10), 0.15, inference=plait.SIR(1), num_samples=200, seed=8)
+        assert result.engine == "batched", result.reason
+        return result.estimates
+
+    on_demand = estimates()
+    monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds: attempt(True))
+    assert np.array_equal(on_demand, estimates())
+    monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds: attempt(False))
+    with pytest.raises(plait.handlers.batched.SplitNeedsLog):
+        estimates()  # (the model does split)

@@ -52,7 +52,7 @@ coins, finite families other than Bernoulli/Categorical).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Hashable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy as np
 
@@ -62,7 +62,7 @@ from ...effects.lanes import Lanes, lane_data
 from ...effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, IndependentRuns, Loop, Observe
 from ...errors import EffectTypeError, GradInfError
 from ...gradients.dual import Dual, new, stop_gradient
-from ...handlers.batched import BatchedRun, Group, joined, read_lanes
+from ...handlers.batched import BatchedRun, Group, joined, logging_on_split, read_lanes, rewinder
 from ...handlers.scope import LoopStep
 from .lane_weights import LanePaths, div, is_zero, mul, sign
 from .sites import coupled_law
@@ -484,9 +484,19 @@ def batched_estimates(model: Any, theta_a: Any, theta_b: Any, inference: Any, es
     resample = getattr(inference, "resample_lanes", None)
     if resample is None:
         raise Unbatchable(f"{type(inference).__name__} has no lane form")
-    primal = _PrimalSites(estimates)
-    run_a = BatchedRun(model, (theta_a,), estimates, rng_a, pause=(), sites=primal, points=True)
-    run_b = BatchedRun(model, (theta_b,), estimates, rng_b, pause=(), sites=_CoupledSites(primal, rng_b), points=True)
+
+    def attempt(log: bool) -> np.ndarray:
+        primal = _PrimalSites(estimates)
+        run_a = BatchedRun(model, (theta_a,), estimates, rng_a, pause=(), sites=primal, points=True, log=log)
+        run_b = BatchedRun(model, (theta_b,), estimates, rng_b, pause=(), sites=_CoupledSites(primal, rng_b),
+                           points=True, log=log)
+        return _coupled_estimates(run_a, run_b, primal, inference, resample, rng_b, estimates)
+    return logging_on_split(attempt, rewinder(rng_a), rewinder(rng_b))
+
+
+def _coupled_estimates(run_a: BatchedRun, run_b: BatchedRun, primal: "_PrimalSites", inference: Any,
+                       resample: Callable[..., Any], rng_b: np.random.Generator, estimates: int) -> np.ndarray:
+    """The estimates of :func:`batched_estimates` from its two runs, at their start."""
     lanes = np.arange(estimates)
     run_a.groups[0].carried["estimate"] = lanes
     run_b.groups[0].carried.update(estimate=lanes, v=np.ones(estimates), t=np.zeros(estimates),
