@@ -186,3 +186,15 @@ def test_a_split_starts_the_coupled_runs_again_with_their_log(monkeypatch):
     monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds: attempt(False))
     with pytest.raises(plait.handlers.batched.SplitNeedsLog):
         estimates()  # (the model does split)
+
+
+def test_a_categorical_written_as_a_list_of_differentiable_probabilities():
+    # d/dθ E[k] for k ~ Categorical([θ, 1 - θ, θ, 1 - θ] / 2) is (-1 + 2 - 3) / 2 = -1.
+    def model(theta):
+        k = yield plait.sample("k", plait.Categorical([theta / 2, (1 - theta) / 2, theta / 2, (1 - theta) / 2]))
+        return float(k)
+
+    for batched in (True, False):
+        result = plait.gradinf(model, 0.35, num_samples=2000 if batched else 400, seed=1, batched=batched)
+        assert result.engine == ("batched" if batched else "per-estimate"), result.reason
+        assert abs(result.mean + 1.0) < 4 * result.standard_error, (result.mean, result.standard_error)

@@ -232,3 +232,45 @@ def test_exact_expectations_differentiate_in_reverse():
     for t in (0.3, 0.7):
         assert grad(lambda s: plait.exact(two_flips, s).mean, t) == pytest.approx(
             diff(lambda s: plait.exact(two_flips, s).mean, t), rel=1e-14)
+
+
+# -- parameters written as lists of differentiable numbers --------------------------------
+@pytest.mark.parametrize("derivative", [grad, grad_forward], ids=["reverse", "forward"])
+@pytest.mark.parametrize("spelling", [list, tuple, lambda items: np.array(items)], ids=["list", "tuple", "object array"])
+def test_a_parameter_written_as_a_list_of_differentiable_numbers_is_one_array(derivative, spelling):
+    # [p, 1 - p] is the natural way to write a two-outcome Categorical; it used to be
+    # refused as "not an array of real numbers" (and NUTS then could not start).
+    def categorical(t):
+        return plait.Categorical(spelling([t, 1.0 - t])).log_prob(1)
+
+    def normal(t):
+        return np.sum(plait.Normal(spelling([t, 2.0 * t]), 1.0).log_prob(np.zeros(2)))
+
+    def nested(t):
+        return plait.Categorical([[t, 1.0 - t], spelling([0.5, 0.5])]).log_prob(np.array([0, 1])).sum()
+
+    assert derivative(categorical, 0.3) == pytest.approx(-1.0 / 0.7, rel=1e-12)
+    assert derivative(normal, 0.3) == pytest.approx(-5.0 * 0.3, rel=1e-12)
+    assert derivative(nested, 0.3) == pytest.approx(1.0 / 0.3, rel=1e-12)
+
+
+def test_a_bad_value_in_a_list_of_differentiable_numbers_is_named():
+    with pytest.raises(plait.InvalidParameterError, match="Categorical.*probs"):
+        grad(lambda t: plait.Categorical([t, -t]).log_prob(0), 0.3)
+
+
+def test_a_gradient_sampler_takes_a_categorical_of_a_latent_probability():
+    # p ~ Beta(1, 1) observed through Categorical([p, 1 - p]): on the logit scale u,
+    # log density = 3 log p + log(1 - p) + log p + log(1 - p) (the Jacobian), so
+    # d/du = 4 (1 - p) - 2 p.  Both the first (recorded) and the replayed gradient.
+    def model(ks):
+        p = yield plait.sample("p", plait.Beta(1.0, 1.0))
+        for i, k in enumerate(ks):
+            yield plait.observe(("k", i), plait.Categorical([p, 1 - p]), k)
+
+    density = plait.LogDensity(model, [0, 0, 1, 0])
+    for u in (-0.5, 0.3, 0.3, 1.2):
+        p = 1.0 / (1.0 + math.exp(-u))
+        value, gradient = density.sampler_log_density_and_grad(np.array([u]))
+        assert value == pytest.approx(4 * math.log(p) + 2 * math.log(1 - p), rel=1e-12)
+        assert gradient[0] == pytest.approx(4 * (1 - p) - 2 * p, rel=1e-12)

@@ -146,7 +146,7 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
     (particle-sized parameters of vectorized SMC take this path at every
     step); the others get the element-wise diagnosis that names the first
     offending element.  A dual number is checked on its plain value and
-    returned as it is.  A lane value of a batched run becomes the plain value
+    returned as it is, and so is a list of them, stacked (:func:`stacked_duals`).  A lane value of a batched run becomes the plain value
     its lanes decide (:func:`lane_params` checks, and keeps, the lane values
     of the families a batched run lowers).
     """
@@ -166,6 +166,14 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
         if is_tensor(value):
             validate(family, name, detached(value), kind)
             return value
+        if t is list or t is tuple:
+            stacked = stacked_duals(value)
+            if stacked is not None:
+                return validate(family, name, stacked, kind)
+    elif t is np.ndarray and value.dtype == object:
+        stacked = stacked_duals(value)
+        if stacked is not None:
+            return validate(family, name, stacked, kind)
     if _TRUSTED.depth:
         return np.asarray(value, dtype=float)
     try:
@@ -274,9 +282,14 @@ def tensor_params(family: str, spec: dict[Any, Any]) -> tuple[list[Any], tuple[A
 
 def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tuple[Any, ...]]:
     """Validate each ``name=(value, kind)`` and broadcast them together."""
-    for v, _ in spec.values():
+    for name, (v, kind) in spec.items():
         t = type(v)
-        if t is float or t is int or t is np.ndarray:
+        if t is float or t is int or (t is np.ndarray and v.dtype != object):
+            continue
+        if t is list or t is tuple or t is np.ndarray:
+            stacked = stacked_duals(v)
+            if stacked is not None:  # [p, 1 - p] with p differentiable: one dual array
+                return params(family, **{**spec, name: (stacked, kind)})
             continue
         if t is Lanes:
             return lane_params(family, spec)
@@ -288,6 +301,36 @@ def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tupl
     if _TRUSTED.depth:  # a batched run's lowering: its own arrays, not copied
         return list(arrays.values()), _shape_of(family, arrays)
     return broadcast(family, **arrays)
+
+
+def stacked_duals(value: Any) -> Any:
+    """A list, tuple or object array that holds dual numbers, as one dual array; None for any other value.
+
+    ``[p, 1 - p]`` with ``p`` differentiable (forward or reverse mode) is an
+    array of probabilities whose derivatives are those of its items: it is
+    stacked item by item with the differentiable ``np.stack``.
+
+    >>> from plait.gradients import grad_forward
+    >>> float(grad_forward(lambda p: stacked_duals([p, 1.0 - p])[1] * 3.0, 0.25))
+    -3.0
+    >>> stacked_duals([0.5, 0.5]) is None
+    True
+    """
+    items = value.tolist() if type(value) is np.ndarray else value
+    return _stacked(items) if _holds_dual(items) else None
+
+
+def _holds_dual(items: Any) -> bool:
+    for item in items:  # (a loop, not any(): plain lists of numbers are the common case, and short)
+        if isinstance(item, Dual) or ((type(item) is list or type(item) is tuple) and _holds_dual(item)):
+            return True
+    return False
+
+
+def _stacked(items: Any) -> Any:
+    if isinstance(items, (list, tuple)):
+        return np.stack([_stacked(item) for item in items])
+    return items
 
 
 def _shape_of(family: str, arrays: dict[Any, Any]) -> tuple[Any, ...]:
