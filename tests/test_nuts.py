@@ -218,3 +218,14 @@ def test_kernels_pickle_for_executors_and_progress_runs():
     assert isinstance(pickle.loads(pickle.dumps(kernel)), plait.Kernel)
     chain = plait.nuts(normal_normal, NN_Y, num_samples=5, num_warmup=5, seed=0, progress=True)
     assert chain.num_samples == 5
+
+
+def test_a_start_refused_only_under_derivatives_says_why():
+    # The plain run is fine; with derivatives the Binomial's count carries one, which it
+    # cannot: every start is refused, and the message must name that error, not "none".
+    def model():
+        s = yield plait.sample("s", plait.Exponential(1.0))
+        yield plait.observe("k", plait.Binomial(0.0 * s + 3.0, 0.5), 2)
+
+    with pytest.raises(plait.InitializationError, match=r"with derivatives raised InvalidParameterError.*'n'.*\(at site 'k'\)"):
+        plait.nuts(model, num_samples=10, num_warmup=10, seed=0)

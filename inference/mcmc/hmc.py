@@ -295,6 +295,7 @@ class GradientTarget(Target):
         density: Optional[LogDensity] = None
         fixed: Dict[Hashable, Any] = {}
         x: Any = None
+        error: Optional[BaseException] = None
         for _ in range(attempts):
             state = self.regenerate(given, rng)  # discrete sites from the prior, ``init`` as given
             continuous = [a for a in state.latents
@@ -307,25 +308,29 @@ class GradientTarget(Target):
             if density is None or not _same_values(values, fixed):
                 fixed, density = values, LogDensity(self.model, *self.args, observations=values)
             x = rng.uniform(-INIT_RADIUS, INIT_RADIUS, size=density.dim)
-            if _finite_start(density, x):
+            finite, error = _finite_start(density, x)
+            if finite:
                 values.update(density.constrain(x))
                 return self.regenerate(values, rng)
         if density is None:
             return super().initial_state(rng, given, attempts=1)  # no continuous site: MH's message
-        raise InitializationError(_no_start_message(self, density, fixed, x, attempts))
+        raise InitializationError(_no_start_message(self, density, fixed, x, attempts, error))
 
 
-def _finite_start(density: LogDensity, x: np.ndarray) -> bool:
-    """Finite log density and gradient at ``x``; strict otherwise (a NaN site raises, naming it)."""
+def _finite_start(density: LogDensity, x: np.ndarray) -> tuple[bool, Optional[BaseException]]:
+    """Finite log density and gradient at ``x``, and the out-of-domain error raised there if any.
+
+    Strict otherwise: a NaN site raises, naming it.
+    """
     try:
         value, grad = density.log_density_and_grad(x)
-    except OUT_OF_DOMAIN:
-        return False
-    return value > -math.inf and bool(np.isfinite(grad).all())
+    except OUT_OF_DOMAIN as error:
+        return False, error
+    return value > -math.inf and bool(np.isfinite(grad).all()), None
 
 
 def _no_start_message(target: Target, density: LogDensity, fixed: Dict[Hashable, Any], x: Any,
-                      attempts: int) -> str:
+                      attempts: int, error: Optional[BaseException] = None) -> str:
     values = dict(fixed)
     try:
         values.update(density.constrain(x))
@@ -336,8 +341,9 @@ def _no_start_message(target: Target, density: LogDensity, fixed: Dict[Hashable,
         bad = [f"(evaluating the model raised {type(error).__name__}: {error})"]
     return (f"gradient MCMC cannot start: {attempts} points drawn uniformly in [-{INIT_RADIUS}, {INIT_RADIUS}] "
             f"on the unconstrained scale of {density.addresses!r} all had log density -inf or a non-finite "
-            f"gradient; at the last one the sites with non-finite log density were: {', '.join(bad) or 'none (a factor?)'}. "
-            "Pass init={address: value} with a point of positive density, or check the model.")
+            f"gradient; at the last one the sites with non-finite log density were: {', '.join(bad) or 'none (a factor?)'}"
+            + (f", and evaluating the model with derivatives raised {type(error).__name__}: {error}" if error else "")
+            + ". Pass init={address: value} with a point of positive density, or check the model.")
 
 
 def nuts(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: int = 1000, num_chains: int = 1,
