@@ -229,3 +229,15 @@ def test_a_start_refused_only_under_derivatives_says_why():
 
     with pytest.raises(plait.InitializationError, match=r"with derivatives raised InvalidParameterError.*'n'.*\(at site 'k'\)"):
         plait.nuts(model, num_samples=10, num_warmup=10, seed=0)
+
+
+def test_a_start_refused_with_and_without_derivatives_says_why_once():
+    # Prior draws are fine (|s| > 5 almost surely); every start in [-2, 2] gives a
+    # negative scale, in the plain run as with derivatives: the error is said once.
+    def model():
+        s = yield plait.sample("s", plait.Normal(0.0, 1e6))
+        yield plait.observe("y", plait.Normal(0.0, abs(s) - 5.0), 1.0)
+
+    with pytest.raises(plait.InitializationError, match=r"evaluating the model raised InvalidParameterError") as info:
+        plait.nuts(model, num_samples=10, num_warmup=10, seed=0)
+    assert "with derivatives" not in str(info.value)

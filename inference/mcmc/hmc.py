@@ -330,8 +330,11 @@ def _finite_start(density: LogDensity, x: np.ndarray) -> tuple[bool, Optional[Ba
 
 
 def _no_start_message(target: Target, density: LogDensity, fixed: Dict[Hashable, Any], x: Any,
-                      attempts: int, error: Optional[BaseException] = None) -> str:
+                      attempts: int, derivative_error: Optional[BaseException] = None) -> str:
     values = dict(fixed)
+    said = ""  # the error the derivative run raised, unless the plain run raised (and says) it too
+    if derivative_error is not None:
+        said = f", and evaluating the model with derivatives raised {type(derivative_error).__name__}: {derivative_error}"
     try:
         values.update(density.constrain(x))
         trace = target.regenerate(values, np.random.default_rng(0)).trace
@@ -339,11 +342,11 @@ def _no_start_message(target: Target, density: LogDensity, fixed: Dict[Hashable,
                if not np.isfinite(np.sum(s.dist.log_prob(s.value)))]
     except Exception as error:  # noqa: BLE001 - the message reports what went wrong instead
         bad = [f"(evaluating the model raised {type(error).__name__}: {error})"]
+        said = ""
     return (f"gradient MCMC cannot start: {attempts} points drawn uniformly in [-{INIT_RADIUS}, {INIT_RADIUS}] "
             f"on the unconstrained scale of {density.addresses!r} all had log density -inf or a non-finite "
             f"gradient; at the last one the sites with non-finite log density were: {', '.join(bad) or 'none (a factor?)'}"
-            + (f", and evaluating the model with derivatives raised {type(error).__name__}: {error}" if error else "")
-            + ". Pass init={address: value} with a point of positive density, or check the model.")
+            + said + ". Pass init={address: value} with a point of positive density, or check the model.")
 
 
 def nuts(model: Callable[..., Any], *args: Any, num_samples: int, num_warmup: int = 1000, num_chains: int = 1,
