@@ -131,7 +131,12 @@ class SplitNeedsLog(BaseException):
     """
 
 
-def logging_on_split(attempt: Callable[[bool], T], *rewinds: Callable[[], None]) -> T:
+#: The code of the models whose runs have had to split in this process: their later runs
+#: log from the start (the same run either way; this only spares a restart).
+SPLITTING_MODELS: set[Any] = set()
+
+
+def logging_on_split(attempt: Callable[[bool], T], *rewinds: Callable[[], None], model: Any = None) -> T:
     """``attempt(False)``, whose runs keep no answer log; if one had to split, ``attempt(True)`` from the start.
 
     ``attempt(log)`` runs an engine on :class:`BatchedRun` s made with ``log=log``.
@@ -139,7 +144,9 @@ def logging_on_split(attempt: Callable[[bool], T], *rewinds: Callable[[], None])
     one changed (the random streams: :func:`rewinder`), so that the second
     attempt is the run that would have logged from the start: until the split
     both drew the same numbers.  A program that never splits thus keeps no log;
-    one that does pays its steps before the first split twice.
+    one that does pays its steps before the first split twice, once per
+    process: ``model``'s code is then remembered (:data:`SPLITTING_MODELS`)
+    and its later runs log from the start (PMMH runs one SMC per iteration).
 
     >>> import plait, numpy as np
     >>> def model():
@@ -153,9 +160,14 @@ def logging_on_split(attempt: Callable[[bool], T], *rewinds: Callable[[], None])
     >>> logging_on_split(attempt, rewinder(rng))
     (True, 2)
     """
+    key = getattr(model, "__code__", None)
+    if key is not None and key in SPLITTING_MODELS:
+        return attempt(True)
     try:
         return attempt(False)
     except SplitNeedsLog:
+        if key is not None:
+            SPLITTING_MODELS.add(key)
         for rewind in rewinds:
             rewind()
         return attempt(True)

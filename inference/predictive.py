@@ -179,7 +179,7 @@ def simulate_draws_batched(
     def attempt(log: bool) -> SiteDraws:
         run = BatchedRun(model, tuple(args), n, rng, pause=(), fixed=fixed, simulate_observations=True, log=log)
         return _site_draws(run, conditions, strict)
-    return logging_on_split(attempt, rewinder(rng))
+    return logging_on_split(attempt, rewinder(rng), model=model)
 
 
 def _site_draws(run: BatchedRun, conditions: Sequence[Mapping[Hashable, Any]], strict: bool) -> SiteDraws:

@@ -142,10 +142,16 @@ def test_a_run_that_never_splits_keeps_no_log():
 
 
 def _logged_from_the_start(monkeypatch, module):
-    monkeypatch.setattr(module, "logging_on_split", lambda attempt, *rewinds: attempt(True))
+    monkeypatch.setattr(module, "logging_on_split", lambda attempt, *rewinds, model=None: attempt(True))
 
 
-def test_a_split_starts_the_smc_run_again_with_its_log_and_changes_nothing(monkeypatch):
+@pytest.fixture
+def unseen_models(monkeypatch):
+    """No model has split yet in this process: each run starts without a log."""
+    monkeypatch.setattr(batched_module, "SPLITTING_MODELS", set())
+
+
+def test_a_split_starts_the_smc_run_again_with_its_log_and_changes_nothing(monkeypatch, unseen_models):
     # The first attempt keeps no log and meets `if x > 0` after 40 steps; the
     # second must be the run that logged from the start, reported once per step.
     from plait.inference.particles import batched as engines
@@ -166,7 +172,7 @@ def test_a_split_starts_the_smc_run_again_with_its_log_and_changes_nothing(monke
     assert pop.log_evidence == logged.log_evidence and pop.ess_history == logged.ess_history
 
 
-def test_a_split_starts_importance_and_predictive_runs_again_with_their_log(monkeypatch):
+def test_a_split_starts_importance_and_predictive_runs_again_with_their_log(monkeypatch, unseen_models):
     import importlib
     from plait.inference.particles import batched as engines
     predictive_module = importlib.import_module("plait.inference.predictive")  # (plait.inference.predictive is the function)
@@ -188,7 +194,23 @@ def test_a_split_starts_importance_and_predictive_runs_again_with_their_log(monk
                               equal_nan=True)
 
 
-def test_the_restart_goes_through_the_models_except_clauses():
+def test_a_model_seen_to_split_logs_from_the_start_in_later_runs(monkeypatch, unseen_models):
+    attempts = []
+    real = BatchedRun.__init__
+
+    def counting(self, *args, log=True, **kwargs):
+        attempts.append(log)
+        real(self, *args, log=log, **kwargs)
+
+    monkeypatch.setattr(BatchedRun, "__init__", counting)
+    first = plait.importance(branchy, num_particles=200, seed=1)
+    assert attempts == [False, True]  # no log, a split, the restart
+    second = plait.importance(branchy, num_particles=200, seed=1)
+    assert attempts == [False, True, True]  # logged from the start
+    assert first.values == second.values and np.array_equal(first.log_weights, second.log_weights)
+
+
+def test_the_restart_goes_through_the_models_except_clauses(unseen_models):
     def model():
         x = yield plait.sample("x", plait.Normal(0.0, 1.0))
         try:

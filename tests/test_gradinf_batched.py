@@ -170,6 +170,7 @@ def test_seeded_runs_repeat():
 
 
 def test_a_split_starts_the_coupled_runs_again_with_their_log(monkeypatch):
+    monkeypatch.setattr(plait.handlers.batched, "SPLITTING_MODELS", set())
     # The option model's runs keep no log until a branch on a lane value splits them,
     # after both streams have been drawn from; the estimates must be those of runs that
     # logged from the start.
@@ -181,9 +182,9 @@ def test_a_split_starts_the_coupled_runs_again_with_their_log(monkeypatch):
         return result.estimates
 
     on_demand = estimates()
-    monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds: attempt(True))
+    monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds, model=None: attempt(True))
     assert np.array_equal(on_demand, estimates())
-    monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds: attempt(False))
+    monkeypatch.setattr(engine, "logging_on_split", lambda attempt, *rewinds, model=None: attempt(False))
     with pytest.raises(plait.handlers.batched.SplitNeedsLog):
         estimates()  # (the model does split)
 

@@ -491,7 +491,7 @@ def batched_estimates(model: Any, theta_a: Any, theta_b: Any, inference: Any, es
         run_b = BatchedRun(model, (theta_b,), estimates, rng_b, pause=(), sites=_CoupledSites(primal, rng_b),
                            points=True, log=log)
         return _coupled_estimates(run_a, run_b, primal, inference, resample, rng_b, estimates)
-    return logging_on_split(attempt, rewinder(rng_a), rewinder(rng_b))
+    return logging_on_split(attempt, rewinder(rng_a), rewinder(rng_b), model=model)
 
 
 def _coupled_estimates(run_a: BatchedRun, run_b: BatchedRun, primal: "_PrimalSites", inference: Any,

@@ -57,7 +57,7 @@ def smc_batched(model: Callable[..., Any], args: tuple[Any, ...], num_particles:
     100
     """
     return logging_on_split(lambda log: _smc(BatchedRun(model, args, num_particles, rng, log=log), books),
-                            rewinder(rng), books.rewinder())
+                            rewinder(rng), books.rewinder(), model=model)
 
 
 def _smc(run: BatchedRun, books: AdaptiveResampling) -> Population:
@@ -115,7 +115,7 @@ def importance_batched(model: Callable[..., Any], args: tuple[Any, ...], num_par
     'batched'
     """
     return logging_on_split(lambda log: _importance(BatchedRun(model, args, num_particles, rng, pause=(), log=log)),
-                            rewinder(rng))
+                            rewinder(rng), model=model)
 
 
 def _importance(run: BatchedRun) -> Population:
