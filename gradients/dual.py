@@ -212,8 +212,9 @@ class Dual:
     # -- conversions: refused, because they would drop the derivative ------------------
     def _refuse(self, kind: str) -> NoReturn:
         raise TypeError(
-            f"cannot convert a Dual to {kind}: that would drop its derivative; use "
-            "plait.gradients.primal(x) or plait.gradients.stop_gradient(x) for the value"
+            f"cannot convert a Dual to {kind}: that would drop its derivative; for math functions "
+            "(math.exp, math.log...) use numpy's (np.exp, np.log...), which carry it; for the value "
+            "alone use plait.gradients.primal(x) or plait.gradients.stop_gradient(x)"
         )
 
     def __float__(self) -> float:
