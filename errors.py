@@ -36,6 +36,7 @@ __all__ = [
     "ZeroMassError",
     "VectorizationError",
     "InitializationError",
+    "LaneSplitWarning",
     "ImproperSampleError",
     "GradInfError",
     "NoDerivativeRuleError",
@@ -184,6 +185,15 @@ class VectorizationError(PlaitError, TypeError):
 
 class InitializationError(PlaitError, ValueError):
     """An MCMC chain could not start: its initial trace has zero density."""
+
+
+class LaneSplitWarning(UserWarning):
+    """A batched run split into about a group per lane at one conversion: it runs at per-particle speed.
+
+    The result is still right; the warning points at the model line that made
+    a Python number of a sampled value (``math.exp(x)``, ``float(x)``, a
+    continuous value as a dict key), which numpy's functions avoid.
+    """
 
 
 class ImproperSampleError(PlaitError, TypeError):

@@ -65,8 +65,12 @@ per group instead of one draw per particle).
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
+import warnings
 import weakref
+from types import FrameType
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, TypeVar
 
 import numpy as np
@@ -74,6 +78,7 @@ import numpy as np
 from ..effects.distributions.batching import draw, score
 from ..effects.lanes import RUNNING, Lanes, in_space, per_lane
 from ..effects.records import RESAMPLE_POINT, UNSET, Deterministic, Factor, Loop, Observe, Sample, new_sample
+from ..errors import LaneSplitWarning
 from ..ext._ancestry import prune_log
 from ..ext._interpreter import Process, plain_answer
 from ..gradients.dual import Dual, new, stop_gradient
@@ -339,6 +344,8 @@ class Group:
         """The value the program gets; lanes that produce another one become new groups."""
         if len(parts) == 1:
             return parts[0][0]
+        if len(parts) > FRAGMENTING and 4 * len(parts) > self.size and self.run.sites is None and self.logging:
+            _warn_fragmented(len(parts), self.size, what)
         largest = max(range(len(parts)), key=lambda i: (len(parts[i][1]), -i))
         for i, (_, lanes) in enumerate(parts):
             if i != largest:
@@ -666,6 +673,31 @@ class Group:
         """Close the generator (a group whose lanes all died)."""
         if self.process is not None:
             self.process.close()
+
+
+#: A conversion whose lanes give more distinct values than this, and more than a quarter of
+#: the lanes, is warned about (:class:`~plait.errors.LaneSplitWarning`).
+FRAGMENTING = 32
+
+
+def _warn_fragmented(parts: int, size: int, what: str) -> None:
+    """Warn, at the model's line, that ``what`` split ``size`` lanes into ``parts`` groups."""
+    frame = sys._getframe(2)
+    model: Optional[FrameType] = frame
+    while model is not None and (not model.f_code.co_flags & inspect.CO_GENERATOR
+                                 or model.f_globals.get("__name__", "").partition(".")[0] == _PACKAGE):
+        model = model.f_back  # up to the model's frame: the first generator outside plait
+    if model is not None:
+        frame = model
+    message = (f"{what} of a lane value split a batch of {size} lanes into {parts} groups: each group runs "
+               "the model in Python, as one particle would. A Python number made of a sampled value "
+               "(math.exp(x), float(x)) does this; numpy's functions (np.exp(x)) keep the lanes together")
+    warnings.warn_explicit(message, LaneSplitWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__"), registry=frame.f_globals.setdefault(
+                               "__warningregistry__", {}))
+
+
+_PACKAGE = __name__.partition(".")[0]
 
 
 def _is_stop(effect: Any) -> bool:

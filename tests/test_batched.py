@@ -210,6 +210,14 @@ def test_a_model_seen_to_split_logs_from_the_start_in_later_runs(monkeypatch, un
     assert first.values == second.values and np.array_equal(first.log_weights, second.log_weights)
 
 
+def test_a_split_into_few_groups_is_not_warned_about():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", plait.LaneSplitWarning)
+        pop = plait.importance(branchy, num_particles=2000, seed=2)  # `if x > 0`, then range(k): a few groups
+    assert 1 < pop.replayed < 32
+
+
 def test_the_restart_goes_through_the_models_except_clauses(unseen_models):
     def model():
         x = yield plait.sample("x", plait.Normal(0.0, 1.0))
@@ -290,12 +298,15 @@ def test_a_c_function_that_needs_a_scalar_falls_back_to_lanes_one_by_one():
         yield plait.factor("f", st.norm(x, 1.0).logpdf(0.5))  # scipy converts x to a plain array
         return math.exp(x)  # math converts x to a float
 
-    pop = plait.importance(model, num_particles=200, seed=0)
+    with pytest.warns(plait.LaneSplitWarning, match="200 lanes into 200 groups") as said:
+        pop = plait.importance(model, num_particles=200, seed=0)
+    assert said[0].filename == __file__ and said[0].lineno == model.__code__.co_firstlineno + 2  # the scipy line
     assert pop.replayed == 199  # every lane on its own
     direct = plait.importance(model, num_particles=200, seed=0, batched=False)
     assert direct.tier == "" and len(direct) == 200
     # x | y ~ N(0.25, 1/2): E[exp(x)] = exp(0.25 + 0.25)
-    many = plait.importance(model, num_particles=2000, seed=1)
+    with pytest.warns(plait.LaneSplitWarning):
+        many = plait.importance(model, num_particles=2000, seed=1)
     assert abs(many.expectation(float) - math.exp(0.5)) < 4 * _se(many, float) + 0.02
 
 
