@@ -344,12 +344,15 @@ class Group:
         """The value the program gets; lanes that produce another one become new groups."""
         if len(parts) == 1:
             return parts[0][0]
-        if len(parts) > FRAGMENTING and 4 * len(parts) > self.size and self.run.sites is None and self.logging:
-            _warn_fragmented(len(parts), self.size, what)
         largest = max(range(len(parts)), key=lambda i: (len(parts[i][1]), -i))
+        run = self.run
         for i, (_, lanes) in enumerate(parts):
             if i != largest:
-                self.run.fork(self, lanes)
+                run.fork(self, lanes)
+        if run.forks >= run.fragmented_at:
+            run.fragmented_at = math.inf  # (once per run)
+            if run.sites is None:  # (GradInf gives up on a fragmented run itself, and says why)
+                _warn_fragmented(len(run.groups), run.lanes, what)
         value, keep = parts[largest]
         self.narrow(keep)
         return value
@@ -675,13 +678,13 @@ class Group:
             self.process.close()
 
 
-#: A conversion whose lanes give more distinct values than this, and more than a quarter of
-#: the lanes, is warned about (:class:`~plait.errors.LaneSplitWarning`).
+#: A run that has forked more often than this, and than a quarter of its lanes, is warned
+#: about (:class:`~plait.errors.LaneSplitWarning`): it is heading for a group per lane.
 FRAGMENTING = 32
 
 
-def _warn_fragmented(parts: int, size: int, what: str) -> None:
-    """Warn, at the model's line, that ``what`` split ``size`` lanes into ``parts`` groups."""
+def _warn_fragmented(groups: int, size: int, what: str) -> None:
+    """Warn, at the model's line, that the run of ``size`` lanes is now ``groups`` groups (the last split: ``what``)."""
     frame = sys._getframe(2)
     model: Optional[FrameType] = frame
     while model is not None and (not model.f_code.co_flags & inspect.CO_GENERATOR
@@ -689,9 +692,11 @@ def _warn_fragmented(parts: int, size: int, what: str) -> None:
         model = model.f_back  # up to the model's frame: the first generator outside plait
     if model is not None:
         frame = model
-    message = (f"{what} of a lane value split a batch of {size} lanes into {parts} groups: each group runs "
-               "the model in Python, as one particle would. A Python number made of a sampled value "
-               "(math.exp(x), float(x)) does this; numpy's functions (np.exp(x)) keep the lanes together")
+    message = (f"{what} of a lane value here has split a batch of {size} lanes into {groups} groups: each "
+               "group runs the model in Python, as one particle would. Python numbers made of sampled values "
+               "do this (math.exp(x), float(x), np.array([...]) or np.mean([...]) of lane values: np.exp, "
+               "np.stack keep the lanes together), and so does a branch on a fresh value at every step of a "
+               "plain loop (plait.fold merges its groups after every step)")
     warnings.warn_explicit(message, LaneSplitWarning, frame.f_code.co_filename, frame.f_lineno,
                            module=frame.f_globals.get("__name__"), registry=frame.f_globals.setdefault(
                                "__warningregistry__", {}))
@@ -837,6 +842,9 @@ class BatchedRun:
         origin = None if parent is None else np.arange(size)
         self.groups: list[Group] = [Group(self, size, np.zeros(size), parent=parent, origin=origin)]
         self.forks = 0
+        #: The lanes the run started with, and the number of forks at which it warns of fragmenting.
+        self.lanes = size
+        self.fragmented_at: float = max(FRAGMENTING, size // 4) if log else math.inf
         self.executions: dict[int, Execution] = {}
 
     @property
