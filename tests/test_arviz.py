@@ -1,6 +1,5 @@
 """ArviZ output: Chain.to_arviz and Population.to_arviz, checked against plait's own diagnostics."""
 
-
 import numpy as np
 import pytest
 
