@@ -129,7 +129,9 @@ class SplitNeedsLog(BaseException):
     """A group of a run that keeps no answer log has to split: the run must start again, logging.
 
     A ``BaseException`` (as ``GeneratorExit``), so that it goes through the
-    model's ``except Exception:`` clauses to the engine; see :func:`logging_on_split`.
+    model's ``except Exception:`` clauses to the engine; a model that catches
+    it all the same (a bare ``except:``) gets it again when its group pauses,
+    since its run is void.  See :func:`logging_on_split`.
 
     >>> issubclass(SplitNeedsLog, Exception)
     False
@@ -599,6 +601,8 @@ class Group:
                     return  # the engine runs loops (see BatchedRun.run_loops)
         finally:
             RUNNING.space = outer
+            if self.run.split_refused:
+                raise SplitNeedsLog()  # again: the model caught it (a bare except), its run is void
 
     @property
     def at_stop(self) -> Any:
@@ -842,6 +846,8 @@ class BatchedRun:
         origin = None if parent is None else np.arange(size)
         self.groups: list[Group] = [Group(self, size, np.zeros(size), parent=parent, origin=origin)]
         self.forks = 0
+        #: True once a split was refused for want of a log (the run must start again, logging).
+        self.split_refused = False
         #: The lanes the run started with, and the number of forks at which it warns of fragmenting.
         self.lanes = size
         self.fragmented_at: float = max(FRAGMENTING, size // 4) if log else math.inf
@@ -864,6 +870,7 @@ class BatchedRun:
     def fork(self, parent: Group, lanes: np.ndarray) -> None:
         """A new group for ``lanes`` of ``parent``, rebuilt by replaying its log; it runs after the others."""
         if not self.log:
+            self.split_refused = True
             raise SplitNeedsLog()
         origin = None if parent.origin is None else parent.origin[lanes]
         group = Group(self, len(lanes), parent.log_weights[lanes], parent.restricted_log(lanes),

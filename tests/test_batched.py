@@ -231,6 +231,21 @@ def test_the_restart_goes_through_the_models_except_clauses(unseen_models):
     assert pop.replayed == 1 and set(pop.values) == {True, False}
 
 
+def test_a_model_that_swallows_the_restart_still_restarts(unseen_models):
+    def model():
+        x = yield plait.sample("x", plait.Normal(0.0, 1.0))
+        try:
+            positive = bool(x > 0)
+        except:  # noqa: E722 - the point of the test: a bare except catches BaseException too
+            positive = "swallowed"
+        yield plait.observe("y", plait.Normal(0.0, 1.0), 0.0)
+        return positive
+
+    for engine in (plait.importance, plait.smc):
+        pop = engine(model, num_particles=200, seed=0)
+        assert pop.replayed == 1 and set(pop.values) == {True, False}
+
+
 @pytest.mark.parametrize("levels", [-1, 1, 3])
 def test_a_pruned_log_replays_every_lane_as_before(levels):
     # A random history: lane answers (some 2-d), recomputed entries, resamplings and narrowings.
