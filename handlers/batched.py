@@ -272,7 +272,7 @@ class Group:
     __slots__ = ("run", "size", "live", "log_weights", "answers", "gathers", "replay",
                  "position", "steps", "names", "process", "sweep_at", "parent", "origin", "depth",
                  "stored", "prune_at", "resamplings", "loop_answer", "lane_ids", "sites", "adopted", "fresh",
-                 "last_site", "dead_at", "carried", "logging", "__weakref__")
+                 "last_site", "dead_at", "carried", "__weakref__")
 
     def __init__(self, run: "BatchedRun", size: int, log_weights: np.ndarray,
                  replay: Sequence[Any] = (), parent: Optional["Group"] = None,
@@ -323,8 +323,6 @@ class Group:
         self.steps = 0
         self.names: set[Any] = set()
         self.process: Optional[Process] = None
-        #: False while the run keeps no answer log (see :class:`SplitNeedsLog`).
-        self.logging = run.log
 
     # -- the lane space ---------------------------------------------------------------
     def register(self, value: Lanes) -> None:
@@ -403,7 +401,7 @@ class Group:
         ids = self.lane_ids
         self.lane_ids = ids[index] if ids is not None and self.run.record_sites else None
         self.resamplings += 1
-        if self.logging and (self.stored > self.prune_at or self.resamplings % RECENT_LEVELS == 0):
+        if self.run.log and (self.stored > self.prune_at or self.resamplings % RECENT_LEVELS == 0):
             self.prune()
 
     def _gather(self, index: np.ndarray) -> None:
@@ -417,7 +415,7 @@ class Group:
         carried = self.carried
         for key in carried:
             carried[key] = carried[key][index]
-        if self.logging:
+        if self.run.log:
             self.gathers.append((len(self.answers), index))
             self.stored += len(index)
         self.size = len(index)
@@ -480,7 +478,7 @@ class Group:
         elif kind is Factor:
             self._weigh(_per_lane_weight(in_space(effect.log_weight, self), self.size), effect.name)
             self.steps += 1
-        if self.logging:
+        if self.run.log:
             self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
 
@@ -525,7 +523,7 @@ class Group:
             return self._replayed(kind, effect)
         if kind is Sample:
             return self._sampled(effect)
-        if self.logging:
+        if self.run.log:
             self.answers.append(_RECOMPUTE)
         return plain_answer(effect)
 
@@ -534,12 +532,12 @@ class Group:
         if effect.value is UNSET:
             sites = self.run.sites
             data = draw(effect.dist, self.run.rng, self.size, self) if sites is None else sites.sample(self, effect)
-            if self.logging:
+            if self.run.log:
                 self.answers.append(LaneAnswer(data))
                 self.stored += data.size
             return Lanes(data, self)
         value = in_space(effect.value, self)
-        if self.logging:
+        if self.run.log:
             self.answers.append(LaneAnswer(value.data) if type(value) is Lanes else value)
         return value
 
@@ -592,7 +590,7 @@ class Group:
         try:
             if loop_answer is not UNSET:
                 self.loop_answer = UNSET
-                if self.logging:
+                if self.run.log:
                     self.answers.append(_LoopAnswer(loop_answer))  # a replay of these lanes answers it again
                 if _is_stop(process.resume(loop_answer)):
                     return

@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional, TextIO
 import numpy as np
 
 from ... import ext as _ext
+from ...handlers.batched import rewinder
 
 __all__ = ["AdaptiveResampling", "RESAMPLERS", "progress_printer"]
 
@@ -86,13 +87,13 @@ class AdaptiveResampling:
         (0, 1, [0, 0, 0, 0])
         """
         kept = (self.log_evidence, len(self.ess_history), self.resample_count, self.steps, self.dead_at)
-        state = self.rng.bit_generator.state
+        rewind_stream = rewinder(self.rng)
 
         def rewind() -> None:
             self.reported = max(self.reported, self.steps)
             self.log_evidence, history, self.resample_count, self.steps, self.dead_at = kept
             del self.ess_history[history:]
-            self.rng.bit_generator.state = state
+            rewind_stream()
         return rewind
 
     def close(self) -> None:
