@@ -155,7 +155,7 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
         interval = _RANGES[kind]
         if interval is not None and _in_interval(value, *interval):  # (also what trusted() gives)
             return np.asarray(value)
-    elif t is not np.ndarray and t is not int:
+    elif t is not int and (t is not np.ndarray or value.dtype == object):
         if t is Lanes:
             # Not a family that keeps lane values (lane_params checks those): the lanes decide one plain value.
             return validate(family, name, np.asarray(value), kind)
@@ -166,11 +166,6 @@ def validate(family: str, name: str, value: Any, kind: str) -> Any:
         if is_tensor(value):
             validate(family, name, detached(value), kind)
             return value
-        if t is list or t is tuple:
-            stacked = stacked_duals(value)
-            if stacked is not None:
-                return validate(family, name, stacked, kind)
-    elif t is np.ndarray and value.dtype == object:
         stacked = stacked_duals(value)
         if stacked is not None:
             return validate(family, name, stacked, kind)
@@ -286,17 +281,15 @@ def params(family: str, **spec: tuple[Any, str]) -> tuple[list[np.ndarray], tupl
         t = type(v)
         if t is float or t is int or (t is np.ndarray and v.dtype != object):
             continue
-        if t is list or t is tuple or t is np.ndarray:
-            stacked = stacked_duals(v)
-            if stacked is not None:  # [p, 1 - p] with p differentiable: one dual array
-                return params(family, **{**spec, name: (stacked, kind)})
-            continue
         if t is Lanes:
             return lane_params(family, spec)
         if isinstance(v, Dual):
             return dual_params(family, spec)
         if is_tensor(v):
             return tensor_params(family, spec)
+        stacked = stacked_duals(v)
+        if stacked is not None:  # [p, 1 - p] with p differentiable: one dual array
+            return params(family, **{**spec, name: (stacked, kind)})
     arrays = {name: validate(family, name, v, kind) for name, (v, kind) in spec.items()}
     if _TRUSTED.depth:  # a batched run's lowering: its own arrays, not copied
         return list(arrays.values()), _shape_of(family, arrays)
@@ -316,8 +309,14 @@ def stacked_duals(value: Any) -> Any:
     >>> stacked_duals([0.5, 0.5]) is None
     True
     """
-    items = value.tolist() if type(value) is np.ndarray else value
-    return _stacked(items) if _holds_dual(items) else None
+    t = type(value)
+    if t is np.ndarray:
+        if value.dtype != object:
+            return None
+        value = value.tolist()
+    elif t is not list and t is not tuple:
+        return None
+    return _stacked(value) if _holds_dual(value) else None
 
 
 def _holds_dual(items: Any) -> bool:
